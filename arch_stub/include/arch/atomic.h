@@ -1,0 +1,57 @@
+/* arch/atomic.h - atomics with an explicit memory order.
+ *
+ * Subsystems use these, never <stdatomic.h>: every operation passes through
+ * ARCH_SCHED_POINT, which is nothing in the bare build and a scheduling point in the
+ * sim, so a deterministic scheduler can switch CPUs at each one. They work on any
+ * naturally aligned integer or pointer object (GCC/Clang __atomic builtins). */
+#ifndef ARCH_ATOMIC_H
+#define ARCH_ATOMIC_H
+
+#include <arch/types.h>
+#include <arch/target.h> /* ARCH_SCHED_POINT(addr, kind): per build, by include path */
+
+enum arch_memorder {
+    ARCH_RELAXED = __ATOMIC_RELAXED,
+    ARCH_ACQUIRE = __ATOMIC_ACQUIRE,
+    ARCH_RELEASE = __ATOMIC_RELEASE,
+    ARCH_ACQ_REL = __ATOMIC_ACQ_REL,
+    ARCH_SEQ_CST = __ATOMIC_SEQ_CST,
+};
+
+/* What a scheduling point is about to do, for the scheduler's bookkeeping. */
+enum arch_sched_kind {
+    ARCH_SP_LOAD,
+    ARCH_SP_STORE,
+    ARCH_SP_RMW,
+    ARCH_SP_RELAX,
+    ARCH_SP_YIELD,
+};
+
+#define arch_atomic_load(p, mo)                                                                    \
+    (ARCH_SCHED_POINT((p), ARCH_SP_LOAD), __atomic_load_n((p), (mo)))
+#define arch_atomic_store(p, v, mo)                                                                \
+    do {                                                                                           \
+        ARCH_SCHED_POINT((p), ARCH_SP_STORE);                                                      \
+        __atomic_store_n((p), (v), (mo));                                                          \
+    } while (0)
+#define arch_atomic_xchg(p, v, mo) (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_exchange_n((p), (v), (mo)))
+/* Strong compare-exchange: true and *p = desired if *p == *expected; otherwise false
+ * and *expected = the value seen. */
+#define arch_atomic_cmpxchg(p, expected, desired, mo_ok, mo_fail)                                  \
+    (ARCH_SCHED_POINT((p), ARCH_SP_RMW),                                                           \
+     __atomic_compare_exchange_n((p), (expected), (desired), false, (mo_ok), (mo_fail)))
+#define arch_atomic_fetch_add(p, v, mo) (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_add((p), (v), (mo)))
+#define arch_atomic_fetch_sub(p, v, mo) (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_sub((p), (v), (mo)))
+#define arch_atomic_fetch_and(p, v, mo) (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_and((p), (v), (mo)))
+#define arch_atomic_fetch_or(p, v, mo)  (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_or((p), (v), (mo)))
+/* A full fence; orders everything before against everything after. */
+#define arch_atomic_fence(mo)                                                                      \
+    do {                                                                                           \
+        ARCH_SCHED_POINT((void *)0, ARCH_SP_RMW);                                                  \
+        __atomic_thread_fence(mo);                                                                 \
+    } while (0)
+
+/* An explicit scheduling point with no memory effect (a voluntary yield). */
+#define arch_sched_yield() ARCH_SCHED_POINT((void *)0, ARCH_SP_YIELD)
+
+#endif

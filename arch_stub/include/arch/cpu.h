@@ -1,0 +1,42 @@
+/* arch/cpu.h - CPU control: address-space root, TLB, interrupts, spinning.
+ *
+ * Callable from any kernel context. In the sim every CPU shares one host address
+ * space, so arch_write_cr3 switches the active tables for all simulated CPUs. */
+#ifndef ARCH_CPU_H
+#define ARCH_CPU_H
+
+#include <arch/types.h>
+
+/* The physical address of the active top-level (PML4) table, flag bits cleared. */
+phys_addr_t arch_read_cr3(void);
+
+/* Load a new top-level table. Flushes every (non-global) TLB entry, as on hardware:
+ * changes made to the tables without invlpg take effect here. `root` must be 4 KiB
+ * aligned RAM holding a valid PML4. */
+void arch_write_cr3(phys_addr_t root);
+
+/* Drop the TLB entry that translates `va` (of whatever page size covers it). Until
+ * this (or a CR3 write), clearing or downgrading a PTE has no effect. */
+void arch_invlpg(const void *va);
+
+typedef uint64_t arch_irqflags_t;
+
+/* Disable interrupts and return the previous state for arch_irq_restore. */
+arch_irqflags_t arch_irq_save(void);
+void arch_irq_restore(arch_irqflags_t flags);
+void arch_irq_enable(void);
+void arch_irq_disable(void);
+bool arch_irqs_enabled(void);
+
+/* Spin-wait hint (PAUSE). A scheduling point in the sim. */
+void arch_cpu_relax(void);
+
+/* Wait for the next interrupt. With interrupts disabled this never returns on
+ * hardware; the sim reports that as a hang and panics. */
+void arch_halt(void);
+
+/* Index of the executing CPU, 0 .. arch_cpu_count()-1. */
+unsigned arch_cpu_id(void);
+unsigned arch_cpu_count(void);
+
+#endif

@@ -1,0 +1,49 @@
+/* arch/mem.h - the physical memory description and the kernel's address windows.
+ *
+ * Physical RAM is described by ranges the boot path collected (E820 over PVH in the
+ * bare build; the memfd in the sim). Every RAM byte is visible through the direct map
+ * at arch_direct_map_base() + phys. Kernel code maps its own pages only inside the
+ * kernel VA window; in the sim that window is where the simulated MMU applies. */
+#ifndef ARCH_MEM_H
+#define ARCH_MEM_H
+
+#include <arch/types.h>
+
+enum arch_mem_type {
+    ARCH_MEM_USABLE,   /* free RAM: the frame allocator may hand it out */
+    ARCH_MEM_RESERVED, /* firmware, holes, the null frame */
+    ARCH_MEM_KERNEL,   /* the kernel image (bare) */
+    ARCH_MEM_BOOT_PT,  /* page tables built by the boot path, live in CR3 */
+};
+
+struct arch_mem_range {
+    phys_addr_t base;
+    uint64_t size;
+    enum arch_mem_type type;
+};
+
+/* The RAM ranges, sorted by base, non-overlapping, page aligned. Valid for the life
+ * of the kernel. */
+const struct arch_mem_range *arch_mem_ranges(size_t *count);
+
+/* True when [pa, pa+len) is RAM reachable through the direct map. */
+bool arch_phys_is_ram(phys_addr_t pa, uint64_t len);
+
+uintptr_t arch_direct_map_base(void);
+
+/* Direct-map translation. Panics ("arch_phys_to_virt: not RAM") for an address
+ * outside RAM: callers hold physical addresses they got from the tables or the
+ * frame allocator, so a bad one is a bug. */
+void *arch_phys_to_virt(phys_addr_t pa);
+/* Inverse of arch_phys_to_virt; panics if `va` is not in the direct map. */
+phys_addr_t arch_virt_to_phys(const void *va);
+
+/* The kernel virtual window that mappings made by kernel code live in:
+ * [base, base + size), base 1 GiB aligned, inside one PML4 slot. */
+struct arch_kva_window {
+    uintptr_t base;
+    uint64_t size;
+};
+struct arch_kva_window arch_kva_window(void);
+
+#endif

@@ -1,0 +1,20 @@
+/* arch/panic.h - the bug channel.
+ *
+ * What only a bug can cause (a broken invariant, corrupted metadata) panics with
+ * "function: invariant" text. The sim prints the message and a backtrace and
+ * aborts; the bare kernel prints it with a frame-pointer backtrace and exits QEMU
+ * with the panic code. */
+#ifndef ARCH_PANIC_H
+#define ARCH_PANIC_H
+
+#include <arch/types.h>
+
+ARCH_NORETURN void arch_panic(const char *fmt, ...) ARCH_PRINTF(1, 2);
+
+#define ARCH_BUG_ON(cond)                                                                          \
+    do {                                                                                           \
+        if (__builtin_expect(!!(cond), 0))                                                         \
+            arch_panic("%s: %s (%s:%d)", __func__, #cond, __FILE__, __LINE__);                     \
+    } while (0)
+
+#endif

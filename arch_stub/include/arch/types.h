@@ -1,0 +1,28 @@
+/* arch/types.h - basic types and page-size facts shared by every build. */
+#ifndef ARCH_TYPES_H
+#define ARCH_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint64_t phys_addr_t;
+
+#define ARCH_PAGE_SHIFT 12
+#define ARCH_PAGE_4K    (UINT64_C(1) << 12)
+#define ARCH_PAGE_2M    (UINT64_C(1) << 21)
+#define ARCH_PAGE_1G    (UINT64_C(1) << 30)
+
+#define ARCH_ALIGN_DOWN(x, a) ((x) & ~((uint64_t)(a)-1))
+#define ARCH_ALIGN_UP(x, a)   ARCH_ALIGN_DOWN((uint64_t)(x) + (a)-1, (a))
+#define ARCH_IS_ALIGNED(x, a) ((((uint64_t)(x)) & ((uint64_t)(a)-1)) == 0)
+
+#define ARCH_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+
+ARCH_STATIC_ASSERT(ARCH_PAGE_2M == 512 * ARCH_PAGE_4K, "a 2 MiB page is 512 4 KiB pages");
+ARCH_STATIC_ASSERT(ARCH_PAGE_1G == 512 * ARCH_PAGE_2M, "a 1 GiB page is 512 2 MiB pages");
+
+#define ARCH_NORETURN __attribute__((noreturn))
+#define ARCH_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+#endif

@@ -1,0 +1,53 @@
+# The hosted build: the seam implemented by sim/, tests as ordinary programs.
+
+add_library(ks_host_flags INTERFACE)
+target_link_libraries(ks_host_flags INTERFACE ks_warnings)
+target_include_directories(ks_host_flags INTERFACE ${CMAKE_SOURCE_DIR}/arch_stub/include
+                                                   ${CMAKE_SOURCE_DIR}/sim/include)
+target_compile_options(ks_host_flags INTERFACE -g)
+if(KERNSIM_SANITIZE)
+  # No recovery: any sanitizer report fails the test that triggered it.
+  target_compile_options(ks_host_flags INTERFACE -fsanitize=${KERNSIM_SANITIZE}
+                                                 -fno-sanitize-recover=all)
+  target_link_options(ks_host_flags INTERFACE -fsanitize=${KERNSIM_SANITIZE})
+endif()
+if(KERNSIM_VALGRIND)
+  # Valgrind 3.19 cannot read clang 14's default DWARF 5.
+  target_compile_options(ks_host_flags INTERFACE -gdwarf-4)
+endif()
+
+add_library(ks_sim STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c
+                          ${KS_SEAM_COMMON} ${KS_SUBSYS})
+target_link_libraries(ks_sim PUBLIC ks_host_flags)
+find_package(Threads REQUIRED)
+target_link_libraries(ks_sim PUBLIC Threads::Threads)
+
+add_library(ks_ktest_host STATIC ${KS_KTEST})
+target_link_libraries(ks_ktest_host PUBLIC ks_sim)
+
+if(KERNSIM_VALGRIND)
+  find_program(VALGRIND valgrind REQUIRED)
+  set(KS_TEST_WRAPPER ${VALGRIND} --tool=memcheck --error-exitcode=99 --leak-check=full
+                      --errors-for-leak-kinds=definite --track-origins=yes --quiet
+                      --suppressions=${CMAKE_SOURCE_DIR}/tests/valgrind.supp)
+else()
+  set(KS_TEST_WRAPPER "")
+endif()
+
+# One executable and one ctest test per test file. The suites reach the runner
+# through the ktest_suites section, so the sources are linked in directly.
+function(ks_hosted_test file)
+  get_filename_component(name ${file} NAME_WE)
+  add_executable(${name} tests/runner/sim_main.c ${file})
+  target_link_libraries(${name} PRIVATE ks_ktest_host)
+  add_test(NAME sim.${name} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:${name}>)
+  set_tests_properties(sim.${name} PROPERTIES LABELS sim TIMEOUT 120)
+endfunction()
+
+foreach(t ${KS_SHARED_TESTS} tests/hosted/sim_mmu_test.c)
+  ks_hosted_test(${t})
+endforeach()
+
+# The runner itself refuses bad arguments.
+add_test(NAME sim.runner_rejects_bad_flag COMMAND seam_test --no-such-flag)
+set_tests_properties(sim.runner_rejects_bad_flag PROPERTIES LABELS sim WILL_FAIL TRUE)

@@ -1,0 +1,28 @@
+/* arch/target.h (sim) - what the seam inlines, for the hosted build.
+ * Chosen by include path: the bare build finds arch_stub/x86_64/include instead. */
+#ifndef ARCH_TARGET_H
+#define ARCH_TARGET_H
+
+#include <setjmp.h>
+
+/* The scheduler installs sim_sched_hook (deterministic mode); when it is NULL a
+ * scheduling point costs one predictable branch. */
+extern void (*volatile sim_sched_hook)(const volatile void *addr, int kind);
+
+static inline void sim_sched_point(const volatile void *addr, int kind)
+{
+    void (*hook)(const volatile void *, int) = sim_sched_hook;
+    if (__builtin_expect(hook != 0, 0))
+        hook(addr, kind);
+}
+
+#define ARCH_SCHED_POINT(addr, kind) sim_sched_point((const volatile void *)(addr), (kind))
+
+/* Non-local exit for the test harness (ASSERT stops a test case). */
+typedef jmp_buf arch_jmp_buf;
+#define arch_setjmp(b)     setjmp(b)
+#define arch_longjmp(b, v) longjmp((b), (v))
+
+#define ARCH_TARGET_NAME "sim"
+
+#endif

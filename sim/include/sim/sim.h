@@ -1,0 +1,79 @@
+/* sim/sim.h - the fake machine's own API, for hosted programs (test runners,
+ * fuzzers, benchmarks). Kernel code never includes this; it sees arch/ only. */
+#ifndef SIM_SIM_H
+#define SIM_SIM_H
+
+#include <arch/types.h>
+
+/* Where the fake machine lives in the host address space. Fixed, so simulated
+ * addresses (and so reports) are identical from run to run. Chosen to be ordinary
+ * application memory under ASan, MSan, TSan and Valgrind alike. */
+#define SIM_DIRECT_MAP_BASE UINT64_C(0x566000000000)
+#define SIM_RAM_MAX         (UINT64_C(64) << 30)
+#define SIM_KVA_BASE        UINT64_C(0x567000000000)
+#define SIM_KVA_SIZE        (UINT64_C(64) << 30)
+
+/* The null frame and the boot PML4 (empty, loaded in CR3 by sim_boot). */
+#define SIM_BOOT_PML4 UINT64_C(0x1000)
+#define SIM_FIRST_FREE UINT64_C(0x2000)
+
+struct sim_config {
+    uint64_t ram_size; /* bytes; 0: $KERNSIM_RAM_MB or 256 MiB. 2 MiB multiple, 4 MiB..64 GiB */
+    unsigned ncpus;    /* 0: 1 */
+};
+
+/* Bring the machine up: RAM (one memfd), the direct map, the kernel VA window, the
+ * MMU with CR3 = SIM_BOOT_PML4, the fault handler, COM1 and isa-debug-exit. Returns
+ * 0, or -1 after printing why (bad size, address range taken, already booted); a
+ * refused boot leaves nothing behind. */
+int sim_boot(const struct sim_config *cfg);
+
+/* Return to the state just after sim_boot: RAM zeroed, window unmapped, TLB empty,
+ * CR3 = SIM_BOOT_PML4, no hook. For fuzzers that need a fresh machine per input. */
+void sim_reset(void);
+
+uint64_t sim_ram_size(void);
+
+/* MMIO device models, reached by physical address through arch_mmio_*. */
+struct sim_mmio_ops {
+    uint64_t (*read)(void *ctx, uint64_t offset, unsigned width);
+    void (*write)(void *ctx, uint64_t offset, unsigned width, uint64_t value);
+};
+/* Claim [base, base+size) of physical address space for a device. Returns 0, or -1
+ * if the range is empty, overlaps RAM or another device, or the table is full. */
+int sim_mmio_register(phys_addr_t base, uint64_t size, const struct sim_mmio_ops *ops, void *ctx,
+                      const char *name);
+int sim_mmio_unregister(phys_addr_t base);
+
+/* Port I/O device models. */
+struct sim_pio_ops {
+    uint32_t (*in)(void *ctx, uint16_t port, unsigned width);
+    void (*out)(void *ctx, uint16_t port, unsigned width, uint32_t value);
+};
+int sim_pio_register(uint16_t base, uint16_t count, const struct sim_pio_ops *ops, void *ctx,
+                     const char *name);
+
+/* What the simulated TLB holds for `va` right now (tests and reports). */
+struct sim_tlb_entry {
+    bool valid;
+    uint64_t va;        /* base of the cached leaf */
+    uint64_t page_size; /* 4K, 2M or 1G */
+    phys_addr_t pa;     /* frame of the leaf */
+    bool writable;
+};
+struct sim_tlb_entry sim_tlb_lookup(uint64_t va);
+
+struct sim_mmu_stats {
+    uint64_t host_maps;   /* mmap calls that realised translations */
+    uint64_t fills;       /* leaves put in the TLB (eagerly or on a fault) */
+    uint64_t flushes;     /* invlpg calls inside the window */
+    uint64_t cr3_loads;
+    uint64_t faults;      /* accesses the walk refused */
+    uint64_t host_faults; /* SIGSEGVs taken in the window */
+};
+void sim_mmu_get_stats(struct sim_mmu_stats *out);
+
+/* Set the simulated CPU the calling host thread runs as (the scheduler's job). */
+void sim_set_current_cpu(unsigned cpu);
+
+#endif

@@ -1,0 +1,138 @@
+/* mem.c - simulated physical memory: one memfd, its direct map, the RAM ranges. */
+#define _GNU_SOURCE
+#include "sim_internal.h"
+#include <arch/console.h>
+#include <arch/cpu.h>
+#include <arch/mem.h>
+#include <arch/panic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+struct sim_machine sim_machine;
+
+static struct arch_mem_range ranges[3];
+
+static uint64_t ram_size_from_env(void)
+{
+    const char *s = getenv("KERNSIM_RAM_MB");
+    if (!s || !*s)
+        return UINT64_C(256) << 20;
+    char *end;
+    errno = 0;
+    unsigned long long mb = strtoull(s, &end, 10);
+    if (errno || *end || mb == 0 || mb > (SIM_RAM_MAX >> 20)) {
+        fprintf(stderr, "kernsim: KERNSIM_RAM_MB=%s: want a whole number of MiB, 4..%llu\n", s,
+                (unsigned long long)(SIM_RAM_MAX >> 20));
+        return 0;
+    }
+    return (uint64_t)mb << 20;
+}
+
+int sim_boot(const struct sim_config *cfg)
+{
+    if (sim_machine.booted) {
+        fprintf(stderr, "kernsim: sim_boot: the machine is already booted\n");
+        return -1;
+    }
+    uint64_t size = cfg && cfg->ram_size ? cfg->ram_size : ram_size_from_env();
+    if (size < (UINT64_C(4) << 20) || size > SIM_RAM_MAX || !ARCH_IS_ALIGNED(size, ARCH_PAGE_2M)) {
+        fprintf(stderr, "kernsim: RAM size %llu bytes: want a multiple of 2 MiB, 4 MiB..64 GiB\n",
+                (unsigned long long)size);
+        return -1;
+    }
+    int fd = memfd_create("kernsim-ram", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
+        fprintf(stderr, "kernsim: memfd for %llu bytes of RAM: %s\n", (unsigned long long)size,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    void *dm = mmap((void *)SIM_DIRECT_MAP_BASE, size, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+    if (dm != (void *)SIM_DIRECT_MAP_BASE) {
+        fprintf(stderr, "kernsim: cannot place the direct map at 0x%llx: %s\n",
+                (unsigned long long)SIM_DIRECT_MAP_BASE,
+                dm == MAP_FAILED ? strerror(errno) : "kernel chose another address");
+        if (dm != MAP_FAILED)
+            munmap(dm, size);
+        close(fd);
+        return -1;
+    }
+    sim_machine.memfd = fd;
+    sim_machine.ram_size = size;
+    sim_machine.ncpus = cfg && cfg->ncpus ? cfg->ncpus : 1;
+    if (sim_mmu_init() != 0) {
+        munmap(dm, size);
+        close(fd);
+        sim_machine.memfd = -1;
+        return -1;
+    }
+    ranges[0] = (struct arch_mem_range){0, ARCH_PAGE_4K, ARCH_MEM_RESERVED};
+    ranges[1] = (struct arch_mem_range){SIM_BOOT_PML4, ARCH_PAGE_4K, ARCH_MEM_BOOT_PT};
+    ranges[2] = (struct arch_mem_range){SIM_FIRST_FREE, size - SIM_FIRST_FREE, ARCH_MEM_USABLE};
+    sim_machine.booted = true;
+    sim_io_init();
+    arch_write_cr3(SIM_BOOT_PML4);
+    return 0;
+}
+
+void sim_reset(void)
+{
+    ARCH_BUG_ON(!sim_machine.booted);
+    /* Punching the whole file zeroes RAM without touching (and committing) it. */
+    if (fallocate(sim_machine.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                  (off_t)sim_machine.ram_size) != 0)
+        memset((void *)SIM_DIRECT_MAP_BASE, 0, sim_machine.ram_size);
+    arch_set_page_fault_hook(NULL, NULL);
+    sim_io_reset();
+    sim_mmu_reset();
+    arch_write_cr3(SIM_BOOT_PML4);
+}
+
+uint64_t sim_ram_size(void)
+{
+    return sim_machine.ram_size;
+}
+
+const struct arch_mem_range *arch_mem_ranges(size_t *count)
+{
+    *count = sim_machine.booted ? 3 : 0;
+    return ranges;
+}
+
+bool arch_phys_is_ram(phys_addr_t pa, uint64_t len)
+{
+    return pa < sim_machine.ram_size && len <= sim_machine.ram_size - pa;
+}
+
+uintptr_t arch_direct_map_base(void)
+{
+    return SIM_DIRECT_MAP_BASE;
+}
+
+void *arch_phys_to_virt(phys_addr_t pa)
+{
+    if (!arch_phys_is_ram(pa, 1))
+        arch_panic("arch_phys_to_virt: 0x%lx is not RAM (RAM ends at 0x%lx)", pa,
+                   sim_machine.ram_size);
+    return (void *)(uintptr_t)(SIM_DIRECT_MAP_BASE + pa);
+}
+
+phys_addr_t arch_virt_to_phys(const void *va)
+{
+    uint64_t off = (uintptr_t)va - SIM_DIRECT_MAP_BASE;
+    if (off >= sim_machine.ram_size)
+        arch_panic("arch_virt_to_phys: %p is not in the direct map", va);
+    return off;
+}
+
+struct arch_kva_window arch_kva_window(void)
+{
+    return (struct arch_kva_window){SIM_KVA_BASE, SIM_KVA_SIZE};
+}

@@ -1,0 +1,609 @@
+/* mmu.c - the simulated MMU and TLB over the kernel VA window.
+ *
+ * The TLB is modelled by what is realised in the host: every leaf the TLB holds is
+ * one host mmap(MAP_FIXED) of the RAM memfd at the leaf's virtual address, so plain C
+ * accesses run at native speed and aliases really alias. Entries are recorded in
+ * three arrays (1 GiB, 2 MiB and 4 KiB slots of the window) that never overlap.
+ *
+ * - A PTE store (arch_set_pte) that makes something present realises it at once
+ *   (x86 needs no flush for not-present -> present). Realising never replaces an
+ *   entry of equal or larger size: a stale translation stays until it is flushed.
+ * - Clearing or downgrading a PTE changes nothing here until arch_invlpg of an
+ *   address in that leaf, or a CR3 write; then the leaf is dropped and its range is
+ *   refilled from the tables (a TLB may prefetch any valid translation).
+ * - An access the host refuses (SIGSEGV in the window) is walked: if the tables allow
+ *   it the TLB is filled and the access retried, else it is a page fault.
+ *
+ * The model holds one address space for all CPUs (the host has one). */
+#define _GNU_SOURCE
+#include "../arch_stub/common/arch_internal.h"
+#include "sim_internal.h"
+#include <arch/console.h>
+#include <arch/cpu.h>
+#include <arch/mem.h>
+#include <arch/panic.h>
+#include <arch/ptwalk.h>
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define N1G (SIM_KVA_SIZE >> 30)
+#define N2M (SIM_KVA_SIZE >> 21)
+#define N4K (SIM_KVA_SIZE >> 12)
+
+#define TLB_VALID UINT64_C(1)
+#define TLB_W     UINT64_C(2)
+
+static struct {
+    pthread_mutex_t lock;
+    phys_addr_t cr3;
+    uint64_t tlb1g[N1G];
+    uint64_t tlb2m[N2M];
+    uint16_t n4k_in_2m[N2M]; /* how many 4K slots of each 2M slot are valid */
+    uint64_t *tlb4k;         /* N4K entries, NORESERVE */
+    uint64_t *table_pos;     /* per RAM frame: (va_base | level) where it was linked; 0 = never */
+    struct sim_mmu_stats stats;
+    struct sigaction old_segv, old_bus;
+} mmu = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static __thread bool in_mmu;        /* this thread holds mmu.lock */
+static __thread uint64_t retry_va;  /* last faulting address, for the retry bound */
+static __thread unsigned retry_n;
+static __thread sigjmp_buf *probe_jmp; /* set while a probe's access runs */
+static __thread struct arch_fault probe_fault;
+
+static void mmu_lock(void)
+{
+    pthread_mutex_lock(&mmu.lock);
+    in_mmu = true;
+}
+
+static void mmu_unlock(void)
+{
+    in_mmu = false;
+    pthread_mutex_unlock(&mmu.lock);
+}
+
+/* ---- host realisation ---------------------------------------------------------- */
+
+/* A run of contiguous leaves to realise with one mmap. */
+struct run {
+    uint64_t va, pa, len;
+    bool w;
+};
+
+static void host_map(uint64_t va, uint64_t pa, uint64_t len, bool w)
+{
+    /* Only the part backed by RAM gets memory; the rest stays PROT_NONE so an access
+     * there faults and is reported as "frame is not RAM" (MMIO needs the accessors). */
+    if (pa >= sim_machine.ram_size)
+        return;
+    if (len > sim_machine.ram_size - pa)
+        len = sim_machine.ram_size - pa;
+    int prot = PROT_READ | (w ? PROT_WRITE : 0);
+    void *r = mmap((void *)(uintptr_t)va, len, prot, MAP_SHARED | MAP_FIXED, sim_machine.memfd,
+                   (off_t)pa);
+    if (r == MAP_FAILED)
+        arch_panic("sim mmu: mmap of 0x%lx bytes at 0x%lx failed: %s (vm.max_map_count?)", len,
+                   va, strerror(errno));
+    mmu.stats.host_maps++;
+}
+
+static void host_unmap(uint64_t va, uint64_t len)
+{
+    void *r = mmap((void *)(uintptr_t)va, len, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED)
+        arch_panic("sim mmu: cannot unmap 0x%lx bytes at 0x%lx: %s", len, va, strerror(errno));
+}
+
+static void run_flush(struct run *r)
+{
+    if (r->len)
+        host_map(r->va, r->pa, r->len, r->w);
+    r->len = 0;
+}
+
+static void run_add(struct run *r, uint64_t va, uint64_t pa, uint64_t len, bool w)
+{
+    if (r->len && r->va + r->len == va && r->pa + r->len == pa && r->w == w) {
+        r->len += len;
+        return;
+    }
+    run_flush(r);
+    *r = (struct run){va, pa, len, w};
+}
+
+/* ---- the TLB arrays ------------------------------------------------------------- */
+
+static uint64_t *slot(uint64_t va, uint64_t size)
+{
+    uint64_t off = va - SIM_KVA_BASE;
+    if (size == ARCH_PAGE_1G)
+        return &mmu.tlb1g[off >> 30];
+    if (size == ARCH_PAGE_2M)
+        return &mmu.tlb2m[off >> 21];
+    return &mmu.tlb4k[off >> 12];
+}
+
+static void slot_set(uint64_t va, uint64_t size, uint64_t val)
+{
+    uint64_t *s = slot(va, size);
+    if (size == ARCH_PAGE_4K && ((*s & TLB_VALID) != (val & TLB_VALID)))
+        mmu.n4k_in_2m[(va - SIM_KVA_BASE) >> 21] += (val & TLB_VALID) ? 1 : -1;
+    *s = val;
+}
+
+/* The entry translating va, if any: returns it and sets *base and *size. */
+static uint64_t tlb_find(uint64_t va, uint64_t *base, uint64_t *size)
+{
+    static const uint64_t sizes[] = {ARCH_PAGE_1G, ARCH_PAGE_2M, ARCH_PAGE_4K};
+    for (int i = 0; i < 3; i++) {
+        uint64_t e = *slot(va, sizes[i]);
+        if (e & TLB_VALID) {
+            *base = ARCH_ALIGN_DOWN(va, sizes[i]);
+            *size = sizes[i];
+            return e;
+        }
+    }
+    return 0;
+}
+
+/* Forget the 4K entries inside one 2M slot (their host mappings are being
+ * overwritten by the caller or are unmapped by it). */
+static void drop_4k_in(uint64_t va2m)
+{
+    uint64_t i2m = (va2m - SIM_KVA_BASE) >> 21;
+    if (!mmu.n4k_in_2m[i2m])
+        return;
+    for (uint64_t va = va2m; va < va2m + ARCH_PAGE_2M; va += ARCH_PAGE_4K)
+        slot_set(va, ARCH_PAGE_4K, 0);
+}
+
+/* Put a leaf in the TLB (host realisation goes through `run`). An entry of equal or
+ * larger size already translating va wins: it is either this same translation or a
+ * stale one that only a flush may remove. Smaller entries inside are dropped, as a
+ * TLB may drop entries at any time. */
+static void tlb_fill(struct run *r, uint64_t va, uint64_t size, uint64_t pa, bool w)
+{
+    if (mmu.tlb1g[(va - SIM_KVA_BASE) >> 30] & TLB_VALID)
+        return;
+    if (size <= ARCH_PAGE_2M && (mmu.tlb2m[(va - SIM_KVA_BASE) >> 21] & TLB_VALID))
+        return;
+    if (size == ARCH_PAGE_4K && (*slot(va, size) & TLB_VALID))
+        return;
+    if (size == ARCH_PAGE_1G) {
+        for (uint64_t v = va; v < va + size; v += ARCH_PAGE_2M) {
+            slot_set(v, ARCH_PAGE_2M, 0);
+            drop_4k_in(v);
+        }
+    } else if (size == ARCH_PAGE_2M) {
+        drop_4k_in(va);
+    }
+    slot_set(va, size, pa | TLB_VALID | (w ? TLB_W : 0));
+    mmu.stats.fills++;
+    run_add(r, va, pa, size, w);
+}
+
+/* Drop the entry of `size` at `base` and unmap its range in the host. */
+static void tlb_drop(uint64_t base, uint64_t size)
+{
+    slot_set(base, size, 0);
+    host_unmap(base, size);
+}
+
+/* ---- walking the tables ---------------------------------------------------------- */
+
+static void note_table(phys_addr_t table, int level, uint64_t va_base)
+{
+    mmu.table_pos[table >> 12] = va_base | (uint64_t)level;
+}
+
+/* Fill the TLB with every present leaf of the subtree under `table` (at `level`,
+ * covering VAs from va_base) that intersects [lo, hi). */
+static void fill_table(struct run *r, phys_addr_t table, int level, uint64_t va_base, uint64_t lo,
+                       uint64_t hi, bool w)
+{
+    uint64_t span = UINT64_C(1) << PT_LEVEL_SHIFT(level);
+    const pte_t *t = arch_phys_to_virt(table);
+    uint64_t first = lo > va_base ? (lo - va_base) / span : 0;
+    for (uint64_t i = first; i < PTE_ENTRIES; i++) {
+        uint64_t va = va_base + i * span;
+        if (va >= hi)
+            break;
+        pte_t e = arch_get_pte(&t[i]);
+        if (!(e & PTE_P) || !pt_entry_well_formed(e, level))
+            continue;
+        bool ew = w && (e & PTE_W);
+        if (level == 1 || (e & PTE_PS)) {
+            tlb_fill(r, va, span, PTE_ADDR(e) & ~(span - 1), ew);
+            continue;
+        }
+        phys_addr_t child = PTE_ADDR(e);
+        if (!arch_phys_is_ram(child, ARCH_PAGE_4K))
+            continue;
+        note_table(child, level - 1, va);
+        fill_table(r, child, level - 1, va, lo, hi, ew);
+    }
+}
+
+static void fill_range(uint64_t lo, uint64_t hi)
+{
+    if (lo < SIM_KVA_BASE)
+        lo = SIM_KVA_BASE;
+    if (hi > SIM_KVA_BASE + SIM_KVA_SIZE)
+        hi = SIM_KVA_BASE + SIM_KVA_SIZE;
+    if (lo >= hi)
+        return;
+    struct run r = {0};
+    note_table(mmu.cr3, 4, 0);
+    fill_table(&r, mmu.cr3, 4, 0, lo, hi, true);
+    run_flush(&r);
+}
+
+/* The table a walk from CR3 for va reaches at `level`, or 0 if it does not get there. */
+static phys_addr_t table_at(uint64_t va, int level)
+{
+    phys_addr_t table = mmu.cr3;
+    for (int l = 4; l > level; l--) {
+        const pte_t *t = arch_phys_to_virt(table);
+        pte_t e = arch_get_pte(&t[PT_INDEX(va, l)]);
+        if (!(e & PTE_P) || (e & PTE_PS) || !pt_entry_well_formed(e, l))
+            return 0;
+        table = PTE_ADDR(e);
+        if (!arch_phys_is_ram(table, ARCH_PAGE_4K))
+            return 0;
+    }
+    return table;
+}
+
+/* ---- the seam -------------------------------------------------------------------- */
+
+void arch_set_pte(pte_t *ptep, pte_t val)
+{
+    phys_addr_t pa = arch_virt_to_phys(ptep);
+    if (!ARCH_IS_ALIGNED(pa, sizeof(pte_t)))
+        arch_panic("arch_set_pte: misaligned entry pointer %p", (void *)ptep);
+    mmu_lock();
+    __atomic_store_n(ptep, val, __ATOMIC_RELEASE);
+    /* Only a present entry can add a translation; removals wait for a flush. */
+    uint64_t pos = (val & PTE_P) ? mmu.table_pos[pa >> 12] : 0;
+    if (pos) {
+        int level = (int)(pos & 7);
+        uint64_t span = UINT64_C(1) << PT_LEVEL_SHIFT(level);
+        uint64_t va = (pos & ~UINT64_C(7)) + ((pa & 0xfff) / sizeof(pte_t)) * span;
+        if (level == 4 && va >= (UINT64_C(1) << 47))
+            va |= UINT64_C(0xffff) << 48;
+        /* The position is where the table was last linked; check it still is. */
+        if (va < SIM_KVA_BASE + SIM_KVA_SIZE && va + span > SIM_KVA_BASE &&
+            table_at(va, level) == ARCH_ALIGN_DOWN(pa, ARCH_PAGE_4K))
+            fill_range(va, va + span);
+    }
+    mmu_unlock();
+}
+
+phys_addr_t arch_read_cr3(void)
+{
+    return __atomic_load_n(&mmu.cr3, __ATOMIC_ACQUIRE);
+}
+
+void arch_write_cr3(phys_addr_t root)
+{
+    if (!ARCH_IS_ALIGNED(root, ARCH_PAGE_4K) || !arch_phys_is_ram(root, ARCH_PAGE_4K))
+        arch_panic("arch_write_cr3: 0x%lx is not a 4 KiB aligned RAM frame", root);
+    mmu_lock();
+    __atomic_store_n(&mmu.cr3, root, __ATOMIC_RELEASE);
+    host_unmap(SIM_KVA_BASE, SIM_KVA_SIZE);
+    memset(mmu.tlb1g, 0, sizeof(mmu.tlb1g));
+    memset(mmu.tlb2m, 0, sizeof(mmu.tlb2m));
+    memset(mmu.n4k_in_2m, 0, sizeof(mmu.n4k_in_2m));
+    madvise(mmu.tlb4k, N4K * sizeof(uint64_t), MADV_DONTNEED);
+    mmu.stats.cr3_loads++;
+    fill_range(SIM_KVA_BASE, SIM_KVA_BASE + SIM_KVA_SIZE);
+    mmu_unlock();
+}
+
+void arch_invlpg(const void *p)
+{
+    uint64_t va = (uintptr_t)p;
+    if (!sim_in_window(va))
+        return; /* translations outside the window are the host's, never stale */
+    mmu_lock();
+    mmu.stats.flushes++;
+    uint64_t base, size;
+    if (tlb_find(va, &base, &size)) {
+        tlb_drop(base, size);
+        fill_range(base, base + size);
+    }
+    mmu_unlock();
+}
+
+/* Walk for an access that the TLB did not allow. On success the TLB is filled and
+ * true returned (*pa set if pa != NULL); otherwise *f describes the fault. Called
+ * with the lock held. */
+static bool walk_and_fill(uint64_t va, enum arch_access access, uint64_t ip, phys_addr_t *pa,
+                          struct arch_fault *f)
+{
+    struct pt_walk w;
+    pt_walk(mmu.cr3, va, access, &w);
+    if (w.reason == ARCH_FAULT_NONE && sim_in_window(va)) {
+        uint64_t base = ARCH_ALIGN_DOWN(va, w.page_size), ebase, esize;
+        /* A stale entry with fewer rights (or another frame) is what refused: the
+         * tables now allow the access, so drop it as a real TLB does on a fault. */
+        if (tlb_find(va, &ebase, &esize))
+            tlb_drop(ebase, esize);
+        struct run r = {0};
+        tlb_fill(&r, base, w.page_size, w.pa - (va - base), w.writable);
+        run_flush(&r);
+        if (pa)
+            *pa = w.pa;
+        return true;
+    }
+    mmu.stats.faults++;
+    *f = (struct arch_fault){
+        .addr = va,
+        .ip = ip,
+        .root = mmu.cr3,
+        .access = access,
+        .reason = w.reason == ARCH_FAULT_NONE ? ARCH_FAULT_NOT_PRESENT : w.reason,
+        .level = w.reason == ARCH_FAULT_NON_CANONICAL ? 0 : w.level,
+        .entry = w.reason == ARCH_FAULT_NON_CANONICAL ? 0 : w.entry[w.level],
+    };
+    return false;
+}
+
+static bool tlb_allows(uint64_t e, enum arch_access access)
+{
+    return (e & TLB_VALID) && (access != ARCH_ACCESS_WRITE || (e & TLB_W));
+}
+
+static bool in_direct_map(uint64_t va)
+{
+    return va - SIM_DIRECT_MAP_BASE < sim_machine.ram_size;
+}
+
+bool sim_mmu_translate(uint64_t va, enum arch_access access, phys_addr_t *pa, struct arch_fault *f)
+{
+    /* The direct map is the boot path's, outside the simulated MMU: always there. */
+    if (in_direct_map(va)) {
+        *pa = va - SIM_DIRECT_MAP_BASE;
+        return true;
+    }
+    for (unsigned attempt = 0;; attempt++) {
+        mmu_lock();
+        uint64_t base, size, e = sim_in_window(va) ? tlb_find(va, &base, &size) : 0;
+        bool ok;
+        if (tlb_allows(e, access)) {
+            *pa = (e & ~UINT64_C(0xfff)) + (va - base);
+            ok = true;
+        } else {
+            ok = walk_and_fill(va, access, 0, pa, f);
+        }
+        mmu_unlock();
+        if (ok)
+            return true;
+        if (arch_fault_dispatch(f, attempt) != ARCH_FAULT_RETRY)
+            return false;
+    }
+}
+
+/* ---- faults and probes ------------------------------------------------------------ */
+
+static void chain(struct sigaction *old, int sig, siginfo_t *si, void *uc)
+{
+    if (old->sa_flags & SA_SIGINFO && old->sa_sigaction) {
+        old->sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
+        return;
+    }
+    /* Default action: let the access happen again with the default disposition. */
+    signal(sig, SIG_DFL);
+}
+
+static void on_fault(int sig, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+    uint64_t va = (uintptr_t)si->si_addr;
+    if (!sim_in_window(va) && probe_jmp && sim_machine.booted && !in_mmu) {
+        /* A probe of host memory that is not there: what the walk says, as a fault. */
+        arch_fault_from_walk(&probe_fault, va, (uc->uc_mcontext.gregs[REG_ERR] & 2)
+                                                   ? ARCH_ACCESS_WRITE
+                                                   : ARCH_ACCESS_READ,
+                             (uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
+        if (probe_fault.reason == ARCH_FAULT_NONE)
+            probe_fault.reason = ARCH_FAULT_NOT_PRESENT;
+        arch_fault_dispatch(&probe_fault, ARCH_FAULT_MAX_RETRIES);
+        siglongjmp(*probe_jmp, 1);
+    }
+    if (!sim_in_window(va) || !sim_machine.booted) {
+        chain(sig == SIGSEGV ? &mmu.old_segv : &mmu.old_bus, sig, si, ucv);
+        return;
+    }
+    if (in_mmu) {
+        static const char msg[] = "kernsim: fault inside the simulated MMU itself\n";
+        ssize_t n = write(2, msg, sizeof(msg) - 1);
+        (void)n;
+        abort();
+    }
+    uint64_t err = (uint64_t)uc->uc_mcontext.gregs[REG_ERR];
+    uint64_t ip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+    enum arch_access access = (err & 16)  ? ARCH_ACCESS_EXEC
+                              : (err & 2) ? ARCH_ACCESS_WRITE
+                                          : ARCH_ACCESS_READ;
+    struct arch_fault f;
+    mmu_lock();
+    mmu.stats.host_faults++;
+    uint64_t base, size, e = tlb_find(va, &base, &size);
+    bool ok;
+    if (tlb_allows(e, access)) {
+        /* The TLB allows it, so the host refused only because the frame is not RAM
+         * (or, for an instruction fetch, because the sim never maps pages executable:
+         * running code from simulated mappings is not supported). */
+        f = (struct arch_fault){.addr = va, .ip = ip, .root = mmu.cr3, .access = access,
+                                .reason = ARCH_FAULT_NO_BACKING, .level = 0};
+        mmu.stats.faults++;
+        ok = false;
+    } else {
+        ok = walk_and_fill(va, access, ip, NULL, &f);
+    }
+    mmu_unlock();
+    if (ok)
+        return;
+    if (va == retry_va)
+        retry_n++;
+    else
+        retry_va = va, retry_n = 0;
+    if (arch_fault_dispatch(&f, retry_n) == ARCH_FAULT_RETRY)
+        return;
+    retry_va = 0;
+    if (probe_jmp) {
+        probe_fault = f;
+        siglongjmp(*probe_jmp, 1);
+    }
+    char line[200];
+    arch_panic("unhandled %s", arch_fault_format(&f, line, sizeof(line)));
+}
+
+/* Run one access of `width` bytes with the TLB deciding first, so an expected fault
+ * never touches the host (nothing for Valgrind to report); the signal path is the
+ * backstop for a translation removed by another CPU in between. */
+static bool probe(void *va, enum arch_access access, unsigned width, uint64_t *val,
+                  struct arch_fault *out)
+{
+    struct arch_fault f;
+    phys_addr_t pa;
+    uint64_t a = (uintptr_t)va;
+    if (sim_in_window(a) || in_direct_map(a)) {
+        if (!sim_mmu_translate(a, access, &pa, &f)) {
+            if (out)
+                *out = f;
+            return false;
+        }
+        if (!arch_phys_is_ram(pa, width)) {
+            f = (struct arch_fault){.addr = a, .root = arch_read_cr3(), .access = access,
+                                    .reason = ARCH_FAULT_NO_BACKING};
+            arch_fault_dispatch(&f, ARCH_FAULT_MAX_RETRIES);
+            if (out)
+                *out = f;
+            return false;
+        }
+    }
+    /* Anything else is host memory: the kernel image, stacks and globals, which the
+     * bare build reaches through its boot mappings. A missing page there faults in
+     * the host and comes back through on_fault as a report. */
+    sigjmp_buf jb;
+    if (sigsetjmp(jb, 0)) {
+        probe_jmp = NULL;
+        if (out)
+            *out = probe_fault;
+        return false;
+    }
+    probe_jmp = &jb;
+    if (access == ARCH_ACCESS_WRITE) {
+        if (width == 1)
+            *(volatile uint8_t *)va = (uint8_t)*val;
+        else
+            *(volatile uint64_t *)va = *val;
+    } else {
+        *val = width == 1 ? *(volatile uint8_t *)va : *(volatile uint64_t *)va;
+    }
+    probe_jmp = NULL;
+    return true;
+}
+
+bool arch_probe_read8(const void *va, uint8_t *out, struct arch_fault *f)
+{
+    uint64_t v = 0;
+    bool ok = probe((void *)va, ARCH_ACCESS_READ, 1, &v, f);
+    if (ok)
+        *out = (uint8_t)v;
+    return ok;
+}
+
+bool arch_probe_write8(void *va, uint8_t v, struct arch_fault *f)
+{
+    uint64_t x = v;
+    return probe(va, ARCH_ACCESS_WRITE, 1, &x, f);
+}
+
+bool arch_probe_read64(const void *va, uint64_t *out, struct arch_fault *f)
+{
+    return probe((void *)va, ARCH_ACCESS_READ, 8, out, f);
+}
+
+bool arch_probe_write64(void *va, uint64_t v, struct arch_fault *f)
+{
+    return probe(va, ARCH_ACCESS_WRITE, 8, &v, f);
+}
+
+/* ---- set-up and introspection ------------------------------------------------------ */
+
+int sim_mmu_init(void)
+{
+    void *win = mmap((void *)SIM_KVA_BASE, SIM_KVA_SIZE, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (win != (void *)SIM_KVA_BASE) {
+        fprintf(stderr, "kernsim: cannot reserve the kernel VA window at 0x%llx: %s\n",
+                (unsigned long long)SIM_KVA_BASE,
+                win == MAP_FAILED ? strerror(errno) : "kernel chose another address");
+        if (win != MAP_FAILED)
+            munmap(win, SIM_KVA_SIZE);
+        return -1;
+    }
+    size_t tsize = (sim_machine.ram_size >> 12) * sizeof(uint64_t);
+    mmu.tlb4k = mmap(NULL, N4K * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    mmu.table_pos = mmap(NULL, tsize, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (mmu.tlb4k == MAP_FAILED || mmu.table_pos == MAP_FAILED) {
+        fprintf(stderr, "kernsim: cannot allocate the TLB model: %s\n", strerror(errno));
+        munmap(win, SIM_KVA_SIZE);
+        return -1;
+    }
+    struct sigaction sa = {0};
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &mmu.old_segv);
+    sigaction(SIGBUS, &sa, &mmu.old_bus);
+    return 0;
+}
+
+void sim_mmu_reset(void)
+{
+    mmu_lock();
+    madvise(mmu.table_pos, (sim_machine.ram_size >> 12) * sizeof(uint64_t), MADV_DONTNEED);
+    memset(&mmu.stats, 0, sizeof(mmu.stats));
+    mmu_unlock();
+}
+
+struct sim_tlb_entry sim_tlb_lookup(uint64_t va)
+{
+    struct sim_tlb_entry r = {0};
+    if (!sim_in_window(va))
+        return r;
+    mmu_lock();
+    uint64_t base, size, e = tlb_find(va, &base, &size);
+    if (e) {
+        r = (struct sim_tlb_entry){true, base, size, e & ~UINT64_C(0xfff), (e & TLB_W) != 0};
+    }
+    mmu_unlock();
+    return r;
+}
+
+void sim_mmu_get_stats(struct sim_mmu_stats *out)
+{
+    mmu_lock();
+    *out = mmu.stats;
+    mmu_unlock();
+}

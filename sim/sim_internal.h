@@ -1,0 +1,36 @@
+/* sim_internal.h - state shared between the fake machine's files. */
+#ifndef SIM_INTERNAL_H
+#define SIM_INTERNAL_H
+
+#include <arch/fault.h>
+#include <sim/sim.h>
+
+struct sim_machine {
+    bool booted;
+    int memfd;
+    uint64_t ram_size;
+    unsigned ncpus;
+};
+extern struct sim_machine sim_machine;
+
+static inline bool sim_in_window(uint64_t va)
+{
+    return va - SIM_KVA_BASE < SIM_KVA_SIZE;
+}
+
+/* mmu.c */
+int sim_mmu_init(void);
+void sim_mmu_fini(void);
+void sim_mmu_reset(void);
+/* Translate `va` for an access through the TLB model (filling it from the tables if
+ * needed). Returns true with *pa set; on a refused access fills *f and returns false. */
+bool sim_mmu_translate(uint64_t va, enum arch_access access, phys_addr_t *pa, struct arch_fault *f);
+
+/* io.c */
+void sim_io_init(void);
+void sim_io_reset(void);
+
+/* panic.c */
+void sim_print_backtrace(void);
+
+#endif
