@@ -1,0 +1,65 @@
+/* mem.c - the physical memory description on real x86_64 (from the PVH E820 map,
+ * recorded by the boot path) and the direct map it set up. */
+#include "x86.h"
+#include <arch/mem.h>
+#include <arch/panic.h>
+
+#define MAX_RANGES 32
+
+static struct arch_mem_range ranges[MAX_RANGES];
+static size_t n_ranges;
+static uint64_t ram_end; /* end of the highest RAM range reachable through the direct map */
+
+void x86_mem_init(const struct arch_mem_range *r, size_t count)
+{
+    if (count > MAX_RANGES)
+        arch_panic("x86_mem_init: %zu ranges, room for %d", count, MAX_RANGES);
+    for (size_t i = 0; i < count; i++) {
+        ranges[i] = r[i];
+        if (r[i].base + r[i].size > ram_end)
+            ram_end = r[i].base + r[i].size;
+    }
+    n_ranges = count;
+}
+
+const struct arch_mem_range *arch_mem_ranges(size_t *count)
+{
+    *count = n_ranges;
+    return ranges;
+}
+
+bool arch_phys_is_ram(phys_addr_t pa, uint64_t len)
+{
+    if (pa + len < pa)
+        return false;
+    for (size_t i = 0; i < n_ranges; i++) {
+        if (pa >= ranges[i].base && pa + len <= ranges[i].base + ranges[i].size)
+            return true;
+    }
+    return false;
+}
+
+uintptr_t arch_direct_map_base(void)
+{
+    return X86_DIRECT_MAP_BASE;
+}
+
+void *arch_phys_to_virt(phys_addr_t pa)
+{
+    if (pa >= ram_end)
+        arch_panic("arch_phys_to_virt: 0x%lx is not RAM (RAM ends at 0x%lx)", pa, ram_end);
+    return (void *)(uintptr_t)(X86_DIRECT_MAP_BASE + pa);
+}
+
+phys_addr_t arch_virt_to_phys(const void *va)
+{
+    uint64_t off = (uintptr_t)va - X86_DIRECT_MAP_BASE;
+    if (off >= ram_end)
+        arch_panic("arch_virt_to_phys: %p is not in the direct map", va);
+    return off;
+}
+
+struct arch_kva_window arch_kva_window(void)
+{
+    return (struct arch_kva_window){X86_KVA_BASE, X86_KVA_SIZE};
+}

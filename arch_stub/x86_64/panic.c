@@ -1,0 +1,38 @@
+/* panic.c - panic on real x86_64: message, frame-pointer backtrace, panic exit code. */
+#include "x86.h"
+#include <arch/console.h>
+#include <arch/panic.h>
+#include <stdarg.h>
+
+void x86_backtrace(uint64_t rbp)
+{
+    kprintf("# backtrace:\n");
+    /* Frames are on the kernel stack, identity mapped below 1 GiB; stop on anything else. */
+    for (int depth = 0; depth < 32 && rbp && rbp < (UINT64_C(1) << 30) && !(rbp & 7); depth++) {
+        uint64_t *frame = (uint64_t *)(uintptr_t)rbp;
+        uint64_t ret = frame[1];
+        if (!ret)
+            break;
+        kprintf("#   [<%016lx>]\n", ret);
+        if (frame[0] <= rbp)
+            break; /* the stack grows down: a caller's frame is always higher */
+        rbp = frame[0];
+    }
+}
+
+void arch_panic(const char *fmt, ...)
+{
+    static int nested;
+    __asm__ volatile("cli");
+    if (nested++) /* a panic while panicking: get out without formatting anything */
+        x86_exit(X86_EXIT_PANIC);
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    kvsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    kprintf("# kernel panic: %s\n", msg);
+    x86_backtrace((uint64_t)(uintptr_t)__builtin_frame_address(0));
+    kprintf("Bail out! kernel panic\n");
+    x86_exit(X86_EXIT_PANIC);
+}

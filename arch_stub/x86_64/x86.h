@@ -1,0 +1,42 @@
+/* x86.h - what the bare boot code shares with the x86_64 seam implementation.
+ * Not on any include path: subsystems cannot reach it. */
+#ifndef X86_H
+#define X86_H
+
+#include <arch/mem.h>
+#include <arch/types.h>
+
+/* Where kernsim's bare kernel puts things. */
+#define X86_DIRECT_MAP_BASE UINT64_C(0xffff888000000000) /* as Linux: all RAM, 2 MiB pages */
+#define X86_DIRECT_MAP_MAX  (UINT64_C(4) << 30)
+#define X86_KVA_BASE        UINT64_C(0xffffc90000000000) /* as Linux's vmalloc area */
+#define X86_KVA_SIZE        (UINT64_C(64) << 30)
+
+/* isa-debug-exit (iobase 0xf4): QEMU exits with (code << 1) | 1. */
+#define X86_EXIT_PORT  0xf4
+#define X86_EXIT_PASS  0x10 /* QEMU exit status 33 */
+#define X86_EXIT_FAIL  0x11 /* 35 */
+#define X86_EXIT_PANIC 0x12 /* 37 */
+
+/* What the exception stubs push, lowest address first (bare/isr.S). */
+struct x86_trap_frame {
+    uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+    uint64_t rdi, rsi, rbp, rbx, rdx, rcx, rax;
+    uint64_t vector, error;
+    uint64_t rip, cs, rflags, rsp, ss;
+};
+
+/* Record the RAM map the boot path built; arch_mem_ranges returns it. */
+void x86_mem_init(const struct arch_mem_range *ranges, size_t count);
+
+void x86_serial_init(void);
+ARCH_NORETURN void x86_exit(uint8_t code);
+
+uint64_t x86_read_cr2(void);
+
+/* #PF and #GP: returns true if handled (retry or probe fix-up), false to panic. */
+bool x86_handle_fault(struct x86_trap_frame *f);
+void x86_dump_frame(const struct x86_trap_frame *f);
+void x86_backtrace(uint64_t rbp);
+
+#endif

@@ -1,0 +1,147 @@
+/* main.c - the bare kernel: serial, IDT, memory map from PVH, own page tables, then
+ * every registered ktest suite; the exit code tells QEMU's caller how it went. */
+#include "../arch_stub/x86_64/x86.h"
+#include "../tests/ktest/ktest.h"
+#include <arch/console.h>
+#include <arch/panic.h>
+
+void bare_idt_init(void);
+void bare_mm_init(uint64_t ram_end);
+
+/* xen/include/public/arch-x86/hvm/start_info.h */
+#define HVM_START_MAGIC 0x336ec578
+struct hvm_start_info {
+    uint32_t magic, version, flags, nr_modules;
+    uint64_t modlist_paddr, cmdline_paddr, rsdp_paddr, memmap_paddr;
+    uint32_t memmap_entries, reserved;
+};
+struct hvm_memmap_entry {
+    uint64_t addr, size;
+    uint32_t type, reserved;
+};
+#define E820_RAM 1
+
+extern char __kernel_start[], __kernel_end[], __boot_pt_start[], __boot_pt_end[];
+
+#define MAX_RANGES 32
+static struct arch_mem_range ranges[MAX_RANGES];
+static size_t n_ranges;
+
+static void add_range(uint64_t base, uint64_t end, enum arch_mem_type type)
+{
+    if (base >= end)
+        return;
+    if (n_ranges == MAX_RANGES)
+        arch_panic("bare_main: more than %d memory ranges", MAX_RANGES);
+    ranges[n_ranges++] = (struct arch_mem_range){base, end - base, type};
+}
+
+/* Add [base, end) of RAM, carving out the low MiB, the kernel image and the boot
+ * page tables (which lie inside the image). */
+static void add_ram(uint64_t base, uint64_t end)
+{
+    const uint64_t cuts[][3] = {
+        {0, 0x100000, ARCH_MEM_RESERVED},
+        {(uintptr_t)__kernel_start, (uintptr_t)__boot_pt_start, ARCH_MEM_KERNEL},
+        {(uintptr_t)__boot_pt_start, (uintptr_t)__boot_pt_end, ARCH_MEM_BOOT_PT},
+        {(uintptr_t)__boot_pt_end, (uintptr_t)__kernel_end, ARCH_MEM_KERNEL},
+    };
+    base = ARCH_ALIGN_UP(base, ARCH_PAGE_4K);
+    end = ARCH_ALIGN_DOWN(end, ARCH_PAGE_4K);
+    for (unsigned i = 0; i < 4 && base < end; i++) {
+        uint64_t cb = cuts[i][0], ce = cuts[i][1];
+        if (ce <= base || cb >= end)
+            continue;
+        add_range(base, cb, ARCH_MEM_USABLE);
+        add_range(cb > base ? cb : base, ce < end ? ce : end, (enum arch_mem_type)cuts[i][2]);
+        base = ce;
+    }
+    add_range(base, end, ARCH_MEM_USABLE);
+}
+
+/* The value of "key=" on the kernel command line (QEMU's -append), or NULL. */
+static const char *cmdline_value(const struct hvm_start_info *si, const char *key, char *buf,
+                                 size_t size)
+{
+    if (!si->cmdline_paddr || si->cmdline_paddr >= (UINT64_C(1) << 30))
+        return NULL;
+    const char *s = kstrstr((const char *)(uintptr_t)si->cmdline_paddr, key);
+    if (!s)
+        return NULL;
+    s += kstrlen(key);
+    size_t n = 0;
+    while (s[n] && s[n] != ' ' && n + 1 < size) {
+        buf[n] = s[n];
+        n++;
+    }
+    buf[n] = '\0';
+    return n ? buf : NULL;
+}
+
+/* "bare.misbehave=WHAT" makes the kernel fail on purpose, so the QEMU runner's own
+ * tests can show it catches each way a kernel run goes wrong. */
+static void misbehave(const char *what)
+{
+    if (!what)
+        return;
+    if (!kstrcmp(what, "hang")) {
+        for (;;)
+            __asm__ volatile("cli; hlt");
+    } else if (!kstrcmp(what, "triple")) {
+        struct {
+            uint16_t limit;
+            uint64_t base;
+        } __attribute__((packed)) empty = {0, 0};
+        __asm__ volatile("lidt %0; int3" ::"m"(empty)); /* #BP -> #GP -> #DF -> reset */
+    } else if (!kstrcmp(what, "panic")) {
+        arch_panic("bare.misbehave: deliberate panic");
+    } else if (!kstrcmp(what, "silent")) {
+        x86_exit(X86_EXIT_PASS); /* the pass code with no KTAP at all */
+    } else if (!kstrcmp(what, "fault")) {
+        *(volatile uint64_t *)(uintptr_t)X86_KVA_BASE = 1; /* nothing is mapped there */
+    }
+    arch_panic("bare.misbehave=%s: unknown (hang, triple, panic, silent, fault)", what);
+}
+
+void bare_main(uint32_t start_info_pa)
+{
+    x86_serial_init();
+    bare_idt_init();
+    const struct hvm_start_info *si = (const void *)(uintptr_t)start_info_pa;
+    if (!si || si->magic != HVM_START_MAGIC)
+        arch_panic("bare_main: no PVH start info (magic 0x%x)", si ? si->magic : 0);
+    if (si->version < 1 || !si->memmap_paddr || !si->memmap_entries)
+        arch_panic("bare_main: PVH start info v%u has no memory map", si->version);
+
+    /* E820 entries are not promised to be sorted: insert RAM in address order. */
+    const struct hvm_memmap_entry *mm = (const void *)(uintptr_t)si->memmap_paddr;
+    uint64_t done = 0, ram_end = 0;
+    for (;;) {
+        const struct hvm_memmap_entry *next = NULL;
+        for (uint32_t i = 0; i < si->memmap_entries; i++) {
+            if (mm[i].type == E820_RAM && mm[i].addr >= done && mm[i].size &&
+                (!next || mm[i].addr < next->addr))
+                next = &mm[i];
+        }
+        if (!next)
+            break;
+        uint64_t end = next->addr + next->size;
+        if (end > X86_DIRECT_MAP_MAX)
+            end = X86_DIRECT_MAP_MAX;
+        add_ram(next->addr, end);
+        if (end > ram_end)
+            ram_end = end;
+        done = next->addr + next->size;
+    }
+    if (!ram_end)
+        arch_panic("bare_main: the memory map has no RAM");
+    bare_mm_init(ram_end);
+    x86_mem_init(ranges, n_ranges);
+
+    kprintf("# kernsim bare kernel: %lu MiB RAM, %zu ranges\n", ram_end >> 20, n_ranges);
+    unsigned ran = 0;
+    char buf[64];
+    misbehave(cmdline_value(si, "bare.misbehave=", buf, sizeof(buf)));
+    unsigned failed = ktest_run(cmdline_value(si, "ktest.filter=", buf, sizeof(buf)), &ran);
+    x86_exit(failed || !ran ? X86_EXIT_FAIL : X86_EXIT_PASS);
+}

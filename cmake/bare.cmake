@@ -1,0 +1,64 @@
+# The bare build: the same subsystem and test sources, cross-compiled with clang for
+# x86_64-unknown-none-elf against arch_stub/x86_64, linked by lld with bare/kernel.ld
+# into an ELF64 that QEMU boots through its PVH note.
+
+# Freestanding headers (stdint.h, stddef.h, stdarg.h, stdbool.h) come from clang's
+# own resource directory, never from the host's libc.
+execute_process(COMMAND ${CMAKE_C_COMPILER} -print-resource-dir
+                OUTPUT_VARIABLE KS_CLANG_RESOURCE_DIR OUTPUT_STRIP_TRAILING_WHITESPACE)
+set(KS_CLANG_RESOURCE_INCLUDE ${KS_CLANG_RESOURCE_DIR}/include)
+set(KS_BARE_FLAGS
+    --target=x86_64-unknown-none-elf -ffreestanding -fno-builtin -nostdlib -nostdinc
+    -isystem ${KS_CLANG_RESOURCE_INCLUDE}
+    -mno-red-zone -mgeneral-regs-only -mcmodel=small -fno-pic -fno-pie
+    -fno-stack-protector -fno-asynchronous-unwind-tables -O2 -g)
+
+find_program(KS_LLD ld.lld REQUIRED)
+
+add_executable(kernsim-kernel
+  bare/boot.S bare/isr.S bare/idt.c bare/mm.c bare/main.c
+  arch_stub/x86_64/cpu.c arch_stub/x86_64/io.c arch_stub/x86_64/mem.c
+  arch_stub/x86_64/console.c arch_stub/x86_64/panic.c arch_stub/x86_64/fault.c
+  arch_stub/x86_64/probe.S arch_stub/x86_64/setjmp.S arch_stub/x86_64/libc.c
+  ${KS_SEAM_COMMON} ${KS_SUBSYS} ${KS_KTEST} ${KS_SHARED_TESTS})
+target_include_directories(kernsim-kernel PRIVATE ${CMAKE_SOURCE_DIR}/arch_stub/include
+                                                  ${CMAKE_SOURCE_DIR}/arch_stub/x86_64/include)
+target_link_libraries(kernsim-kernel PRIVATE ks_warnings)
+target_compile_options(kernsim-kernel PRIVATE ${KS_BARE_FLAGS})
+target_link_options(kernsim-kernel PRIVATE --target=x86_64-unknown-none-elf -nostdlib -static
+                    -fuse-ld=lld -Wl,-T,${CMAKE_SOURCE_DIR}/bare/kernel.ld -Wl,--no-pie
+                    -Wl,-z,max-page-size=4096 -Wl,--build-id=none)
+set_target_properties(kernsim-kernel PROPERTIES LINK_DEPENDS ${CMAKE_SOURCE_DIR}/bare/kernel.ld
+                                                SUFFIX ".elf")
+
+# Boot it in QEMU (TCG) as a test: pass only on the pass exit code with a clean KTAP.
+find_program(KS_QEMU qemu-system-x86_64)
+if(NOT KS_QEMU)
+  message(FATAL_ERROR "qemu-system-x86_64 not found: run scripts/setup, or configure with "
+                      "-DKERNSIM_BARE=OFF")
+endif()
+add_test(NAME bare.qemu
+         COMMAND ${CMAKE_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU}
+                 --log ${CMAKE_BINARY_DIR}/bare-serial.log $<TARGET_FILE:kernsim-kernel>)
+set_tests_properties(bare.qemu PROPERTIES LABELS bare TIMEOUT 90)
+
+# The runner must fail every way a kernel run can go wrong; each of these boots the
+# kernel told to misbehave and checks run-bare's verdict (and that it did not pass).
+foreach(case "hang|hung: no exit" "triple|triple fault or reset"
+             "panic|kernel panic \\(exit code 37\\)" "silent|no complete KTAP"
+             "fault|kernel panic \\(exit code 37\\)"
+             "filter|some tests failed \\(exit code 35\\)")
+  string(REPLACE "|" ";" parts "${case}")
+  list(GET parts 0 what)
+  list(GET parts 1 verdict)
+  if(what STREQUAL "filter")
+    set(append "ktest.filter=no_such_suite")
+  else()
+    set(append "bare.misbehave=${what}")
+  endif()
+  add_test(NAME bare.runner_catches_${what}
+           COMMAND ${CMAKE_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 3
+                   --append ${append} $<TARGET_FILE:kernsim-kernel>)
+  set_tests_properties(bare.runner_catches_${what} PROPERTIES LABELS bare TIMEOUT 30
+                       PASS_REGULAR_EXPRESSION "; ${verdict}" FAIL_REGULAR_EXPRESSION "; pass$")
+endforeach()
