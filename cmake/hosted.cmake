@@ -20,7 +20,7 @@ add_library(ks_sim STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c
                           ${KS_SEAM_COMMON} ${KS_SUBSYS})
 target_link_libraries(ks_sim PUBLIC ks_host_flags)
 find_package(Threads REQUIRED)
-target_link_libraries(ks_sim PUBLIC Threads::Threads)
+target_link_libraries(ks_sim PUBLIC Threads::Threads ${CMAKE_DL_LIBS})
 
 add_library(ks_ktest_host STATIC ${KS_KTEST})
 target_link_libraries(ks_ktest_host PUBLIC ks_sim)
@@ -28,7 +28,7 @@ target_link_libraries(ks_ktest_host PUBLIC ks_sim)
 if(KERNSIM_VALGRIND)
   find_program(VALGRIND valgrind REQUIRED)
   set(KS_TEST_WRAPPER ${VALGRIND} --tool=memcheck --error-exitcode=99 --leak-check=full
-                      --errors-for-leak-kinds=definite --track-origins=yes --quiet
+                      --errors-for-leak-kinds=definite --quiet
                       --suppressions=${CMAKE_SOURCE_DIR}/tests/valgrind.supp)
 else()
   set(KS_TEST_WRAPPER "")
@@ -51,3 +51,29 @@ endforeach()
 # The runner itself refuses bad arguments.
 add_test(NAME sim.runner_rejects_bad_flag COMMAND seam_test --no-such-flag)
 set_tests_properties(sim.runner_rejects_bad_flag PROPERTIES LABELS sim WILL_FAIL TRUE)
+
+# Each checker must turn its finding into a failed test: run a deliberate bug under it
+# and require both its report and a failing exit status.
+if(KERNSIM_SANITIZE OR KERNSIM_VALGRIND)
+  add_executable(checker_canary tests/hosted/checker_canary.c)
+  target_link_libraries(checker_canary PRIVATE ks_host_flags)
+  set(canaries "")
+  if(KERNSIM_SANITIZE MATCHES "address")
+    list(APPEND canaries "heap-overflow|heap-buffer-overflow")
+  endif()
+  if(KERNSIM_SANITIZE MATCHES "undefined")
+    list(APPEND canaries "signed-overflow|signed integer overflow")
+  endif()
+  if(KERNSIM_VALGRIND)
+    list(APPEND canaries "heap-overflow|Invalid read of size 1")
+  endif()
+  foreach(c ${canaries})
+    string(REPLACE "|" ";" parts "${c}")
+    list(GET parts 0 bug)
+    list(GET parts 1 report)
+    add_test(NAME sim.checker_catches_${bug}
+             COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure --output "${report}" --
+                     ${KS_TEST_WRAPPER} $<TARGET_FILE:checker_canary> ${bug})
+    set_tests_properties(sim.checker_catches_${bug} PROPERTIES LABELS sim TIMEOUT 60)
+  endforeach()
+endif()

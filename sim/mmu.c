@@ -23,6 +23,7 @@
 #include <arch/mem.h>
 #include <arch/panic.h>
 #include <arch/ptwalk.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -410,6 +411,15 @@ static void chain(struct sigaction *old, int sig, siginfo_t *si, void *uc)
     signal(sig, SIG_DFL);
 }
 
+/* Host code moves with ASLR; an offset into its module does not. */
+static uint64_t stable_ip(uint64_t ip)
+{
+    Dl_info info;
+    if (dladdr((void *)(uintptr_t)ip, &info) && info.dli_fbase)
+        return ip - (uintptr_t)info.dli_fbase;
+    return ip;
+}
+
 static void on_fault(int sig, siginfo_t *si, void *ucv)
 {
     ucontext_t *uc = ucv;
@@ -436,7 +446,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
         abort();
     }
     uint64_t err = (uint64_t)uc->uc_mcontext.gregs[REG_ERR];
-    uint64_t ip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+    uint64_t ip = stable_ip((uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
     enum arch_access access = (err & 16)  ? ARCH_ACCESS_EXEC
                               : (err & 2) ? ARCH_ACCESS_WRITE
                                           : ARCH_ACCESS_READ;
@@ -483,6 +493,14 @@ static bool probe(void *va, enum arch_access access, unsigned width, uint64_t *v
     struct arch_fault f;
     phys_addr_t pa;
     uint64_t a = (uintptr_t)va;
+    if (!arch_va_canonical(a)) { /* #GP on hardware; the host would not say where */
+        f = (struct arch_fault){.addr = a, .root = arch_read_cr3(), .access = access,
+                                .reason = ARCH_FAULT_NON_CANONICAL};
+        arch_fault_dispatch(&f, ARCH_FAULT_MAX_RETRIES);
+        if (out)
+            *out = f;
+        return false;
+    }
     if (sim_in_window(a) || in_direct_map(a)) {
         if (!sim_mmu_translate(a, access, &pa, &f)) {
             if (out)

@@ -266,6 +266,18 @@ static void seam_test_upper_level_read_only_wins(struct ktest *t)
     KEXPECT_EQ(t, v, 0);
 }
 
+static void seam_test_non_canonical_probe_is_reported(struct ktest *t)
+{
+    struct arch_fault f;
+    uint64_t v;
+    void *bad = (void *)UINT64_C(0x0000800000000000); /* first address past the low half */
+    KEXPECT_FALSE(t, arch_probe_read64(bad, &v, &f));
+    KEXPECT_EQ(t, f.reason, ARCH_FAULT_NON_CANONICAL);
+    KEXPECT_EQ(t, f.addr, (uintptr_t)bad);
+    KEXPECT_FALSE(t, arch_probe_write8(bad, 1, &f));
+    KEXPECT_EQ(t, f.access, ARCH_ACCESS_WRITE);
+}
+
 static void seam_test_atomics_have_their_semantics(struct ktest *t)
 {
     uint64_t x = 5;
@@ -338,6 +350,7 @@ KTEST_SUITE(seam, KTEST_CASE(seam_test_4k_page_reads_and_writes_its_frame),
             KTEST_CASE(seam_test_hook_can_map_the_page_and_retry),
             KTEST_CASE(seam_test_fault_names_the_missing_level),
             KTEST_CASE(seam_test_upper_level_read_only_wins),
+            KTEST_CASE(seam_test_non_canonical_probe_is_reported),
             KTEST_CASE(seam_test_atomics_have_their_semantics),
             KTEST_CASE(seam_test_irq_save_restores_previous_state),
             KTEST_CASE(seam_test_formatter_matches_printf),

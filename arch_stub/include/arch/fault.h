@@ -30,7 +30,8 @@ enum arch_fault_reason {
 
 struct arch_fault {
     uint64_t addr;               /* faulting virtual address (CR2) */
-    uint64_t ip;                 /* instruction pointer of the access, 0 if unknown */
+    uint64_t ip;                 /* instruction of the access, 0 if unknown; in the sim an
+                                    offset into the host executable, stable across runs */
     phys_addr_t root;            /* CR3 the walk started from */
     enum arch_access access;
     enum arch_fault_reason reason;
