@@ -322,6 +322,11 @@ void arch_invlpg(const void *p)
     if (tlb_find(va, &base, &size)) {
         tlb_drop(base, size);
         fill_range(base, base + size);
+    } else {
+        /* Nothing cached: the next access walks anyway, so prefetch what it would find
+         * (the tables may have been written without arch_set_pte). */
+        base = ARCH_ALIGN_DOWN(va, ARCH_PAGE_4K);
+        fill_range(base, base + ARCH_PAGE_4K);
     }
     mmu_unlock();
 }

@@ -1,0 +1,20 @@
+# libFuzzer targets (the fuzz preset: ASan + UBSan + fuzzer coverage on all hosted code).
+# ctest replays each committed seed corpus and then explores for a bounded, seeded run.
+target_compile_options(ks_host_flags INTERFACE -fsanitize=fuzzer-no-link)
+
+function(ks_fuzz_target name)
+  add_executable(${name}_fuzz fuzz/${name}.c)
+  target_link_libraries(${name}_fuzz PRIVATE ks_sim)
+  target_link_options(${name}_fuzz PRIVATE -fsanitize=fuzzer)
+  set(corpus ${CMAKE_SOURCE_DIR}/fuzz/corpus/${name})
+  set(work ${CMAKE_BINARY_DIR}/fuzz-work/${name})
+  file(MAKE_DIRECTORY ${work})
+  add_test(NAME fuzz.${name}.replay COMMAND ${name}_fuzz -runs=0 -close_fd_mask=1 ${corpus})
+  add_test(NAME fuzz.${name}.explore
+           COMMAND ${name}_fuzz -seed=1 -runs=30000 -max_total_time=120 -close_fd_mask=1
+                   ${work} ${corpus})
+  set_tests_properties(fuzz.${name}.replay fuzz.${name}.explore PROPERTIES LABELS fuzz
+                                                                          TIMEOUT 300)
+endfunction()
+
+ks_fuzz_target(mmu_ops)
