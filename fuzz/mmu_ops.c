@@ -23,13 +23,13 @@
 #define N_DATA   4
 #define T(i)     (UINT64_C(0x10000) + (i)*ARCH_PAGE_4K)
 #define D(i)     (UINT64_C(0x20000) + (i)*ARCH_PAGE_4K)
-#define BIG      UINT64_C(0x200000)  /* 2 MiB aligned RAM */
+#define BIG      UINT64_C(0x200000)   /* 2 MiB aligned RAM */
 #define NOT_RAM  UINT64_C(0x40000000) /* beyond the 16 MiB machine */
 
 static void fail(const char *what, uint64_t va, uint64_t a, uint64_t b)
 {
-    fprintf(stderr, "mmu_ops: %s at va 0x%llx (0x%llx vs 0x%llx)\n", what,
-            (unsigned long long)va, (unsigned long long)a, (unsigned long long)b);
+    fprintf(stderr, "mmu_ops: %s at va 0x%llx (0x%llx vs 0x%llx)\n", what, (unsigned long long)va,
+            (unsigned long long)a, (unsigned long long)b);
     abort();
 }
 
@@ -99,19 +99,37 @@ static pte_t make_pte(uint8_t sel, uint8_t flags)
 {
     phys_addr_t target;
     switch (sel & 7) {
-    case 0: return 0;
-    case 1: case 2: target = T((sel >> 3) % N_TABLES); break;
-    case 3: case 4: target = D((sel >> 3) % N_DATA); break;
-    case 5: target = BIG; break;
-    case 6: target = NOT_RAM; break;
-    default: target = 0; break;
+    case 0:
+        return 0;
+    case 1:
+    case 2:
+        target = T((sel >> 3) % N_TABLES);
+        break;
+    case 3:
+    case 4:
+        target = D((sel >> 3) % N_DATA);
+        break;
+    case 5:
+        target = BIG;
+        break;
+    case 6:
+        target = NOT_RAM;
+        break;
+    default:
+        target = 0;
+        break;
     }
     pte_t e = target | ((flags & 0x80) ? 0 : PTE_P);
-    if (flags & 0x40) e |= PTE_W;
-    if (flags & 0x20) e |= PTE_PS;
-    if (flags & 0x10) e |= PTE_NX;
-    if (flags & 0x08) e |= UINT64_C(1) << 13;           /* reserved in a 2M/1G leaf */
-    if ((flags & 0x07) == 0x07) e |= UINT64_C(1) << 50; /* above MAXPHYADDR */
+    if (flags & 0x40)
+        e |= PTE_W;
+    if (flags & 0x20)
+        e |= PTE_PS;
+    if (flags & 0x10)
+        e |= PTE_NX;
+    if (flags & 0x08)
+        e |= UINT64_C(1) << 13; /* reserved in a 2M/1G leaf */
+    if ((flags & 0x07) == 0x07)
+        e |= UINT64_C(1) << 50; /* above MAXPHYADDR */
     return e;
 }
 

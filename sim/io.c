@@ -95,18 +95,30 @@ static uint64_t mmio_access(const volatile void *addr, unsigned width, bool writ
         void *p = arch_phys_to_virt(pa);
         if (write) {
             switch (width) {
-            case 1: *(volatile uint8_t *)p = (uint8_t)v; break;
-            case 2: *(volatile uint16_t *)p = (uint16_t)v; break;
-            case 4: *(volatile uint32_t *)p = (uint32_t)v; break;
-            default: *(volatile uint64_t *)p = v; break;
+            case 1:
+                *(volatile uint8_t *)p = (uint8_t)v;
+                break;
+            case 2:
+                *(volatile uint16_t *)p = (uint16_t)v;
+                break;
+            case 4:
+                *(volatile uint32_t *)p = (uint32_t)v;
+                break;
+            default:
+                *(volatile uint64_t *)p = v;
+                break;
             }
             return 0;
         }
         switch (width) {
-        case 1: return *(volatile uint8_t *)p;
-        case 2: return *(volatile uint16_t *)p;
-        case 4: return *(volatile uint32_t *)p;
-        default: return *(volatile uint64_t *)p;
+        case 1:
+            return *(volatile uint8_t *)p;
+        case 2:
+            return *(volatile uint16_t *)p;
+        case 4:
+            return *(volatile uint32_t *)p;
+        default:
+            return *(volatile uint64_t *)p;
         }
     }
     struct mmio_dev d = {0};
@@ -130,14 +142,38 @@ static uint64_t mmio_access(const volatile void *addr, unsigned width, bool writ
     return d.ops->read(d.ctx, pa - d.base, width);
 }
 
-uint8_t arch_mmio_read8(const volatile void *a) { return (uint8_t)mmio_access(a, 1, false, 0, __func__); }
-uint16_t arch_mmio_read16(const volatile void *a) { return (uint16_t)mmio_access(a, 2, false, 0, __func__); }
-uint32_t arch_mmio_read32(const volatile void *a) { return (uint32_t)mmio_access(a, 4, false, 0, __func__); }
-uint64_t arch_mmio_read64(const volatile void *a) { return mmio_access(a, 8, false, 0, __func__); }
-void arch_mmio_write8(volatile void *a, uint8_t v) { mmio_access(a, 1, true, v, __func__); }
-void arch_mmio_write16(volatile void *a, uint16_t v) { mmio_access(a, 2, true, v, __func__); }
-void arch_mmio_write32(volatile void *a, uint32_t v) { mmio_access(a, 4, true, v, __func__); }
-void arch_mmio_write64(volatile void *a, uint64_t v) { mmio_access(a, 8, true, v, __func__); }
+uint8_t arch_mmio_read8(const volatile void *a)
+{
+    return (uint8_t)mmio_access(a, 1, false, 0, __func__);
+}
+uint16_t arch_mmio_read16(const volatile void *a)
+{
+    return (uint16_t)mmio_access(a, 2, false, 0, __func__);
+}
+uint32_t arch_mmio_read32(const volatile void *a)
+{
+    return (uint32_t)mmio_access(a, 4, false, 0, __func__);
+}
+uint64_t arch_mmio_read64(const volatile void *a)
+{
+    return mmio_access(a, 8, false, 0, __func__);
+}
+void arch_mmio_write8(volatile void *a, uint8_t v)
+{
+    mmio_access(a, 1, true, v, __func__);
+}
+void arch_mmio_write16(volatile void *a, uint16_t v)
+{
+    mmio_access(a, 2, true, v, __func__);
+}
+void arch_mmio_write32(volatile void *a, uint32_t v)
+{
+    mmio_access(a, 4, true, v, __func__);
+}
+void arch_mmio_write64(volatile void *a, uint64_t v)
+{
+    mmio_access(a, 8, true, v, __func__);
+}
 
 /* ---- port I/O ---- */
 
@@ -181,12 +217,30 @@ static uint32_t pio_access(uint16_t port, unsigned width, bool out, uint32_t v)
     return d.ops->in(d.ctx, port, width);
 }
 
-uint8_t arch_inb(uint16_t p) { return (uint8_t)pio_access(p, 1, false, 0); }
-uint16_t arch_inw(uint16_t p) { return (uint16_t)pio_access(p, 2, false, 0); }
-uint32_t arch_inl(uint16_t p) { return pio_access(p, 4, false, 0); }
-void arch_outb(uint16_t p, uint8_t v) { pio_access(p, 1, true, v); }
-void arch_outw(uint16_t p, uint16_t v) { pio_access(p, 2, true, v); }
-void arch_outl(uint16_t p, uint32_t v) { pio_access(p, 4, true, v); }
+uint8_t arch_inb(uint16_t p)
+{
+    return (uint8_t)pio_access(p, 1, false, 0);
+}
+uint16_t arch_inw(uint16_t p)
+{
+    return (uint16_t)pio_access(p, 2, false, 0);
+}
+uint32_t arch_inl(uint16_t p)
+{
+    return pio_access(p, 4, false, 0);
+}
+void arch_outb(uint16_t p, uint8_t v)
+{
+    pio_access(p, 1, true, v);
+}
+void arch_outw(uint16_t p, uint16_t v)
+{
+    pio_access(p, 2, true, v);
+}
+void arch_outl(uint16_t p, uint32_t v)
+{
+    pio_access(p, 4, true, v);
+}
 
 /* COM1: THR writes go to the console; LSR always says the transmitter is empty. */
 static uint32_t com1_in(void *ctx, uint16_t port, unsigned width)

@@ -54,8 +54,8 @@ static struct {
     struct sigaction old_segv, old_bus;
 } mmu = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static __thread bool in_mmu;        /* this thread holds mmu.lock */
-static __thread uint64_t retry_va;  /* last faulting address, for the retry bound */
+static __thread bool in_mmu;       /* this thread holds mmu.lock */
+static __thread uint64_t retry_va; /* last faulting address, for the retry bound */
 static __thread unsigned retry_n;
 static __thread sigjmp_buf *probe_jmp; /* set while a probe's access runs */
 static __thread struct arch_fault probe_fault;
@@ -92,8 +92,8 @@ static void host_map(uint64_t va, uint64_t pa, uint64_t len, bool w)
     void *r = mmap((void *)(uintptr_t)va, len, prot, MAP_SHARED | MAP_FIXED, sim_machine.memfd,
                    (off_t)pa);
     if (r == MAP_FAILED)
-        arch_panic("sim mmu: mmap of 0x%lx bytes at 0x%lx failed: %s (vm.max_map_count?)", len,
-                   va, strerror(errno));
+        arch_panic("sim mmu: mmap of 0x%lx bytes at 0x%lx failed: %s (vm.max_map_count?)", len, va,
+                   strerror(errno));
     mmu.stats.host_maps++;
 }
 
@@ -431,9 +431,9 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
     uint64_t va = (uintptr_t)si->si_addr;
     if (!sim_in_window(va) && probe_jmp && sim_machine.booted && !in_mmu) {
         /* A probe of host memory that is not there: what the walk says, as a fault. */
-        arch_fault_from_walk(&probe_fault, va, (uc->uc_mcontext.gregs[REG_ERR] & 2)
-                                                   ? ARCH_ACCESS_WRITE
-                                                   : ARCH_ACCESS_READ,
+        arch_fault_from_walk(&probe_fault, va,
+                             (uc->uc_mcontext.gregs[REG_ERR] & 2) ? ARCH_ACCESS_WRITE
+                                                                  : ARCH_ACCESS_READ,
                              (uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
         if (probe_fault.reason == ARCH_FAULT_NONE)
             probe_fault.reason = ARCH_FAULT_NOT_PRESENT;
@@ -464,8 +464,12 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
         /* The TLB allows it, so the host refused only because the frame is not RAM
          * (or, for an instruction fetch, because the sim never maps pages executable:
          * running code from simulated mappings is not supported). */
-        f = (struct arch_fault){.addr = va, .ip = ip, .root = mmu.cr3, .access = access,
-                                .reason = ARCH_FAULT_NO_BACKING, .level = 0};
+        f = (struct arch_fault){.addr = va,
+                                .ip = ip,
+                                .root = mmu.cr3,
+                                .access = access,
+                                .reason = ARCH_FAULT_NO_BACKING,
+                                .level = 0};
         mmu.stats.faults++;
         ok = false;
     } else {
@@ -499,7 +503,9 @@ static bool probe(void *va, enum arch_access access, unsigned width, uint64_t *v
     phys_addr_t pa;
     uint64_t a = (uintptr_t)va;
     if (!arch_va_canonical(a)) { /* #GP on hardware; the host would not say where */
-        f = (struct arch_fault){.addr = a, .root = arch_read_cr3(), .access = access,
+        f = (struct arch_fault){.addr = a,
+                                .root = arch_read_cr3(),
+                                .access = access,
                                 .reason = ARCH_FAULT_NON_CANONICAL};
         arch_fault_dispatch(&f, ARCH_FAULT_MAX_RETRIES);
         if (out)
@@ -513,7 +519,9 @@ static bool probe(void *va, enum arch_access access, unsigned width, uint64_t *v
             return false;
         }
         if (!arch_phys_is_ram(pa, width)) {
-            f = (struct arch_fault){.addr = a, .root = arch_read_cr3(), .access = access,
+            f = (struct arch_fault){.addr = a,
+                                    .root = arch_read_cr3(),
+                                    .access = access,
                                     .reason = ARCH_FAULT_NO_BACKING};
             arch_fault_dispatch(&f, ARCH_FAULT_MAX_RETRIES);
             if (out)

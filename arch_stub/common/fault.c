@@ -71,8 +71,8 @@ char *arch_fault_format(const struct arch_fault *f, char *buf, size_t size)
                   arch_access_name(f->access), f->addr, level_name(f->level), f->entry, f->level,
                   arch_fault_reason_name(f->reason));
     else
-        ksnprintf(buf, size, "page fault: %s at 0x%016lx: %s", arch_access_name(f->access),
-                  f->addr, arch_fault_reason_name(f->reason));
+        ksnprintf(buf, size, "page fault: %s at 0x%016lx: %s", arch_access_name(f->access), f->addr,
+                  arch_fault_reason_name(f->reason));
     return buf;
 }
 

@@ -42,8 +42,11 @@ bool x86_handle_fault(struct x86_trap_frame *tf)
     if (tf->vector == 13) {
         if (!fix)
             return false;
-        f = (struct arch_fault){.addr = probe_va, .ip = tf->rip, .root = arch_read_cr3(),
-                                .access = probe_access, .reason = ARCH_FAULT_NON_CANONICAL};
+        f = (struct arch_fault){.addr = probe_va,
+                                .ip = tf->rip,
+                                .root = arch_read_cr3(),
+                                .access = probe_access,
+                                .reason = ARCH_FAULT_NON_CANONICAL};
         arch_fault_dispatch(&f, ARCH_FAULT_MAX_RETRIES);
     } else {
         uint64_t va = x86_read_cr2();
@@ -109,15 +112,38 @@ bool arch_probe_write64(void *va, uint64_t v, struct arch_fault *f)
     return finish(x86_probe_write64(va, v), f);
 }
 
-static const char *const vector_names[32] = {
-    "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
-    "#BR bound range", "#UD invalid opcode", "#NM device not available", "#DF double fault",
-    "coprocessor segment overrun", "#TS invalid TSS", "#NP segment not present",
-    "#SS stack fault", "#GP general protection", "#PF page fault", "reserved 15",
-    "#MF x87 error", "#AC alignment check", "#MC machine check", "#XM SIMD error",
-    "#VE virtualization", "#CP control protection", "reserved 22", "reserved 23",
-    "reserved 24", "reserved 25", "reserved 26", "reserved 27", "#HV hypervisor injection",
-    "#VC VMM communication", "#SX security", "reserved 31"};
+static const char *const vector_names[32] = {"#DE divide error",
+                                             "#DB debug",
+                                             "NMI",
+                                             "#BP breakpoint",
+                                             "#OF overflow",
+                                             "#BR bound range",
+                                             "#UD invalid opcode",
+                                             "#NM device not available",
+                                             "#DF double fault",
+                                             "coprocessor segment overrun",
+                                             "#TS invalid TSS",
+                                             "#NP segment not present",
+                                             "#SS stack fault",
+                                             "#GP general protection",
+                                             "#PF page fault",
+                                             "reserved 15",
+                                             "#MF x87 error",
+                                             "#AC alignment check",
+                                             "#MC machine check",
+                                             "#XM SIMD error",
+                                             "#VE virtualization",
+                                             "#CP control protection",
+                                             "reserved 22",
+                                             "reserved 23",
+                                             "reserved 24",
+                                             "reserved 25",
+                                             "reserved 26",
+                                             "reserved 27",
+                                             "#HV hypervisor injection",
+                                             "#VC VMM communication",
+                                             "#SX security",
+                                             "reserved 31"};
 
 void x86_dump_frame(const struct x86_trap_frame *tf)
 {
@@ -128,10 +154,8 @@ void x86_dump_frame(const struct x86_trap_frame *tf)
     kprintf("#   rsp %016lx ss %04lx cr3 %016lx\n", tf->rsp, tf->ss, arch_read_cr3());
     kprintf("#   rax %016lx rbx %016lx rcx %016lx rdx %016lx\n", tf->rax, tf->rbx, tf->rcx,
             tf->rdx);
-    kprintf("#   rsi %016lx rdi %016lx rbp %016lx r8  %016lx\n", tf->rsi, tf->rdi, tf->rbp,
-            tf->r8);
-    kprintf("#   r9  %016lx r10 %016lx r11 %016lx r12 %016lx\n", tf->r9, tf->r10, tf->r11,
-            tf->r12);
+    kprintf("#   rsi %016lx rdi %016lx rbp %016lx r8  %016lx\n", tf->rsi, tf->rdi, tf->rbp, tf->r8);
+    kprintf("#   r9  %016lx r10 %016lx r11 %016lx r12 %016lx\n", tf->r9, tf->r10, tf->r11, tf->r12);
     kprintf("#   r13 %016lx r14 %016lx r15 %016lx\n", tf->r13, tf->r14, tf->r15);
     x86_backtrace(tf->rbp);
 }

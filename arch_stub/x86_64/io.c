@@ -2,14 +2,38 @@
 #include <arch/io.h>
 #include <arch/pte.h>
 
-uint8_t arch_mmio_read8(const volatile void *a) { return *(const volatile uint8_t *)a; }
-uint16_t arch_mmio_read16(const volatile void *a) { return *(const volatile uint16_t *)a; }
-uint32_t arch_mmio_read32(const volatile void *a) { return *(const volatile uint32_t *)a; }
-uint64_t arch_mmio_read64(const volatile void *a) { return *(const volatile uint64_t *)a; }
-void arch_mmio_write8(volatile void *a, uint8_t v) { *(volatile uint8_t *)a = v; }
-void arch_mmio_write16(volatile void *a, uint16_t v) { *(volatile uint16_t *)a = v; }
-void arch_mmio_write32(volatile void *a, uint32_t v) { *(volatile uint32_t *)a = v; }
-void arch_mmio_write64(volatile void *a, uint64_t v) { *(volatile uint64_t *)a = v; }
+uint8_t arch_mmio_read8(const volatile void *a)
+{
+    return *(const volatile uint8_t *)a;
+}
+uint16_t arch_mmio_read16(const volatile void *a)
+{
+    return *(const volatile uint16_t *)a;
+}
+uint32_t arch_mmio_read32(const volatile void *a)
+{
+    return *(const volatile uint32_t *)a;
+}
+uint64_t arch_mmio_read64(const volatile void *a)
+{
+    return *(const volatile uint64_t *)a;
+}
+void arch_mmio_write8(volatile void *a, uint8_t v)
+{
+    *(volatile uint8_t *)a = v;
+}
+void arch_mmio_write16(volatile void *a, uint16_t v)
+{
+    *(volatile uint16_t *)a = v;
+}
+void arch_mmio_write32(volatile void *a, uint32_t v)
+{
+    *(volatile uint32_t *)a = v;
+}
+void arch_mmio_write64(volatile void *a, uint64_t v)
+{
+    *(volatile uint64_t *)a = v;
+}
 
 uint8_t arch_inb(uint16_t port)
 {

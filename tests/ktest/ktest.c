@@ -65,12 +65,24 @@ bool ktest_check_int(struct ktest *t, bool fatal, enum ktest_op op, uint64_t a, 
     bool lt = is_signed ? (int64_t)a < (int64_t)b : a < b;
     bool ok;
     switch (op) {
-    case KTEST_EQ: ok = a == b; break;
-    case KTEST_NE: ok = a != b; break;
-    case KTEST_LT: ok = lt; break;
-    case KTEST_LE: ok = lt || a == b; break;
-    case KTEST_GT: ok = !lt && a != b; break;
-    default: ok = !lt; break;
+    case KTEST_EQ:
+        ok = a == b;
+        break;
+    case KTEST_NE:
+        ok = a != b;
+        break;
+    case KTEST_LT:
+        ok = lt;
+        break;
+    case KTEST_LE:
+        ok = lt || a == b;
+        break;
+    case KTEST_GT:
+        ok = !lt && a != b;
+        break;
+    default:
+        ok = !lt;
+        break;
     }
     if (ok)
         return true;

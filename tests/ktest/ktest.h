@@ -36,7 +36,7 @@ struct ktest {
     const char *name;
     bool failed;
     bool skipped;
-    unsigned checks;       /* assertions evaluated, passing or not */
+    unsigned checks; /* assertions evaluated, passing or not */
     char first_failure[256];
     char skip_reason[128];
     arch_jmp_buf jb;
@@ -47,13 +47,19 @@ struct ktest {
     unsigned n_defer;
 };
 
-#define KTEST_CASE(fn)             {#fn, fn, NULL}
-#define KTEST_CASE_XFAIL(fn, text) {#fn, fn, text}
+#define KTEST_CASE(fn)                                                                             \
+    {                                                                                              \
+#fn, fn, NULL                                                                              \
+    }
+#define KTEST_CASE_XFAIL(fn, text)                                                                 \
+    {                                                                                              \
+#fn, fn, text                                                                              \
+    }
 
 #define KTEST_SUITE(sname, ...)                                                                    \
     static const struct ktest_case sname##_ktest_cases[] = {__VA_ARGS__};                          \
     static const struct ktest_suite sname##_ktest_suite = {                                        \
-        #sname, sname##_ktest_cases, sizeof(sname##_ktest_cases) / sizeof(struct ktest_case)};    \
+        #sname, sname##_ktest_cases, sizeof(sname##_ktest_cases) / sizeof(struct ktest_case)};     \
     static const struct ktest_suite *const sname##_ktest_ptr                                       \
         __attribute__((used, section("ktest_suites"), aligned(sizeof(void *)))) =                  \
             &sname##_ktest_suite
@@ -108,8 +114,10 @@ void ktest_log(struct ktest *t, const char *fmt, ...) ARCH_PRINTF(2, 3);
 #define KEXPECT_PTR_EQ(t, a, b) KEXPECT_EQ(t, (uintptr_t)(a), (uintptr_t)(b))
 #define KEXPECT_PTR_NE(t, a, b) KEXPECT_NE(t, (uintptr_t)(a), (uintptr_t)(b))
 
-#define KEXPECT_STREQ(t, a, b) ktest_check_str((t), false, false, (a), (b), #a, #b, __FILE__, __LINE__)
-#define KASSERT_STREQ(t, a, b) ktest_check_str((t), true, false, (a), (b), #a, #b, __FILE__, __LINE__)
+#define KEXPECT_STREQ(t, a, b)                                                                     \
+    ktest_check_str((t), false, false, (a), (b), #a, #b, __FILE__, __LINE__)
+#define KASSERT_STREQ(t, a, b)                                                                     \
+    ktest_check_str((t), true, false, (a), (b), #a, #b, __FILE__, __LINE__)
 /* a contains b */
 #define KEXPECT_STR_CONTAINS(t, a, b)                                                              \
     ktest_check_str((t), false, true, (a), (b), #a, #b, __FILE__, __LINE__)

@@ -95,7 +95,7 @@ static void seam_test_2m_page_reads_and_writes_its_frame(struct ktest *t)
     volatile uint64_t *dm = arch_phys_to_virt(frame);
 
     va[0] = 1;
-    va[(ARCH_PAGE_2M - 8) / 8] = 2;       /* the last word of the page */
+    va[(ARCH_PAGE_2M - 8) / 8] = 2;        /* the last word of the page */
     va[(ARCH_PAGE_4K * 300 + 16) / 8] = 3; /* somewhere in the middle */
     KEXPECT_EQ(t, dm[0], 1);
     KEXPECT_EQ(t, dm[(ARCH_PAGE_2M - 8) / 8], 2);
@@ -189,7 +189,7 @@ static void seam_test_downgrade_takes_effect_at_invlpg(struct ktest *t)
     volatile uint64_t *va = page_va(&fx, 6);
     va[0] = 1;
 
-    arch_set_pte(&fx.pt[6], frame | PTE_P | PTE_NX); /* now read only */
+    arch_set_pte(&fx.pt[6], frame | PTE_P | PTE_NX);          /* now read only */
     KEXPECT_TRUE(t, arch_probe_write64((void *)va, 2, NULL)); /* stale writable entry */
     arch_invlpg((const void *)va);
     struct arch_fault f;

@@ -27,23 +27,27 @@ enum arch_sched_kind {
     ARCH_SP_YIELD,
 };
 
-#define arch_atomic_load(p, mo)                                                                    \
-    (ARCH_SCHED_POINT((p), ARCH_SP_LOAD), __atomic_load_n((p), (mo)))
+#define arch_atomic_load(p, mo) (ARCH_SCHED_POINT((p), ARCH_SP_LOAD), __atomic_load_n((p), (mo)))
 #define arch_atomic_store(p, v, mo)                                                                \
     do {                                                                                           \
         ARCH_SCHED_POINT((p), ARCH_SP_STORE);                                                      \
         __atomic_store_n((p), (v), (mo));                                                          \
     } while (0)
-#define arch_atomic_xchg(p, v, mo) (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_exchange_n((p), (v), (mo)))
+#define arch_atomic_xchg(p, v, mo)                                                                 \
+    (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_exchange_n((p), (v), (mo)))
 /* Strong compare-exchange: true and *p = desired if *p == *expected; otherwise false
  * and *expected = the value seen. */
 #define arch_atomic_cmpxchg(p, expected, desired, mo_ok, mo_fail)                                  \
     (ARCH_SCHED_POINT((p), ARCH_SP_RMW),                                                           \
      __atomic_compare_exchange_n((p), (expected), (desired), false, (mo_ok), (mo_fail)))
-#define arch_atomic_fetch_add(p, v, mo) (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_add((p), (v), (mo)))
-#define arch_atomic_fetch_sub(p, v, mo) (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_sub((p), (v), (mo)))
-#define arch_atomic_fetch_and(p, v, mo) (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_and((p), (v), (mo)))
-#define arch_atomic_fetch_or(p, v, mo)  (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_or((p), (v), (mo)))
+#define arch_atomic_fetch_add(p, v, mo)                                                            \
+    (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_add((p), (v), (mo)))
+#define arch_atomic_fetch_sub(p, v, mo)                                                            \
+    (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_sub((p), (v), (mo)))
+#define arch_atomic_fetch_and(p, v, mo)                                                            \
+    (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_and((p), (v), (mo)))
+#define arch_atomic_fetch_or(p, v, mo)                                                             \
+    (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_or((p), (v), (mo)))
 /* A full fence; orders everything before against everything after. */
 #define arch_atomic_fence(mo)                                                                      \
     do {                                                                                           \

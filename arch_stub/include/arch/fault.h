@@ -18,25 +18,26 @@ enum arch_access {
 };
 
 enum arch_fault_reason {
-    ARCH_FAULT_NONE,          /* the walk allows the access */
-    ARCH_FAULT_NOT_PRESENT,   /* an entry on the walk has P = 0 */
-    ARCH_FAULT_NOT_WRITABLE,  /* a write, and some level has W = 0 */
-    ARCH_FAULT_NO_EXECUTE,    /* an instruction fetch, and some level has NX = 1 */
-    ARCH_FAULT_RESERVED,      /* reserved bits set in an entry (PS in a PML4E, misaligned huge frame, address above MAXPHYADDR) */
-    ARCH_FAULT_BAD_TABLE,     /* a non-leaf entry points outside RAM */
+    ARCH_FAULT_NONE,         /* the walk allows the access */
+    ARCH_FAULT_NOT_PRESENT,  /* an entry on the walk has P = 0 */
+    ARCH_FAULT_NOT_WRITABLE, /* a write, and some level has W = 0 */
+    ARCH_FAULT_NO_EXECUTE,   /* an instruction fetch, and some level has NX = 1 */
+    ARCH_FAULT_RESERVED,     /* reserved bits set in an entry (PS in a PML4E, misaligned huge frame,
+                                address above MAXPHYADDR) */
+    ARCH_FAULT_BAD_TABLE,    /* a non-leaf entry points outside RAM */
     ARCH_FAULT_NON_CANONICAL, /* the address is not canonical (#GP on hardware) */
-    ARCH_FAULT_NO_BACKING,    /* translation allowed, but the frame is not RAM (use MMIO accessors) */
+    ARCH_FAULT_NO_BACKING, /* translation allowed, but the frame is not RAM (use MMIO accessors) */
 };
 
 struct arch_fault {
-    uint64_t addr;               /* faulting virtual address (CR2) */
-    uint64_t ip;                 /* instruction of the access, 0 if unknown; in the sim an
-                                    offset into the host executable, stable across runs */
-    phys_addr_t root;            /* CR3 the walk started from */
+    uint64_t addr;    /* faulting virtual address (CR2) */
+    uint64_t ip;      /* instruction of the access, 0 if unknown; in the sim an
+                         offset into the host executable, stable across runs */
+    phys_addr_t root; /* CR3 the walk started from */
     enum arch_access access;
     enum arch_fault_reason reason;
-    int level;                   /* 4..1: entry that refused; 0 if none */
-    uint64_t entry;              /* that entry's value */
+    int level;      /* 4..1: entry that refused; 0 if none */
+    uint64_t entry; /* that entry's value */
 };
 
 enum arch_fault_action {

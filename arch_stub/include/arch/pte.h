@@ -10,26 +10,26 @@
 
 typedef uint64_t pte_t;
 
-#define PTE_P    (UINT64_C(1) << 0)  /* present */
-#define PTE_W    (UINT64_C(1) << 1)  /* writable */
-#define PTE_U    (UINT64_C(1) << 2)  /* user */
-#define PTE_PWT  (UINT64_C(1) << 3)  /* write-through */
-#define PTE_PCD  (UINT64_C(1) << 4)  /* cache disable: MMIO mappings */
-#define PTE_A    (UINT64_C(1) << 5)  /* accessed */
-#define PTE_D    (UINT64_C(1) << 6)  /* dirty (leaves) */
-#define PTE_PS   (UINT64_C(1) << 7)  /* page size: 1 GiB leaf in a PDPTE, 2 MiB in a PDE */
-#define PTE_G    (UINT64_C(1) << 8)  /* global */
-#define PTE_AVL0 (UINT64_C(1) << 9)  /* ignored by hardware: free for software */
+#define PTE_P    (UINT64_C(1) << 0) /* present */
+#define PTE_W    (UINT64_C(1) << 1) /* writable */
+#define PTE_U    (UINT64_C(1) << 2) /* user */
+#define PTE_PWT  (UINT64_C(1) << 3) /* write-through */
+#define PTE_PCD  (UINT64_C(1) << 4) /* cache disable: MMIO mappings */
+#define PTE_A    (UINT64_C(1) << 5) /* accessed */
+#define PTE_D    (UINT64_C(1) << 6) /* dirty (leaves) */
+#define PTE_PS   (UINT64_C(1) << 7) /* page size: 1 GiB leaf in a PDPTE, 2 MiB in a PDE */
+#define PTE_G    (UINT64_C(1) << 8) /* global */
+#define PTE_AVL0 (UINT64_C(1) << 9) /* ignored by hardware: free for software */
 #define PTE_AVL1 (UINT64_C(1) << 10)
 #define PTE_AVL2 (UINT64_C(1) << 11)
 #define PTE_NX   (UINT64_C(1) << 63) /* no execute (EFER.NXE is set in both builds) */
 
 /* Physical-address bits of an entry. The sim and kernsim's bare boot assume a
  * MAXPHYADDR of 46 bits; bits above it in an entry are reserved. */
-#define ARCH_PHYS_BITS  46
-#define PTE_ADDR_MASK   (((UINT64_C(1) << ARCH_PHYS_BITS) - 1) & ~UINT64_C(0xfff))
-#define PTE_ADDR(e)     ((e)&PTE_ADDR_MASK)
-#define PTE_ENTRIES     512
+#define ARCH_PHYS_BITS 46
+#define PTE_ADDR_MASK  (((UINT64_C(1) << ARCH_PHYS_BITS) - 1) & ~UINT64_C(0xfff))
+#define PTE_ADDR(e)    ((e)&PTE_ADDR_MASK)
+#define PTE_ENTRIES    512
 
 /* Levels are numbered as the SDM walks them: 4 = PML4, 3 = PDPT, 2 = PD, 1 = PT. */
 #define PT_LEVEL_SHIFT(level) (12 + 9 * ((level)-1))

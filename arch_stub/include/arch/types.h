@@ -22,7 +22,7 @@ typedef uint64_t phys_addr_t;
 ARCH_STATIC_ASSERT(ARCH_PAGE_2M == 512 * ARCH_PAGE_4K, "a 2 MiB page is 512 4 KiB pages");
 ARCH_STATIC_ASSERT(ARCH_PAGE_1G == 512 * ARCH_PAGE_2M, "a 1 GiB page is 512 2 MiB pages");
 
-#define ARCH_NORETURN __attribute__((noreturn))
+#define ARCH_NORETURN     __attribute__((noreturn))
 #define ARCH_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 #endif

@@ -14,7 +14,7 @@
 #define SIM_KVA_SIZE        (UINT64_C(64) << 30)
 
 /* The null frame and the boot PML4 (empty, loaded in CR3 by sim_boot). */
-#define SIM_BOOT_PML4 UINT64_C(0x1000)
+#define SIM_BOOT_PML4  UINT64_C(0x1000)
 #define SIM_FIRST_FREE UINT64_C(0x2000)
 
 struct sim_config {
@@ -64,9 +64,9 @@ struct sim_tlb_entry {
 struct sim_tlb_entry sim_tlb_lookup(uint64_t va);
 
 struct sim_mmu_stats {
-    uint64_t host_maps;   /* mmap calls that realised translations */
-    uint64_t fills;       /* leaves put in the TLB (eagerly or on a fault) */
-    uint64_t flushes;     /* invlpg calls inside the window */
+    uint64_t host_maps; /* mmap calls that realised translations */
+    uint64_t fills;     /* leaves put in the TLB (eagerly or on a fault) */
+    uint64_t flushes;   /* invlpg calls inside the window */
     uint64_t cr3_loads;
     uint64_t faults;      /* accesses the walk refused */
     uint64_t host_faults; /* SIGSEGVs taken in the window */
