@@ -502,32 +502,25 @@ static bool probe(void *va, enum arch_access access, unsigned width, uint64_t *v
     struct arch_fault f;
     phys_addr_t pa;
     uint64_t a = (uintptr_t)va;
-    if (!arch_va_canonical(a)) { /* #GP on hardware; the host would not say where */
-        f = (struct arch_fault){.addr = a,
-                                .root = arch_read_cr3(),
-                                .access = access,
-                                .reason = ARCH_FAULT_NON_CANONICAL};
-        arch_fault_dispatch(&f, ARCH_FAULT_MAX_RETRIES);
-        if (out)
-            *out = f;
-        return false;
-    }
-    if (sim_in_window(a) || in_direct_map(a)) {
+    enum arch_fault_reason refuse = ARCH_FAULT_NONE;
+    if (!arch_va_canonical(a)) {
+        refuse = ARCH_FAULT_NON_CANONICAL; /* #GP on hardware; the host would not say where */
+    } else if (sim_in_window(a) || in_direct_map(a)) {
         if (!sim_mmu_translate(a, access, &pa, &f)) {
             if (out)
                 *out = f;
             return false;
         }
-        if (!arch_phys_is_ram(pa, width)) {
-            f = (struct arch_fault){.addr = a,
-                                    .root = arch_read_cr3(),
-                                    .access = access,
-                                    .reason = ARCH_FAULT_NO_BACKING};
-            arch_fault_dispatch(&f, ARCH_FAULT_MAX_RETRIES);
-            if (out)
-                *out = f;
-            return false;
-        }
+        if (!arch_phys_is_ram(pa, width))
+            refuse = ARCH_FAULT_NO_BACKING;
+    }
+    if (refuse != ARCH_FAULT_NONE) {
+        f = (struct arch_fault){
+            .addr = a, .root = arch_read_cr3(), .access = access, .reason = refuse};
+        arch_fault_dispatch(&f, ARCH_FAULT_MAX_RETRIES);
+        if (out)
+            *out = f;
+        return false;
     }
     /* Anything else is host memory: the kernel image, stacks and globals, which the
      * bare build reaches through its boot mappings. A missing page there faults in

@@ -3,11 +3,14 @@
  * int x86_probe_*(...): 0 when the access happened, 1 after a fault. */
     .text
 
-.macro PROBE name, insn
+/* \access is the one instruction that may fault; \store (reads only) hands the
+ * value back through %rsi after it succeeded. */
+.macro PROBE name, access, store=
     .globl \name
     .type \name, @function
 \name:
-1:  \insn
+1:  \access
+    \store
     xorl %eax, %eax
     ret
 2:  movl $1, %eax
@@ -19,35 +22,8 @@
     .size \name, . - \name
 .endm
 
-/* Reads store through %rsi only after the access succeeded. */
-    .globl x86_probe_read8
-    .type x86_probe_read8, @function
-x86_probe_read8:
-1:  movzbl (%rdi), %eax
-    movb %al, (%rsi)
-    xorl %eax, %eax
-    ret
-2:  movl $1, %eax
-    ret
-    .pushsection ex_table, "a"
-    .balign 8
-    .quad 1b, 2b
-    .popsection
-
-    .globl x86_probe_read64
-    .type x86_probe_read64, @function
-x86_probe_read64:
-1:  movq (%rdi), %rax
-    movq %rax, (%rsi)
-    xorl %eax, %eax
-    ret
-2:  movl $1, %eax
-    ret
-    .pushsection ex_table, "a"
-    .balign 8
-    .quad 1b, 2b
-    .popsection
-
+PROBE x86_probe_read8, "movzbl (%rdi), %eax", "movb %al, (%rsi)"
+PROBE x86_probe_read64, "movq (%rdi), %rax", "movq %rax, (%rsi)"
 PROBE x86_probe_write8, "movb %sil, (%rdi)"
 PROBE x86_probe_write64, "movq %rsi, (%rdi)"
 
