@@ -339,7 +339,14 @@ static bool walk_and_fill(uint64_t va, enum arch_access access, uint64_t ip, phy
 {
     struct pt_walk w;
     pt_walk(mmu.cr3, va, access, &w);
-    if (w.reason == ARCH_FAULT_NONE && sim_in_window(va)) {
+    if (w.reason == ARCH_FAULT_NONE && !sim_in_window(va)) {
+        /* Translated by the tables, but outside the window nothing can be realised:
+         * fine for the MMIO accessors, which only need the physical address. */
+        if (pa)
+            *pa = w.pa;
+        return pa != NULL;
+    }
+    if (w.reason == ARCH_FAULT_NONE) {
         uint64_t base = ARCH_ALIGN_DOWN(va, w.page_size), ebase, esize;
         /* A stale entry with fewer rights (or another frame) is what refused: the
          * tables now allow the access, so drop it as a real TLB does on a fault. */

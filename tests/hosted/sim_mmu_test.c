@@ -218,6 +218,36 @@ static void sim_mmu_test_mmio_reaches_the_device_model(struct ktest *t)
     KEXPECT_EQ(t, dev.reads, 1);
 }
 
+static void unlink_low(void *arg)
+{
+    arch_set_pte(arg, 0);
+    arch_write_cr3(arch_read_cr3());
+}
+
+static void sim_mmu_test_mmio_outside_the_window_follows_the_tables(struct ktest *t)
+{
+    static struct regs dev;
+    static const struct sim_mmio_ops ops = {dev_read, dev_write};
+    const phys_addr_t base = UINT64_C(0xfed00000);
+    dev = (struct regs){.r = {0x11, 0x22, 0x33, 0x44}};
+    KASSERT_EQ(t, sim_mmio_register(base, sizeof(dev.r), &ops, &dev, "low-regs"), 0);
+    ktest_defer(t, unregister, (void *)(uintptr_t)base);
+    /* PML4 slot 0 -> PDPT -> 1 GiB leaf over the device: the host never maps it, the
+     * accessor only needs the walk. */
+    phys_addr_t pdpt;
+    pte_t *p = table(t, &pdpt);
+    arch_set_pte(&p[3], ARCH_ALIGN_DOWN(base, ARCH_PAGE_1G) | PTE_P | PTE_W | PTE_PS | PTE_PCD);
+    pte_t *pml4e = &((pte_t *)arch_phys_to_virt(arch_read_cr3()))[0];
+    KASSERT_EQ(t, arch_get_pte(pml4e), 0);
+    arch_set_pte(pml4e, pdpt | PTE_P | PTE_W);
+    ktest_defer(t, unlink_low, pml4e);
+    volatile uint32_t *regs =
+        (volatile uint32_t *)(uintptr_t)(3 * ARCH_PAGE_1G + (base & (ARCH_PAGE_1G - 1)));
+    KEXPECT_EQ(t, arch_mmio_read32(&regs[1]), 0x22);
+    arch_mmio_write32(&regs[3], 0x99);
+    KEXPECT_EQ(t, dev.r[3], 0x99);
+}
+
 static void sim_mmu_test_1g_leaf_is_backed_only_where_ram_is(struct ktest *t)
 {
     static struct tables tb;
@@ -265,6 +295,7 @@ KTEST_SUITE(sim_mmu, KTEST_CASE(sim_mmu_test_present_pte_is_realised_at_once),
             KTEST_CASE(sim_mmu_test_cr3_switch_changes_what_an_address_reads),
             KTEST_CASE(sim_mmu_test_plain_access_faults_into_the_hook),
             KTEST_CASE(sim_mmu_test_mmio_reaches_the_device_model),
+            KTEST_CASE(sim_mmu_test_mmio_outside_the_window_follows_the_tables),
             KTEST_CASE(sim_mmu_test_1g_leaf_is_backed_only_where_ram_is),
             KTEST_CASE(sim_mmu_test_reserved_bits_are_refused),
             KTEST_CASE(sim_mmu_test_second_boot_is_refused));
