@@ -22,6 +22,7 @@ add_executable(kernsim-kernel
   arch_stub/x86_64/probe.S arch_stub/x86_64/setjmp.S arch_stub/x86_64/libc.c
   ${KS_SEAM_COMMON} ${KS_SUBSYS} ${KS_KTEST} ${KS_SHARED_TESTS})
 target_include_directories(kernsim-kernel PRIVATE ${CMAKE_SOURCE_DIR}/arch_stub/include
+                                                  ${CMAKE_SOURCE_DIR}/subsys
                                                   ${CMAKE_SOURCE_DIR}/arch_stub/x86_64/include)
 target_link_libraries(kernsim-kernel PRIVATE ks_warnings)
 target_compile_options(kernsim-kernel PRIVATE ${KS_BARE_FLAGS})

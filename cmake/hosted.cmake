@@ -3,7 +3,8 @@
 add_library(ks_host_flags INTERFACE)
 target_link_libraries(ks_host_flags INTERFACE ks_warnings)
 target_include_directories(ks_host_flags INTERFACE ${CMAKE_SOURCE_DIR}/arch_stub/include
-                                                   ${CMAKE_SOURCE_DIR}/sim/include)
+                                                   ${CMAKE_SOURCE_DIR}/sim/include
+                                                   ${CMAKE_SOURCE_DIR}/subsys)
 target_compile_options(ks_host_flags INTERFACE -g)
 if(KERNSIM_SANITIZE)
   # No recovery: any sanitizer report fails the test that triggered it.
@@ -16,7 +17,7 @@ if(KERNSIM_VALGRIND)
   target_compile_options(ks_host_flags INTERFACE -gdwarf-4)
 endif()
 
-add_library(ks_sim STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c
+add_library(ks_sim STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c sim/history.c
                           ${KS_SEAM_COMMON} ${KS_SUBSYS})
 target_link_libraries(ks_sim PUBLIC ks_host_flags)
 find_package(Threads REQUIRED)

@@ -77,6 +77,7 @@ int sim_boot(const struct sim_config *cfg)
     ranges[1] = (struct arch_mem_range){SIM_BOOT_PML4, ARCH_PAGE_4K, ARCH_MEM_BOOT_PT};
     ranges[2] = (struct arch_mem_range){SIM_FIRST_FREE, size - SIM_FIRST_FREE, ARCH_MEM_USABLE};
     sim_machine.booted = true;
+    sim_history_init();
     sim_io_init();
     arch_write_cr3(SIM_BOOT_PML4);
     return 0;
@@ -91,6 +92,7 @@ void sim_reset(void)
         memset((void *)SIM_DIRECT_MAP_BASE, 0, sim_machine.ram_size);
     arch_set_page_fault_hook(NULL, NULL);
     sim_io_reset();
+    sim_history_reset();
     sim_mmu_reset();
     arch_write_cr3(SIM_BOOT_PML4);
 }

@@ -39,8 +39,10 @@
 #define N2M (SIM_KVA_SIZE >> 21)
 #define N4K (SIM_KVA_SIZE >> 12)
 
-#define TLB_VALID UINT64_C(1)
-#define TLB_W     UINT64_C(2)
+#define TLB_VALID    UINT64_C(1)
+#define TLB_W        UINT64_C(2)
+#define TLB_STALE    UINT64_C(4) /* strict mode: the PTE changed, no flush yet */
+#define TLB_STALE_WO UINT64_C(8) /* ... and only writes lost their right */
 
 static struct {
     pthread_mutex_t lock;
@@ -52,6 +54,10 @@ static struct {
     uint64_t *table_pos;     /* per RAM frame: (va_base | level) where it was linked; 0 = never */
     struct sim_mmu_stats stats;
     struct sigaction old_segv, old_bus;
+    bool strict;
+    unsigned batch_depth;
+    uint64_t batch_fill_lo, batch_fill_hi;   /* new translations to realise at batch end */
+    uint64_t batch_flush_lo, batch_flush_hi; /* flushed ranges to unmap and refill */
 } mmu = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static __thread bool in_mmu;       /* this thread holds mmu.lock */
@@ -267,16 +273,57 @@ static phys_addr_t table_at(uint64_t va, int level)
 
 /* ---- the seam -------------------------------------------------------------------- */
 
+static void mark_stale(uint64_t lo, uint64_t hi, bool write_only);
+
+static bool leaf_at(pte_t e, int level)
+{
+    return (e & PTE_P) && (level == 1 || (e & PTE_PS));
+}
+
+static void grow(uint64_t *lo, uint64_t *hi, uint64_t a, uint64_t b)
+{
+    if (*lo == *hi)
+        *lo = a, *hi = b;
+    else
+        *lo = a < *lo ? a : *lo, *hi = b > *hi ? b : *hi;
+}
+
+/* The entry covering [va, va+span) at `level` went from old to val. Lock held. */
+static void pte_changed(uint64_t va, uint64_t span, int level, pte_t old, pte_t val)
+{
+    bool was = old & PTE_P, now = val & PTE_P;
+    bool moved = was && now &&
+                 (PTE_ADDR(old) != PTE_ADDR(val) || leaf_at(old, level) != leaf_at(val, level));
+    uint64_t lo = va > SIM_KVA_BASE ? va : SIM_KVA_BASE;
+    uint64_t hi = va + span < SIM_KVA_BASE + SIM_KVA_SIZE ? va + span : SIM_KVA_BASE + SIM_KVA_SIZE;
+    if (leaf_at(old, level) && (!now || moved))
+        sim_history_record(lo, hi - lo, false);
+    if (leaf_at(val, level) && (!was || moved))
+        sim_history_record(lo, hi - lo, true);
+    if (mmu.strict && was) {
+        if (!now || moved)
+            mark_stale(lo, hi, false);
+        else if ((old & PTE_W) && !(val & PTE_W))
+            mark_stale(lo, hi, true);
+    }
+    /* Only a present entry can add a translation; removals wait for a flush. */
+    if (!now)
+        return;
+    if (mmu.batch_depth)
+        grow(&mmu.batch_fill_lo, &mmu.batch_fill_hi, lo, hi);
+    else
+        fill_range(lo, hi);
+}
+
 void arch_set_pte(pte_t *ptep, pte_t val)
 {
     phys_addr_t pa = arch_virt_to_phys(ptep);
     if (!ARCH_IS_ALIGNED(pa, sizeof(pte_t)))
         arch_panic("arch_set_pte: misaligned entry pointer %p", (void *)ptep);
     mmu_lock();
-    __atomic_store_n(ptep, val, __ATOMIC_RELEASE);
-    /* Only a present entry can add a translation; removals wait for a flush. */
-    uint64_t pos = (val & PTE_P) ? mmu.table_pos[pa >> 12] : 0;
-    if (pos) {
+    pte_t old = __atomic_exchange_n(ptep, val, __ATOMIC_ACQ_REL);
+    uint64_t pos = mmu.table_pos[pa >> 12];
+    if (pos && old != val) {
         int level = (int)(pos & 7);
         uint64_t span = UINT64_C(1) << PT_LEVEL_SHIFT(level);
         uint64_t va = (pos & ~UINT64_C(7)) + ((pa & 0xfff) / sizeof(pte_t)) * span;
@@ -285,7 +332,54 @@ void arch_set_pte(pte_t *ptep, pte_t val)
         /* The position is where the table was last linked; check it still is. */
         if (va < SIM_KVA_BASE + SIM_KVA_SIZE && va + span > SIM_KVA_BASE &&
             table_at(va, level) == ARCH_ALIGN_DOWN(pa, ARCH_PAGE_4K))
-            fill_range(va, va + span);
+            pte_changed(va, span, level, old, val);
+    }
+    mmu_unlock();
+}
+
+/* Drop every TLB entry that touches [lo, hi) (growing the range to whole entries),
+ * unmap it in the host and refill it from the tables. Lock held. */
+static void evict_and_refill(uint64_t lo, uint64_t hi)
+{
+    uint64_t base, size;
+    if (lo < SIM_KVA_BASE)
+        lo = SIM_KVA_BASE;
+    if (hi > SIM_KVA_BASE + SIM_KVA_SIZE)
+        hi = SIM_KVA_BASE + SIM_KVA_SIZE;
+    if (lo >= hi)
+        return;
+    if (tlb_find(lo, &base, &size) && base < lo)
+        lo = base;
+    if (tlb_find(hi - 1, &base, &size) && base + size > hi)
+        hi = base + size;
+    for (uint64_t va = ARCH_ALIGN_DOWN(lo, ARCH_PAGE_2M); va < hi; va += ARCH_PAGE_2M) {
+        uint64_t *g = &mmu.tlb1g[(va - SIM_KVA_BASE) >> 30];
+        if (*g & TLB_VALID)
+            *g = 0;
+        slot_set(va, ARCH_PAGE_2M, 0);
+        drop_4k_in(va);
+    }
+    host_unmap(lo, hi - lo);
+    fill_range(lo, hi);
+}
+
+void arch_pte_batch_begin(void)
+{
+    mmu_lock();
+    mmu.batch_depth++;
+    mmu_unlock();
+}
+
+void arch_pte_batch_end(void)
+{
+    mmu_lock();
+    ARCH_BUG_ON(!mmu.batch_depth);
+    if (--mmu.batch_depth == 0) {
+        if (mmu.batch_flush_lo != mmu.batch_flush_hi)
+            evict_and_refill(mmu.batch_flush_lo, mmu.batch_flush_hi);
+        if (mmu.batch_fill_lo != mmu.batch_fill_hi)
+            fill_range(mmu.batch_fill_lo, mmu.batch_fill_hi);
+        mmu.batch_fill_lo = mmu.batch_fill_hi = mmu.batch_flush_lo = mmu.batch_flush_hi = 0;
     }
     mmu_unlock();
 }
@@ -307,6 +401,7 @@ void arch_write_cr3(phys_addr_t root)
     memset(mmu.n4k_in_2m, 0, sizeof(mmu.n4k_in_2m));
     madvise(mmu.tlb4k, N4K * sizeof(uint64_t), MADV_DONTNEED);
     mmu.stats.cr3_loads++;
+    mmu.batch_fill_lo = mmu.batch_fill_hi = mmu.batch_flush_lo = mmu.batch_flush_hi = 0;
     fill_range(SIM_KVA_BASE, SIM_KVA_BASE + SIM_KVA_SIZE);
     mmu_unlock();
 }
@@ -319,15 +414,20 @@ void arch_invlpg(const void *p)
     mmu_lock();
     mmu.stats.flushes++;
     uint64_t base, size;
-    if (tlb_find(va, &base, &size)) {
-        tlb_drop(base, size);
-        fill_range(base, base + size);
-    } else {
+    if (!tlb_find(va, &base, &size)) {
         /* Nothing cached: the next access walks anyway, so prefetch what it would find
          * (the tables may have been written without arch_set_pte). */
         base = ARCH_ALIGN_DOWN(va, ARCH_PAGE_4K);
-        fill_range(base, base + ARCH_PAGE_4K);
+        size = ARCH_PAGE_4K;
+    } else if (!mmu.batch_depth) {
+        tlb_drop(base, size);
+    } else {
+        slot_set(base, size, 0); /* the host mapping goes at the end of the batch */
     }
+    if (mmu.batch_depth)
+        grow(&mmu.batch_flush_lo, &mmu.batch_flush_hi, base, base + size);
+    else
+        fill_range(base, base + size);
     mmu_unlock();
 }
 
@@ -374,7 +474,55 @@ static bool walk_and_fill(uint64_t va, enum arch_access access, uint64_t ip, phy
 
 static bool tlb_allows(uint64_t e, enum arch_access access)
 {
+    if ((e & TLB_STALE) && (!(e & TLB_STALE_WO) || access == ARCH_ACCESS_WRITE))
+        return false; /* strict mode: make the use of a stale entry visible */
     return (e & TLB_VALID) && (access != ARCH_ACCESS_WRITE || (e & TLB_W));
+}
+
+/* Strict mode: a stale entry that would have allowed the access was used. Report it
+ * once, then let it work as the hardware would have. Lock held. */
+static bool stale_use(uint64_t va, enum arch_access access, uint64_t ip)
+{
+    uint64_t base, size, e = tlb_find(va, &base, &size);
+    if (!(e & TLB_STALE) || (access == ARCH_ACCESS_WRITE && !(e & TLB_W)) ||
+        access == ARCH_ACCESS_EXEC)
+        return false;
+    mmu.stats.stale_uses++;
+    phys_addr_t pa = e & ~UINT64_C(0xfff);
+    kprintf("# missing TLB flush: %s at 0x%016lx used the stale translation 0x%lx -> 0x%lx "
+            "(%s); its entry was %s without invlpg or a CR3 write\n",
+            arch_access_name(access), va, base, pa,
+            size == ARCH_PAGE_1G   ? "1G"
+            : size == ARCH_PAGE_2M ? "2M"
+                                   : "4K",
+            (e & TLB_STALE_WO) ? "made read-only" : "cleared or changed");
+    if (ip)
+        kprintf("#   ip 0x%016lx cpu %u\n", ip, arch_cpu_id());
+    sim_history_describe(va, "   ");
+    slot_set(base, size, e & ~(TLB_STALE | TLB_STALE_WO));
+    host_map(base, pa, size, (e & TLB_W) != 0);
+    return true;
+}
+
+/* Strict mode: the entry at [lo, hi) was removed or lost W; mark what the TLB holds
+ * there stale and take the rights away in the host so that a use faults. */
+static void mark_stale(uint64_t lo, uint64_t hi, bool write_only)
+{
+    for (uint64_t va = ARCH_ALIGN_DOWN(lo, ARCH_PAGE_4K); va < hi;) {
+        uint64_t base, size, e = tlb_find(va, &base, &size);
+        if (!e) {
+            uint64_t i2m = (va - SIM_KVA_BASE) >> 21;
+            va = mmu.n4k_in_2m[i2m] ? va + ARCH_PAGE_4K
+                                    : ARCH_ALIGN_DOWN(va, ARCH_PAGE_2M) + ARCH_PAGE_2M;
+            continue;
+        }
+        slot_set(base, size, e | TLB_STALE | (write_only ? TLB_STALE_WO : 0));
+        if (write_only && (e & TLB_W))
+            mprotect((void *)(uintptr_t)base, size, PROT_READ);
+        else if (!write_only)
+            host_unmap(base, size);
+        va = base + size;
+    }
 }
 
 static bool in_direct_map(uint64_t va)
@@ -393,7 +541,7 @@ bool sim_mmu_translate(uint64_t va, enum arch_access access, phys_addr_t *pa, st
         mmu_lock();
         uint64_t base, size, e = sim_in_window(va) ? tlb_find(va, &base, &size) : 0;
         bool ok;
-        if (tlb_allows(e, access)) {
+        if (tlb_allows(e, access) || (e && stale_use(va, access, 0))) {
             *pa = (e & ~UINT64_C(0xfff)) + (va - base);
             ok = true;
         } else {
@@ -467,6 +615,10 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
     mmu.stats.host_faults++;
     uint64_t base, size, e = tlb_find(va, &base, &size);
     bool ok;
+    if (e && stale_use(va, access, ip)) {
+        mmu_unlock();
+        return; /* reported; the restored stale mapping lets the access complete */
+    }
     if (tlb_allows(e, access)) {
         /* The TLB allows it, so the host refused only because the frame is not RAM
          * (or, for an instruction fetch, because the sim never maps pages executable:
@@ -579,8 +731,17 @@ bool arch_probe_write64(void *va, uint64_t v, struct arch_fault *f)
 
 /* ---- set-up and introspection ------------------------------------------------------ */
 
+void sim_set_strict_tlb(bool on)
+{
+    mmu_lock();
+    mmu.strict = on;
+    mmu_unlock();
+}
+
 int sim_mmu_init(void)
 {
+    const char *strict = getenv("KERNSIM_STRICT_TLB");
+    mmu.strict = strict && !strcmp(strict, "1");
     void *win = mmap((void *)SIM_KVA_BASE, SIM_KVA_SIZE, PROT_NONE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
     if (win != (void *)SIM_KVA_BASE) {

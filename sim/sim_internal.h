@@ -26,6 +26,13 @@ void sim_mmu_reset(void);
  * needed). Returns true with *pa set; on a refused access fills *f and returns false. */
 bool sim_mmu_translate(uint64_t va, enum arch_access access, phys_addr_t *pa, struct arch_fault *f);
 
+/* history.c */
+void sim_history_init(void);
+void sim_history_reset(void);
+void sim_history_record(uint64_t va, uint64_t size, bool mapped);
+/* Print the page's history as KTAP diagnostics; false if it has none. */
+bool sim_history_describe(uint64_t va, const char *indent);
+
 /* io.c */
 void sim_io_init(void);
 void sim_io_reset(void);

@@ -12,6 +12,10 @@ enum arch_fault_action arch_fault_dispatch(const struct arch_fault *f, unsigned 
 /* Fill a fault from a walk of the current tables. */
 void arch_fault_from_walk(struct arch_fault *f, uint64_t va, enum arch_access access, uint64_t ip);
 
+/* Print what the build knows of the faulting page's past (the sim: where it was mapped
+ * and unmapped, and by which region), as KTAP diagnostics. */
+void arch_fault_history(const struct arch_fault *f);
+
 #define ARCH_FAULT_MAX_RETRIES 8
 
 #endif

@@ -101,6 +101,7 @@ enum arch_fault_action arch_fault_dispatch(const struct arch_fault *f, unsigned 
         kprintf("#   ip 0x%016lx cr3 0x%016lx cpu %u\n", f->ip, f->root, arch_cpu_id());
     else
         kprintf("#   cr3 0x%016lx cpu %u\n", f->root, arch_cpu_id());
+    arch_fault_history(f);
     if (!fault_hook || attempt >= ARCH_FAULT_MAX_RETRIES)
         return ARCH_FAULT_UNHANDLED;
     return fault_hook(f, fault_hook_ctx);

@@ -3,6 +3,8 @@
 #include "x86.h"
 #include <arch/mem.h>
 #include <arch/panic.h>
+#include <arch/pte.h>
+#include "../common/arch_internal.h"
 
 #define MAX_RANGES 32
 
@@ -62,4 +64,23 @@ phys_addr_t arch_virt_to_phys(const void *va)
 struct arch_kva_window arch_kva_window(void)
 {
     return (struct arch_kva_window){X86_KVA_BASE, X86_KVA_SIZE};
+}
+
+/* Hardware keeps no history: these only matter to the sim's reports. */
+void arch_mm_annotate(uint64_t va, uint64_t size, const char *name)
+{
+    (void)va, (void)size, (void)name;
+}
+
+void arch_fault_history(const struct arch_fault *f)
+{
+    (void)f;
+}
+
+void arch_pte_batch_begin(void)
+{
+}
+
+void arch_pte_batch_end(void)
+{
 }

@@ -46,4 +46,9 @@ struct arch_kva_window {
 };
 struct arch_kva_window arch_kva_window(void);
 
+/* Name [va, va+size) for diagnostics: the sim's fault reports say which region a
+ * page belonged to. `name` must outlive the kernel (a string literal). No-op on
+ * hardware. */
+void arch_mm_annotate(uint64_t va, uint64_t size, const char *name);
+
 #endif

@@ -43,6 +43,12 @@ ARCH_STATIC_ASSERT((UINT64_C(1) << PT_LEVEL_SHIFT(3)) == ARCH_PAGE_1G, "PDPT ent
 /* Store `val` into the entry at `ptep` (a direct-map pointer into a table frame). */
 void arch_set_pte(pte_t *ptep, pte_t val);
 
+/* Bracket a run of PTE stores and flushes (Linux's lazy MMU mode). Inside it the
+ * sim may defer realising new translations and flushes until the end; nothing inside
+ * may rely on a translation it just made. Brackets nest. No-ops on hardware. */
+void arch_pte_batch_begin(void);
+void arch_pte_batch_end(void);
+
 /* Read an entry. A plain atomic load: hardware may set A/D bits concurrently. */
 static inline pte_t arch_get_pte(const pte_t *ptep)
 {

@@ -70,8 +70,18 @@ struct sim_mmu_stats {
     uint64_t cr3_loads;
     uint64_t faults;      /* accesses the walk refused */
     uint64_t host_faults; /* SIGSEGVs taken in the window */
+    uint64_t stale_uses;  /* strict mode: accesses through a translation not flushed */
 };
 void sim_mmu_get_stats(struct sim_mmu_stats *out);
+
+/* Strict TLB mode (also KERNSIM_STRICT_TLB=1): when a present entry is cleared,
+ * changed or made read-only, the translation the TLB still holds is marked stale and
+ * its first use is reported as a missing TLB flush (then allowed, as on hardware). */
+void sim_set_strict_tlb(bool on);
+
+/* Page history (on unless KERNSIM_HISTORY=0): each PTE store in the window records a
+ * backtrace, so fault reports say where a page was mapped and unmapped. */
+void sim_set_history(bool on);
 
 /* Set the simulated CPU the calling host thread runs as (the scheduler's job). */
 void sim_set_current_cpu(unsigned cpu);

@@ -1,0 +1,174 @@
+/* history.c - what happened to each page of the kernel VA window: where it was last
+ * mapped and unmapped (interned backtraces) and which region it belonged to, so a
+ * fault on a page that used to be mapped can say so. */
+#define _GNU_SOURCE
+#include "../arch_stub/common/arch_internal.h"
+#include "sim_internal.h"
+#include <arch/console.h>
+#include <dlfcn.h>
+#include <execinfo.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define N4K         (SIM_KVA_SIZE >> 12)
+#define MAX_STACKS  (1u << 16)
+#define STACK_DEPTH 16
+#define MAX_NAMES   4096
+
+struct stack {
+    uint64_t hash;
+    uint8_t depth;
+    uintptr_t pc[STACK_DEPTH];
+};
+
+struct page_hist {
+    uint32_t mapped;   /* stack id, 0 = none */
+    uint32_t unmapped; /* stack id, 0 = none */
+    uint16_t name;     /* name id, 0 = none */
+};
+
+static struct {
+    bool on;
+    struct page_hist *pages; /* N4K, NORESERVE */
+    struct stack *stacks;    /* MAX_STACKS, open addressing on hash; id = index + 1 */
+    unsigned n_stacks;
+    const char *names[MAX_NAMES];
+    unsigned n_names;
+} h;
+
+void sim_history_init(void)
+{
+    const char *env = getenv("KERNSIM_HISTORY");
+    h.on = !(env && !strcmp(env, "0"));
+    h.pages = mmap(NULL, N4K * sizeof(struct page_hist), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    h.stacks = mmap(NULL, MAX_STACKS * sizeof(struct stack), PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (h.pages == MAP_FAILED || h.stacks == MAP_FAILED)
+        h.on = false, h.pages = NULL, h.stacks = NULL;
+}
+
+void sim_history_reset(void)
+{
+    if (h.pages)
+        madvise(h.pages, N4K * sizeof(struct page_hist), MADV_DONTNEED);
+    h.n_names = 0;
+}
+
+void sim_set_history(bool on)
+{
+    h.on = on && h.pages;
+}
+
+static uint32_t capture(void)
+{
+    void *pcs[STACK_DEPTH + 3];
+    int n = backtrace(pcs, STACK_DEPTH + 3);
+    int skip = n > 4 ? 4 : 0; /* capture, record, pte_changed, arch_set_pte */
+    struct stack s = {.depth = (uint8_t)(n - skip)};
+    uint64_t hash = 1469598103934665603u;
+    for (int i = 0; i < s.depth; i++) {
+        s.pc[i] = (uintptr_t)pcs[i + skip];
+        hash = (hash ^ s.pc[i]) * 1099511628211u;
+    }
+    s.hash = hash | 1;
+    for (unsigned probe = 0; probe < MAX_STACKS; probe++) {
+        unsigned i = (unsigned)(hash + probe) & (MAX_STACKS - 1);
+        struct stack *slot = &h.stacks[i];
+        if (!slot->hash) {
+            if (h.n_stacks + 1 >= MAX_STACKS)
+                return 0;
+            *slot = s;
+            h.n_stacks++;
+            return i + 1;
+        }
+        if (slot->hash == s.hash && slot->depth == s.depth &&
+            !memcmp(slot->pc, s.pc, s.depth * sizeof(uintptr_t)))
+            return i + 1;
+    }
+    return 0;
+}
+
+void sim_history_record(uint64_t va, uint64_t size, bool mapped)
+{
+    if (!h.on || !sim_in_window(va))
+        return;
+    uint32_t id = capture();
+    uint64_t first = (va - SIM_KVA_BASE) >> 12, n = size >> 12;
+    for (uint64_t i = first; i < first + n && i < N4K; i++) {
+        if (mapped)
+            h.pages[i].mapped = id;
+        else
+            h.pages[i].unmapped = id;
+    }
+}
+
+void arch_mm_annotate(uint64_t va, uint64_t size, const char *name)
+{
+    if (!h.on || !sim_in_window(va) || !name)
+        return;
+    unsigned id = 0;
+    for (unsigned i = 0; i < h.n_names && !id; i++) {
+        if (h.names[i] == name)
+            id = i + 1;
+    }
+    if (!id && h.n_names < MAX_NAMES) {
+        h.names[h.n_names++] = name;
+        id = h.n_names;
+    }
+    uint64_t first = (va - SIM_KVA_BASE) >> 12, n = size >> 12;
+    for (uint64_t i = first; i < first + n && i < N4K; i++)
+        h.pages[i].name = (uint16_t)id;
+}
+
+/* Provided by the sanitizer runtimes; NULL without one. */
+void __sanitizer_symbolize_pc(void *pc, const char *fmt, char *out, size_t out_size)
+    __attribute__((weak));
+
+static void print_stack(uint32_t id)
+{
+    const struct stack *s = &h.stacks[id - 1];
+    for (int i = 0; i < s->depth; i++) {
+        char where[256];
+        void *pc = (void *)(s->pc[i] - 1); /* return address -> the call */
+        Dl_info info;
+        if (__sanitizer_symbolize_pc) {
+            __sanitizer_symbolize_pc(pc, "%F %S", where, sizeof(where));
+        } else if (dladdr(pc, &info) && info.dli_fbase) {
+            const char *mod = info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
+            ksnprintf(where, sizeof(where), "%s+0x%lx %s", mod ? mod + 1 : "?",
+                      (uint64_t)((uintptr_t)pc - (uintptr_t)info.dli_fbase),
+                      info.dli_sname ? info.dli_sname : "");
+        } else {
+            ksnprintf(where, sizeof(where), "%p", pc);
+        }
+        kprintf("#       #%d %s\n", i, where);
+    }
+}
+
+bool sim_history_describe(uint64_t va, const char *indent)
+{
+    if (!h.pages || !sim_in_window(va))
+        return false;
+    const struct page_hist *p = &h.pages[(va - SIM_KVA_BASE) >> 12];
+    if (!p->mapped && !p->unmapped && !p->name)
+        return false;
+    const char *name = p->name ? h.names[p->name - 1] : NULL;
+    kprintf("#%spage 0x%lx belonged to %s%s%s\n", indent, ARCH_ALIGN_DOWN(va, ARCH_PAGE_4K),
+            name ? "region '" : "no named region", name ? name : "", name ? "'" : "");
+    if (p->mapped) {
+        kprintf("#%s  last mapped at:\n", indent);
+        print_stack(p->mapped);
+    }
+    if (p->unmapped) {
+        kprintf("#%s  last unmapped at:\n", indent);
+        print_stack(p->unmapped);
+    }
+    return true;
+}
+
+void arch_fault_history(const struct arch_fault *f)
+{
+    sim_history_describe(f->addr, "   ");
+}

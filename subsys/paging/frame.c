@@ -1,0 +1,295 @@
+/* frame.c - the physical frame allocator: every usable RAM frame owned exactly once.
+ *
+ * One 16-bit word per 4 KiB frame: 2 bits of state, 14 bits of count (map count of
+ * an allocated frame, present entries of a table). The words live in RAM carved from
+ * the first usable range large enough, so the allocator runs before any heap. */
+#include "paging_internal.h"
+#include <arch/mem.h>
+#include <arch/panic.h>
+
+#define STATE(w)   ((enum frame_state)((w) >> 14))
+#define COUNT(w)   ((unsigned)((w)&FRAME_COUNT_MAX))
+#define WORD(s, c) ((uint16_t)(((unsigned)(s) << 14) | (c)))
+
+static struct {
+    bool ready;
+    uint16_t *words;
+    uint64_t n;    /* frames described: [0, n * 4K) */
+    uint64_t hint; /* where the next single-frame search starts */
+    struct frame_stats st;
+} fa;
+
+static uint64_t idx(phys_addr_t pa)
+{
+    return pa >> ARCH_PAGE_SHIFT;
+}
+
+bool frame_initialised(void)
+{
+    return fa.ready;
+}
+
+enum pg_err frame_init(void)
+{
+    if (fa.ready)
+        return PG_ERR_ALREADY_INITIALISED;
+    size_t n;
+    const struct arch_mem_range *r = arch_mem_ranges(&n);
+    uint64_t end = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].base + r[i].size > end)
+            end = r[i].base + r[i].size;
+    }
+    uint64_t frames = end >> ARCH_PAGE_SHIFT;
+    uint64_t bytes = ARCH_ALIGN_UP(frames * sizeof(uint16_t), ARCH_PAGE_4K);
+    phys_addr_t book = 0;
+    for (size_t i = 0; i < n && !book; i++) {
+        if (r[i].type == ARCH_MEM_USABLE && r[i].size >= bytes + ARCH_PAGE_4K)
+            book = r[i].base;
+    }
+    if (!frames || !book)
+        return PG_ERR_NO_MEMORY;
+    fa.words = arch_phys_to_virt(book);
+    fa.n = frames;
+    for (uint64_t f = 0; f < frames; f++)
+        fa.words[f] = WORD(FS_UNMANAGED, 0);
+    fa.st = (struct frame_stats){0};
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].type != ARCH_MEM_USABLE)
+            continue;
+        for (phys_addr_t pa = r[i].base; pa < r[i].base + r[i].size; pa += ARCH_PAGE_4K) {
+            if (pa >= book && pa < book + bytes)
+                continue; /* the bookkeeping itself */
+            fa.words[idx(pa)] = WORD(FS_FREE, 0);
+            fa.st.managed++;
+            fa.st.free++;
+        }
+    }
+    fa.hint = 0;
+    fa.ready = true;
+    return PG_OK;
+}
+
+enum frame_state frame_state_of(phys_addr_t pa)
+{
+    return fa.ready && idx(pa) < fa.n ? STATE(fa.words[idx(pa)]) : FS_UNMANAGED;
+}
+
+unsigned frame_count_of(phys_addr_t pa)
+{
+    return fa.ready && idx(pa) < fa.n ? COUNT(fa.words[idx(pa)]) : 0;
+}
+
+uint64_t frame_free_count(void)
+{
+    return fa.st.free;
+}
+
+static void take(uint64_t first, uint64_t count, enum frame_state s)
+{
+    for (uint64_t f = first; f < first + count; f++) {
+        ARCH_BUG_ON(STATE(fa.words[f]) != FS_FREE);
+        fa.words[f] = WORD(s, 0);
+    }
+    fa.st.free -= count;
+    if (s == FS_TABLE)
+        fa.st.tables += count;
+    else
+        fa.st.allocated += count;
+}
+
+struct pg_ret frame_alloc_contig(uint64_t count, uint64_t align)
+{
+    if (!fa.ready)
+        return (struct pg_ret){PG_ERR_NOT_INITIALISED, 0};
+    if (!count)
+        return (struct pg_ret){PG_ERR_ZERO_SIZE, 0};
+    if (align < ARCH_PAGE_4K || (align & (align - 1)))
+        return (struct pg_ret){PG_ERR_MISALIGNED, align};
+    if (count > fa.st.free)
+        return (struct pg_ret){count == 1 ? PG_ERR_NO_MEMORY : PG_ERR_NO_CONTIGUOUS, 0};
+    uint64_t step = align >> ARCH_PAGE_SHIFT;
+    uint64_t start = (count == 1 && step == 1) ? fa.hint : 0;
+    for (uint64_t pass = 0; pass < 2; pass++) {
+        for (uint64_t f = ARCH_ALIGN_UP(start, step); f + count <= fa.n;) {
+            uint64_t bad = f + count;
+            for (uint64_t g = f; g < f + count; g++) {
+                if (STATE(fa.words[g]) != FS_FREE) {
+                    bad = g;
+                    break;
+                }
+            }
+            if (bad == f + count) {
+                take(f, count, FS_ALLOCATED);
+                if (count == 1)
+                    fa.hint = f + 1;
+                return (struct pg_ret){PG_OK, f << ARCH_PAGE_SHIFT};
+            }
+            f = ARCH_ALIGN_UP(bad + 1, step); /* nothing that overlaps `bad` can fit */
+        }
+        if (!start)
+            break;
+        start = 0; /* wrap around once */
+    }
+    return (struct pg_ret){count == 1 ? PG_ERR_NO_MEMORY : PG_ERR_NO_CONTIGUOUS, 0};
+}
+
+struct pg_ret frame_alloc(uint64_t size)
+{
+    if (size != ARCH_PAGE_4K && size != ARCH_PAGE_2M && size != ARCH_PAGE_1G)
+        return (struct pg_ret){size ? PG_ERR_COUNT_MISMATCH : PG_ERR_ZERO_SIZE, size};
+    return frame_alloc_contig(size >> ARCH_PAGE_SHIFT, size);
+}
+
+/* Checks shared by alloc_at and free: alignment, size, range. */
+static enum pg_err check_range(phys_addr_t pa, uint64_t size)
+{
+    if (!fa.ready)
+        return PG_ERR_NOT_INITIALISED;
+    if (!size)
+        return PG_ERR_ZERO_SIZE;
+    if (!ARCH_IS_ALIGNED(pa, ARCH_PAGE_4K) || !ARCH_IS_ALIGNED(size, ARCH_PAGE_4K))
+        return PG_ERR_MISALIGNED;
+    if (pa + size < pa)
+        return PG_ERR_OVERFLOW;
+    if (idx(pa + size - 1) >= fa.n)
+        return PG_ERR_INVALID_FRAME;
+    return PG_OK;
+}
+
+enum pg_err frame_alloc_at(phys_addr_t pa, uint64_t size)
+{
+    enum pg_err err = check_range(pa, size);
+    if (err)
+        return err;
+    for (uint64_t f = idx(pa); f < idx(pa + size); f++) {
+        enum frame_state s = STATE(fa.words[f]);
+        if (s == FS_UNMANAGED)
+            return PG_ERR_INVALID_FRAME;
+        if (s != FS_FREE)
+            return PG_ERR_ADDR_NOT_FREE;
+    }
+    take(idx(pa), size >> ARCH_PAGE_SHIFT, FS_ALLOCATED);
+    return PG_OK;
+}
+
+enum pg_err frame_free(phys_addr_t pa, uint64_t size)
+{
+    enum pg_err err = check_range(pa, size);
+    if (err)
+        return err == PG_ERR_INVALID_FRAME ? PG_ERR_FRAME_NOT_ALLOCATED : err;
+    for (uint64_t f = idx(pa); f < idx(pa + size); f++) {
+        uint16_t w = fa.words[f];
+        if (STATE(w) != FS_ALLOCATED)
+            return PG_ERR_FRAME_NOT_ALLOCATED;
+        if (COUNT(w))
+            return PG_ERR_FRAME_IN_USE;
+    }
+    for (uint64_t f = idx(pa); f < idx(pa + size); f++)
+        fa.words[f] = WORD(FS_FREE, 0);
+    fa.st.free += size >> ARCH_PAGE_SHIFT;
+    fa.st.allocated -= size >> ARCH_PAGE_SHIFT;
+    if (idx(pa) < fa.hint)
+        fa.hint = idx(pa);
+    return PG_OK;
+}
+
+void frame_map_get(phys_addr_t pa, uint64_t n)
+{
+    for (uint64_t f = idx(pa); f < idx(pa) + n; f++) {
+        uint16_t w = fa.words[f];
+        ARCH_BUG_ON(STATE(w) != FS_ALLOCATED || COUNT(w) == FRAME_COUNT_MAX);
+        if (!COUNT(w))
+            fa.st.mapped++;
+        fa.words[f] = (uint16_t)(w + 1);
+    }
+}
+
+void frame_map_put(phys_addr_t pa, uint64_t n)
+{
+    for (uint64_t f = idx(pa); f < idx(pa) + n; f++) {
+        uint16_t w = fa.words[f];
+        if (STATE(w) != FS_ALLOCATED || !COUNT(w))
+            arch_panic("frame_map_put: frame 0x%lx is not mapped (state %u)", f << ARCH_PAGE_SHIFT,
+                       (unsigned)STATE(w));
+        if (COUNT(w) == 1)
+            fa.st.mapped--;
+        fa.words[f] = (uint16_t)(w - 1);
+    }
+}
+
+phys_addr_t frame_table_alloc(void)
+{
+    struct pg_ret r = frame_alloc_contig(1, ARCH_PAGE_4K);
+    if (r.err)
+        return 0;
+    uint64_t f = idx(r.value);
+    fa.words[f] = WORD(FS_TABLE, 0);
+    fa.st.allocated--;
+    fa.st.tables++;
+    uint64_t *p = arch_phys_to_virt(r.value);
+    for (unsigned i = 0; i < PTE_ENTRIES; i++)
+        p[i] = 0;
+    return r.value;
+}
+
+void frame_table_free(phys_addr_t pa)
+{
+    uint16_t w = fa.words[idx(pa)];
+    if (STATE(w) != FS_TABLE || COUNT(w))
+        arch_panic("frame_table_free: 0x%lx is not an empty table (state %u, %u entries)", pa,
+                   (unsigned)STATE(w), COUNT(w));
+    fa.words[idx(pa)] = WORD(FS_FREE, 0);
+    fa.st.tables--;
+    fa.st.free++;
+    if (idx(pa) < fa.hint)
+        fa.hint = idx(pa);
+}
+
+unsigned frame_table_adjust(phys_addr_t pa, int delta)
+{
+    uint16_t w = fa.words[idx(pa)];
+    int c = (int)COUNT(w) + delta;
+    if (STATE(w) != FS_TABLE || c < 0 || c > PTE_ENTRIES)
+        arch_panic("frame_table_adjust: table 0x%lx: state %u, count %u%+d", pa, (unsigned)STATE(w),
+                   COUNT(w), delta);
+    fa.words[idx(pa)] = WORD(FS_TABLE, (unsigned)c);
+    return (unsigned)c;
+}
+
+void frame_get_stats(struct frame_stats *out)
+{
+    *out = fa.st;
+}
+
+bool frame_valid(void)
+{
+    if (!fa.ready)
+        return false;
+    struct frame_stats c = {0};
+    for (uint64_t f = 0; f < fa.n; f++) {
+        uint16_t w = fa.words[f];
+        switch (STATE(w)) {
+        case FS_UNMANAGED:
+            if (COUNT(w))
+                return false;
+            break;
+        case FS_FREE:
+            if (COUNT(w))
+                return false;
+            c.free++;
+            break;
+        case FS_ALLOCATED:
+            c.allocated++;
+            c.mapped += COUNT(w) != 0;
+            break;
+        case FS_TABLE:
+            if (COUNT(w) > PTE_ENTRIES)
+                return false;
+            c.tables++;
+            break;
+        }
+    }
+    return c.free == fa.st.free && c.allocated == fa.st.allocated && c.mapped == fa.st.mapped &&
+           c.tables == fa.st.tables && c.free + c.allocated + c.tables == fa.st.managed;
+}
