@@ -86,8 +86,9 @@ long_mode:
     .balign 16
 gdt:
     .quad 0                     /* null */
-    .quad 0x00af9a000000ffff    /* 0x08: 64-bit code, ring 0 */
-    .quad 0x00cf92000000ffff    /* 0x10: data, ring 0 */
+    /* Accessed bits preset: the CPU never writes the GDT, which is mapped read-only. */
+    .quad 0x00af9b000000ffff    /* 0x08: 64-bit code, ring 0 */
+    .quad 0x00cf93000000ffff    /* 0x10: data, ring 0 */
 gdt_end:
 gdt_desc:
     .word gdt_end - gdt - 1
@@ -105,8 +106,9 @@ boot_pml4: .skip 4096
 boot_pdpt: .skip 4096
 boot_pd:   .skip 4096
 
-    .bss
-    .balign 16
+    /* The stack has its own section: kernel.ld leaves an unmapped guard page below it. */
+    .section .bss.stack, "aw", @nobits
+    .balign 4096
 boot_stack:
     .skip 65536
 boot_stack_top:

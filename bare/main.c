@@ -7,6 +7,7 @@
 
 void bare_idt_init(void);
 void bare_mm_init(uint64_t ram_end);
+void bare_mm_final(uint64_t ram_end);
 
 /* xen/include/public/arch-x86/hvm/start_info.h */
 #define HVM_START_MAGIC 0x336ec578
@@ -137,11 +138,15 @@ void bare_main(uint32_t start_info_pa)
         arch_panic("bare_main: the memory map has no RAM");
     bare_mm_init(ram_end);
     x86_mem_init(ranges, n_ranges);
+    /* Read the command line now: the final tables do not map the PVH start info. */
+    static char filter_buf[64], misbehave_buf[64];
+    const char *filter = cmdline_value(si, "ktest.filter=", filter_buf, sizeof(filter_buf));
+    const char *mis = cmdline_value(si, "bare.misbehave=", misbehave_buf, sizeof(misbehave_buf));
 
     kprintf("# kernsim bare kernel: %lu MiB RAM, %zu ranges\n", ram_end >> 20, n_ranges);
+    bare_mm_final(ram_end);
     unsigned ran = 0;
-    char buf[64];
-    misbehave(cmdline_value(si, "bare.misbehave=", buf, sizeof(buf)));
-    unsigned failed = ktest_run(cmdline_value(si, "ktest.filter=", buf, sizeof(buf)), &ran);
+    misbehave(mis);
+    unsigned failed = ktest_run(filter, &ran);
     x86_exit(failed || !ran ? X86_EXIT_FAIL : X86_EXIT_PASS);
 }

@@ -40,3 +40,93 @@ void bare_mm_init(uint64_t ram_end)
     pml4[PT_INDEX(X86_DIRECT_MAP_BASE, 4)] = pa_of(dm_pdpt) | PTE_P | PTE_W;
     __asm__ volatile("mov %0, %%cr3" ::"r"(pa_of(pml4)) : "memory");
 }
+
+/* ---- the kernel's own tables, built with subsys/paging ---- */
+
+#include <arch/console.h>
+#include <arch/fault.h>
+#include <paging/paging.h>
+
+extern char __text_start[], __text_end[], __rodata_start[], __rodata_end[], __data_start[];
+extern char __stack_guard[], __kernel_end[];
+
+struct kmap {
+    const char *name;
+    uint64_t va, pa, size, page_size;
+    unsigned flags;
+};
+
+static struct kmap kmaps[8];
+static unsigned n_kmaps;
+static struct pg_space kernel_space;
+
+static bool cpu_has_1g_pages(void)
+{
+    uint32_t a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000001u), "c"(0));
+    return (d >> 26) & 1;
+}
+
+static void kmap(const char *name, uint64_t va, uint64_t pa, uint64_t size, uint64_t page_size,
+                 unsigned flags)
+{
+    if (!size)
+        return;
+    struct pg_ret r = pg_map_range(&kernel_space, va, pa, size, page_size, flags);
+    if (r.err)
+        arch_panic("bare_mm: mapping %s at 0x%lx: %s (0x%lx)", name, va, pg_strerror(r.err),
+                   r.value);
+    if (n_kmaps < sizeof(kmaps) / sizeof(kmaps[0]))
+        kmaps[n_kmaps++] = (struct kmap){name, va, pa, size, page_size, flags};
+}
+
+/* Build the final tables with the mapper and switch to them. The boot tables above
+ * stay valid until the CR3 write, so the frame allocator (which reaches its frames
+ * through the direct map) works while the new ones are built. */
+void bare_mm_final(uint64_t ram_end)
+{
+    if (frame_init() != PG_OK || va_init() != PG_OK)
+        arch_panic("bare_mm: frame or virtual range allocator did not start");
+    if (pg_space_create(&kernel_space, NULL) != PG_OK)
+        arch_panic("bare_mm: no frame for the kernel's root table");
+    uint64_t text = (uintptr_t)__text_start, rodata = (uintptr_t)__rodata_start;
+    uint64_t data = (uintptr_t)__data_start, guard = (uintptr_t)__stack_guard;
+    uint64_t end = (uintptr_t)__kernel_end;
+    const unsigned k = PG_UNTRACKED | PG_GLOBAL;
+    kmap("text", text, text, (uintptr_t)__text_end - text, ARCH_PAGE_4K, k | PG_EXEC);
+    kmap("rodata", rodata, rodata, (uintptr_t)__rodata_end - rodata, ARCH_PAGE_4K, k);
+    kmap("data+bss", data, data, guard - data, ARCH_PAGE_4K, k | PG_WRITE);
+    kmap("stack+bss", guard + ARCH_PAGE_4K, guard + ARCH_PAGE_4K, end - guard - ARCH_PAGE_4K,
+         ARCH_PAGE_4K, k | PG_WRITE);
+    /* The direct map: 1 GiB pages where a whole aligned GiB fits and the CPU has them. */
+    uint64_t top = ARCH_ALIGN_UP(ram_end, ARCH_PAGE_2M);
+    uint64_t gigs = cpu_has_1g_pages() ? ARCH_ALIGN_DOWN(top, ARCH_PAGE_1G) : 0;
+    kmap("direct map", X86_DIRECT_MAP_BASE, 0, gigs, ARCH_PAGE_1G, k | PG_WRITE);
+    kmap("direct map", X86_DIRECT_MAP_BASE + gigs, gigs, top - gigs, ARCH_PAGE_2M, k | PG_WRITE);
+    arch_write_cr3(kernel_space.root);
+
+    struct frame_stats fs;
+    frame_get_stats(&fs);
+    kprintf("# kernel mappings (root 0x%lx, %lu table frames):\n", kernel_space.root, fs.tables);
+    for (unsigned i = 0; i < n_kmaps; i++) {
+        const struct kmap *m = &kmaps[i];
+        kprintf("#   %-10s 0x%016lx-0x%016lx -> 0x%09lx %s %c%c%c\n", m->name, m->va,
+                m->va + m->size, m->pa,
+                m->page_size == ARCH_PAGE_1G   ? "1G"
+                : m->page_size == ARCH_PAGE_2M ? "2M"
+                                               : "4K",
+                'r', (m->flags & PG_WRITE) ? 'w' : '-', (m->flags & PG_EXEC) ? 'x' : '-');
+    }
+    kprintf("#   guard      0x%016lx (unmapped, below the boot stack)\n", guard);
+
+    /* Check on the real MMU what was just promised: each of these must fault. */
+    uint64_t v;
+    struct arch_fault f;
+    if (arch_probe_read64((void *)(uintptr_t)guard, &v, &f) || f.reason != ARCH_FAULT_NOT_PRESENT)
+        arch_panic("bare_mm: the stack guard page 0x%lx is mapped", guard);
+    if (arch_probe_write8(__text_start, 0x90, &f) || f.reason != ARCH_FAULT_NOT_WRITABLE)
+        arch_panic("bare_mm: kernel text is writable");
+    if (arch_probe_write8(__rodata_start, 0, &f) || f.reason != ARCH_FAULT_NOT_WRITABLE)
+        arch_panic("bare_mm: kernel rodata is writable");
+    kprintf("# kernel mappings checked: guard page absent, text and rodata read-only\n");
+}

@@ -440,7 +440,7 @@ enum pg_err pg_space_adopt(struct pg_space *as, phys_addr_t root)
 
 enum pg_err pg_space_create(struct pg_space *as, const struct pg_space *kernel)
 {
-    if (!as || !kernel || !kernel->live || !frame_initialised())
+    if (!as || (kernel && !kernel->live) || !frame_initialised())
         return PG_ERR_NOT_INITIALISED;
     if (as->live)
         return PG_ERR_ALREADY_INITIALISED;
@@ -448,9 +448,9 @@ enum pg_err pg_space_create(struct pg_space *as, const struct pg_space *kernel)
     if (!root)
         return PG_ERR_NO_MEMORY;
     struct arch_kva_window w = arch_kva_window();
-    const pte_t *k = table_ptr(kernel->root);
+    const pte_t *k = kernel ? table_ptr(kernel->root) : NULL;
     pte_t *t = table_ptr(root);
-    for (unsigned i = 0; i < PTE_ENTRIES; i++) {
+    for (unsigned i = 0; k && i < PTE_ENTRIES; i++) {
         if (i == PT_INDEX(w.base, 4))
             continue;               /* the window is per space */
         t[i] = arch_get_pte(&k[i]); /* not live yet: no seam store needed */

@@ -120,7 +120,8 @@ struct pg_space {
 /* Wrap an existing root (e.g. arch_read_cr3()). The root stays the caller's. */
 enum pg_err pg_space_adopt(struct pg_space *as, phys_addr_t root);
 /* A new root whose top-level entries outside the kernel VA window are copied from
- * `kernel` (so kernel mappings are shared); the window part starts empty. */
+ * `kernel` (so kernel mappings are shared); the window part starts empty. With
+ * kernel == NULL the new root is empty (a kernel building its first tables). */
 enum pg_err pg_space_create(struct pg_space *as, const struct pg_space *kernel);
 /* Free a created space's root. Its window part must be empty; not while loaded. */
 enum pg_err pg_space_destroy(struct pg_space *as);
