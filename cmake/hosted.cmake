@@ -17,7 +17,7 @@ if(KERNSIM_VALGRIND)
   target_compile_options(ks_host_flags INTERFACE -gdwarf-4)
 endif()
 
-add_library(ks_sim STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c sim/history.c
+add_library(ks_sim STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c sim/history.c sim/devices.c
                           ${KS_SEAM_COMMON} ${KS_SUBSYS})
 target_link_libraries(ks_sim PUBLIC ks_host_flags)
 find_package(Threads REQUIRED)
@@ -45,7 +45,7 @@ function(ks_hosted_test file)
   set_tests_properties(sim.${name} PROPERTIES LABELS sim TIMEOUT 120)
 endfunction()
 
-foreach(t ${KS_SHARED_TESTS} tests/hosted/sim_mmu_test.c)
+foreach(t ${KS_SHARED_TESTS} tests/hosted/sim_mmu_test.c tests/hosted/paging_sim_test.c)
   ks_hosted_test(${t})
 endforeach()
 
@@ -78,3 +78,27 @@ if(KERNSIM_SANITIZE OR KERNSIM_VALGRIND)
     set_tests_properties(sim.checker_catches_${bug} PROPERTIES LABELS sim TIMEOUT 60)
   endforeach()
 endif()
+
+# A view used after its region was released is a bug the sim must stop, naming it.
+add_executable(view_after_release tests/hosted/view_after_release.c)
+target_link_libraries(view_after_release PRIVATE ks_sim)
+add_test(NAME sim.view_use_after_release_panics
+         COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+                 --output "view of region 'timer-regs' used after the region was released" --
+                 ${KS_TEST_WRAPPER} $<TARGET_FILE:view_after_release>)
+set_tests_properties(sim.view_use_after_release_panics PROPERTIES LABELS sim TIMEOUT 60)
+
+# Page and frame sizes must match at compile time: the mismatch must not build, and
+# the same file without the mismatch must.
+foreach(variant match mismatch)
+  set(def "")
+  if(variant STREQUAL "mismatch")
+    set(def -DKS_SIZE_MISMATCH)
+  endif()
+  add_test(NAME sim.paging_size_${variant}_compiles
+           COMMAND ${CMAKE_C_COMPILER} -fsyntax-only -Werror ${def}
+                   -I${CMAKE_SOURCE_DIR}/arch_stub/include -I${CMAKE_SOURCE_DIR}/sim/include
+                   -I${CMAKE_SOURCE_DIR}/subsys ${CMAKE_SOURCE_DIR}/tests/hosted/page_frame_types.c)
+  set_tests_properties(sim.paging_size_${variant}_compiles PROPERTIES LABELS sim)
+endforeach()
+set_tests_properties(sim.paging_size_mismatch_compiles PROPERTIES WILL_FAIL TRUE)

@@ -172,3 +172,15 @@ void arch_fault_history(const struct arch_fault *f)
 {
     sim_history_describe(f->addr, "   ");
 }
+
+struct sim_page_history sim_page_history(uint64_t va)
+{
+    struct sim_page_history r = {0};
+    if (!h.pages || !sim_in_window(va))
+        return r;
+    const struct page_hist *p = &h.pages[(va - SIM_KVA_BASE) >> 12];
+    r.region = p->name ? h.names[p->name - 1] : NULL;
+    r.mapped = p->mapped != 0;
+    r.unmapped = p->unmapped != 0;
+    return r;
+}

@@ -45,6 +45,24 @@ int sim_mmio_register(phys_addr_t base, uint64_t size, const struct sim_mmio_ops
                       const char *name);
 int sim_mmio_unregister(phys_addr_t base);
 
+/* The kernsim timer device (see sim/devices.c for the register contract). */
+#define SIM_TIMER_PERIOD      0x0
+#define SIM_TIMER_COUNTER     0x4
+#define SIM_TIMER_IRQ_CTRL    0x8
+#define SIM_TIMER_STATUS      0xc
+#define SIM_TIMER_SIZE        0x10
+#define SIM_TIMER_IRQ_ENABLE  (1u << 0)
+#define SIM_TIMER_IRQ_PENDING (1u << 1)
+struct sim_timer {
+    phys_addr_t base;
+    uint32_t period, counter, irq_ctrl, status;
+    uint64_t expiries, reads, writes;
+};
+/* Put a timer at physical `base` (outside RAM). 0, or -1 as sim_mmio_register. */
+int sim_timer_attach(struct sim_timer *t, phys_addr_t base);
+/* Let `ticks` of simulated time pass. */
+void sim_timer_advance(struct sim_timer *t, uint64_t ticks);
+
 /* Port I/O device models. */
 struct sim_pio_ops {
     uint32_t (*in)(void *ctx, uint16_t port, unsigned width);
@@ -82,6 +100,14 @@ void sim_set_strict_tlb(bool on);
 /* Page history (on unless KERNSIM_HISTORY=0): each PTE store in the window records a
  * backtrace, so fault reports say where a page was mapped and unmapped. */
 void sim_set_history(bool on);
+
+/* What the page history knows of va: its region's name (or NULL) and whether a
+ * mapping and an unmapping were recorded. */
+struct sim_page_history {
+    const char *region;
+    bool mapped, unmapped;
+};
+struct sim_page_history sim_page_history(uint64_t va);
 
 /* Set the simulated CPU the calling host thread runs as (the scheduler's job). */
 void sim_set_current_cpu(unsigned cpu);
