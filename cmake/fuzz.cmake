@@ -18,3 +18,4 @@ function(ks_fuzz_target name)
 endfunction()
 
 ks_fuzz_target(mmu_ops)
+ks_fuzz_target(paging_ops)

@@ -30,6 +30,7 @@ struct page_hist {
 
 static struct {
     bool on;
+    bool dirty;              /* pages[] was written since the last reset */
     struct page_hist *pages; /* N4K, NORESERVE */
     struct stack *stacks;    /* MAX_STACKS, open addressing on hash; id = index + 1 */
     unsigned n_stacks;
@@ -51,8 +52,9 @@ void sim_history_init(void)
 
 void sim_history_reset(void)
 {
-    if (h.pages)
+    if (h.pages && h.dirty)
         madvise(h.pages, N4K * sizeof(struct page_hist), MADV_DONTNEED);
+    h.dirty = false;
     h.n_names = 0;
 }
 
@@ -95,6 +97,7 @@ void sim_history_record(uint64_t va, uint64_t size, bool mapped)
     if (!h.on || !sim_in_window(va))
         return;
     uint32_t id = capture();
+    h.dirty = true;
     uint64_t first = (va - SIM_KVA_BASE) >> 12, n = size >> 12;
     for (uint64_t i = first; i < first + n && i < N4K; i++) {
         if (mapped)
@@ -117,6 +120,7 @@ void arch_mm_annotate(uint64_t va, uint64_t size, const char *name)
         h.names[h.n_names++] = name;
         id = h.n_names;
     }
+    h.dirty = true;
     uint64_t first = (va - SIM_KVA_BASE) >> 12, n = size >> 12;
     for (uint64_t i = first; i < first + n && i < N4K; i++)
         h.pages[i].name = (uint16_t)id;

@@ -227,9 +227,7 @@ phys_addr_t frame_table_alloc(void)
     fa.words[f] = WORD(FS_TABLE, 0);
     fa.st.allocated--;
     fa.st.tables++;
-    uint64_t *p = arch_phys_to_virt(r.value);
-    for (unsigned i = 0; i < PTE_ENTRIES; i++)
-        p[i] = 0;
+    __builtin_memset(arch_phys_to_virt(r.value), 0, ARCH_PAGE_4K);
     return r.value;
 }
 

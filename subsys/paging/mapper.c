@@ -360,9 +360,7 @@ struct pg_ret pg_map_alloc_range(struct pg_space *as, uint64_t va, uint64_t size
         struct pg_ret f = frame_alloc(page_size);
         struct pg_ret m = f;
         if (!f.err) {
-            uint64_t *p = arch_phys_to_virt(f.value);
-            for (uint64_t i = 0; i < page_size / 8; i++)
-                p[i] = 0;
+            __builtin_memset(arch_phys_to_virt(f.value), 0, page_size);
             m = map(as, va + off, f.value, page_size, page_size, flags & ~PG_SHARED, true);
             if (m.err)
                 frame_free(f.value, page_size);

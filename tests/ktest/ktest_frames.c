@@ -11,8 +11,6 @@ phys_addr_t ktest_frame_alloc(uint64_t size)
     struct pg_ret r = frame_alloc(size);
     if (r.err)
         return 0;
-    uint64_t *p = arch_phys_to_virt(r.value);
-    for (uint64_t i = 0; i < size / 8; i++)
-        p[i] = 0;
+    __builtin_memset(arch_phys_to_virt(r.value), 0, size);
     return r.value;
 }
