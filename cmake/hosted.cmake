@@ -102,3 +102,10 @@ foreach(variant match mismatch)
   set_tests_properties(sim.paging_size_${variant}_compiles PROPERTIES LABELS sim)
 endforeach()
 set_tests_properties(sim.paging_size_mismatch_compiles PROPERTIES WILL_FAIL TRUE)
+
+# Benchmarks (scripts/bench): built everywhere, run for numbers from the bench preset.
+# ctest only checks that the quick form still runs and stays consistent, not its time.
+add_executable(paging_bench scripts/bench/paging_bench.c)
+target_link_libraries(paging_bench PRIVATE ks_sim)
+add_test(NAME sim.paging_bench_runs COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:paging_bench> --quick --reps 1)
+set_tests_properties(sim.paging_bench_runs PROPERTIES LABELS sim TIMEOUT 120)
