@@ -77,10 +77,6 @@ void arch_fault_history(const struct arch_fault *f)
     (void)f;
 }
 
-void arch_pte_batch_begin(void)
-{
-}
+void arch_pte_batch_begin(void) {}
 
-void arch_pte_batch_end(void)
-{
-}
+void arch_pte_batch_end(void) {}

@@ -139,7 +139,8 @@ int main(int argc, char **argv)
     check(va, "1 GiB of virtual space");
     int n = quick ? 1000 : 100000;
 
-    printf("paging_bench: median of %d runs%s; history off\n\n", reps, quick ? " (quick sizes)" : "");
+    printf("paging_bench: median of %d runs%s; history off\n\n", reps,
+           quick ? " (quick sizes)" : "");
     printf("%-44s %14s %14s\n", "", "loaded", "table-only");
     struct pg_space *sp[2] = {&loaded, &unloaded};
     double mu[2], tr[2];
