@@ -241,13 +241,19 @@ static void fill_table(struct run *r, phys_addr_t table, int level, uint64_t va_
     }
 }
 
+/* Clip [*lo, *hi) to the window; false if nothing is left. */
+static bool clip_to_window(uint64_t *lo, uint64_t *hi)
+{
+    if (*lo < SIM_KVA_BASE)
+        *lo = SIM_KVA_BASE;
+    if (*hi > SIM_KVA_BASE + SIM_KVA_SIZE)
+        *hi = SIM_KVA_BASE + SIM_KVA_SIZE;
+    return *lo < *hi;
+}
+
 static void fill_range(uint64_t lo, uint64_t hi)
 {
-    if (lo < SIM_KVA_BASE)
-        lo = SIM_KVA_BASE;
-    if (hi > SIM_KVA_BASE + SIM_KVA_SIZE)
-        hi = SIM_KVA_BASE + SIM_KVA_SIZE;
-    if (lo >= hi)
+    if (!clip_to_window(&lo, &hi))
         return;
     struct run r = {0};
     note_table(mmu.cr3, 4, 0);
@@ -294,8 +300,8 @@ static void pte_changed(uint64_t va, uint64_t span, int level, pte_t old, pte_t 
     bool was = old & PTE_P, now = val & PTE_P;
     bool moved = was && now &&
                  (PTE_ADDR(old) != PTE_ADDR(val) || leaf_at(old, level) != leaf_at(val, level));
-    uint64_t lo = va > SIM_KVA_BASE ? va : SIM_KVA_BASE;
-    uint64_t hi = va + span < SIM_KVA_BASE + SIM_KVA_SIZE ? va + span : SIM_KVA_BASE + SIM_KVA_SIZE;
+    uint64_t lo = va, hi = va + span;
+    clip_to_window(&lo, &hi); /* the caller checked that the entry reaches the window */
     if (leaf_at(old, level) && (!now || moved))
         sim_history_record(lo, hi - lo, false);
     if (leaf_at(val, level) && (!was || moved))
@@ -342,11 +348,7 @@ void arch_set_pte(pte_t *ptep, pte_t val)
 static void evict_and_refill(uint64_t lo, uint64_t hi)
 {
     uint64_t base, size;
-    if (lo < SIM_KVA_BASE)
-        lo = SIM_KVA_BASE;
-    if (hi > SIM_KVA_BASE + SIM_KVA_SIZE)
-        hi = SIM_KVA_BASE + SIM_KVA_SIZE;
-    if (lo >= hi)
+    if (!clip_to_window(&lo, &hi))
         return;
     if (tlb_find(lo, &base, &size) && base < lo)
         lo = base;

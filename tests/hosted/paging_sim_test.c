@@ -2,6 +2,7 @@
  * reaches its device model through a view, fault reports that remember a released
  * region, and strict mode catching a missing TLB flush. */
 #include "../ktest/ktest.h"
+#include "../ktest/ktest_frames.h"
 #include <arch/console.h>
 #include <arch/cpu.h>
 #include <arch/fault.h>
@@ -10,17 +11,18 @@
 #include <paging/paging.h>
 #include <sim/sim.h>
 
-static struct pg_space as;
-
 static struct pg_space *space(struct ktest *t)
 {
-    if (!frame_initialised())
-        KASSERT_EQ(t, frame_init(), PG_OK);
-    enum pg_err v = va_init();
-    KASSERT_TRUE(t, v == PG_OK || v == PG_ERR_ALREADY_INITIALISED);
-    if (!as.live)
-        KASSERT_EQ(t, pg_space_adopt(&as, arch_read_cr3()), PG_OK);
-    return &as;
+    return ktest_kernel_space(t);
+}
+
+/* The level-1 entry that maps va (which must be mapped with 4 KiB pages). */
+static pte_t *leaf_pte(uint64_t va)
+{
+    phys_addr_t table = arch_read_cr3();
+    for (int level = 4; level > 1; level--)
+        table = PTE_ADDR(arch_get_pte(&((pte_t *)arch_phys_to_virt(table))[PT_INDEX(va, level)]));
+    return &((pte_t *)arch_phys_to_virt(table))[PT_INDEX(va, 1)];
 }
 
 /* A driver's view of the timer: what it programs and reads, nothing else. */
@@ -52,7 +54,7 @@ static void paging_sim_test_timer_driver_through_a_view(struct ktest *t)
                PG_OK);
     ktest_defer(t, release, &regs);
     struct pg_translation tr;
-    KEXPECT_EQ(t, pg_translate(&as, regs.va, &tr).err, PG_OK);
+    KEXPECT_EQ(t, pg_translate(space(t), regs.va, &tr).err, PG_OK);
     KEXPECT_TRUE(t, tr.flags & PG_UNCACHED); /* device memory is mapped uncached */
 
     struct pg_view v;
@@ -121,16 +123,7 @@ static void paging_sim_test_strict_mode_reports_a_missing_flush(struct ktest *t)
     p[0] = 1;
 
     /* A buggy driver makes the page read-only by hand and forgets invlpg. */
-    pte_t *pte = NULL;
-    struct pg_translation tr;
-    KASSERT_EQ(t, pg_translate(&as, r.va, &tr).err, PG_OK);
-    {
-        phys_addr_t table = arch_read_cr3();
-        for (int level = 4; level > 1; level--)
-            table =
-                PTE_ADDR(arch_get_pte(&((pte_t *)arch_phys_to_virt(table))[PT_INDEX(r.va, level)]));
-        pte = &((pte_t *)arch_phys_to_virt(table))[PT_INDEX(r.va, 1)];
-    }
+    pte_t *pte = leaf_pte(r.va);
     struct sim_mmu_stats before, after;
     sim_mmu_get_stats(&before);
     arch_set_pte(pte, arch_get_pte(pte) & ~PTE_W);
@@ -149,7 +142,7 @@ static void paging_sim_test_strict_mode_reports_a_missing_flush(struct ktest *t)
 
     /* The mapper itself always flushes: unmapping through it is never reported. */
     sim_mmu_get_stats(&before);
-    KEXPECT_EQ(t, pg_protect_range(&as, r.va, ARCH_PAGE_4K, 0).err, PG_OK);
+    KEXPECT_EQ(t, pg_protect_range(space(t), r.va, ARCH_PAGE_4K, 0).err, PG_OK);
     KEXPECT_FALSE(t, arch_probe_write64((void *)(uintptr_t)r.va, 4, NULL));
     sim_mmu_get_stats(&after);
     KEXPECT_EQ(t, after.stale_uses, before.stale_uses);
@@ -165,10 +158,7 @@ static void paging_sim_test_without_strict_mode_stale_use_is_silent(struct ktest
     struct sim_mmu_stats before, after;
     sim_mmu_get_stats(&before);
     /* Clear the PTE by hand without a flush: the stale entry still serves reads. */
-    phys_addr_t table = arch_read_cr3();
-    for (int level = 4; level > 1; level--)
-        table = PTE_ADDR(arch_get_pte(&((pte_t *)arch_phys_to_virt(table))[PT_INDEX(r.va, level)]));
-    pte_t *pte = &((pte_t *)arch_phys_to_virt(table))[PT_INDEX(r.va, 1)];
+    pte_t *pte = leaf_pte(r.va);
     pte_t saved = arch_get_pte(pte);
     arch_set_pte(pte, 0);
     uint64_t x;

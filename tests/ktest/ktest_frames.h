@@ -10,4 +10,10 @@
  * when none is free. */
 phys_addr_t ktest_frame_alloc(uint64_t size);
 
+struct ktest;
+struct pg_space;
+/* The kernel's address space (the loaded root), with the frame and virtual range
+ * allocators started: once per program, for tests of subsys/paging. */
+struct pg_space *ktest_kernel_space(struct ktest *t);
+
 #endif

@@ -2,23 +2,15 @@
  * kernel: frames owned once, virtual ranges, the mapper at three page sizes, owned
  * regions and views, and bad input that must change nothing. */
 #include "../ktest/ktest.h"
+#include "../ktest/ktest_frames.h"
 #include <arch/cpu.h>
 #include <arch/fault.h>
 #include <arch/mem.h>
 #include <paging/paging.h>
 
-static struct pg_space kspace;
-
-/* The kernel's address space, and the allocators started (once per program). */
 static struct pg_space *space(struct ktest *t)
 {
-    if (!frame_initialised())
-        KASSERT_EQ(t, frame_init(), PG_OK);
-    enum pg_err v = va_init();
-    KASSERT_TRUE(t, v == PG_OK || v == PG_ERR_ALREADY_INITIALISED);
-    if (!kspace.live)
-        KASSERT_EQ(t, pg_space_adopt(&kspace, arch_read_cr3()), PG_OK);
-    return &kspace;
+    return ktest_kernel_space(t);
 }
 
 /* Everything a refused request must leave exactly as it was. */
@@ -47,7 +39,7 @@ static void expect_unchanged(struct ktest *t, const struct snapshot *a)
     KEXPECT_EQ(t, b.va_bytes, a->va_bytes);
     KEXPECT_TRUE(t, frame_valid());
     KEXPECT_TRUE(t, va_valid());
-    KEXPECT_TRUE(t, pg_space_valid(&kspace));
+    KEXPECT_TRUE(t, pg_space_valid(ktest_kernel_space(t)));
 }
 
 static uint64_t new_va(struct ktest *t, uint64_t size, uint64_t align)
