@@ -2,12 +2,14 @@
  * every registered ktest suite; the exit code tells QEMU's caller how it went. */
 #include "../arch_stub/x86_64/x86.h"
 #include "../tests/ktest/ktest.h"
+#include <heap/heap.h>
+#include <paging/paging.h>
 #include <arch/console.h>
 #include <arch/panic.h>
 
 void bare_idt_init(void);
 void bare_mm_init(uint64_t ram_end);
-void bare_mm_final(uint64_t ram_end);
+struct pg_space *bare_mm_final(uint64_t ram_end);
 
 /* xen/include/public/arch-x86/hvm/start_info.h */
 #define HVM_START_MAGIC 0x336ec578
@@ -108,6 +110,8 @@ void bare_main(uint32_t start_info_pa)
 {
     x86_serial_init();
     bare_idt_init();
+    /* The heap runs from its static arena until paging is up. */
+    static char heap_mode_buf[16];
     const struct hvm_start_info *si = (const void *)(uintptr_t)start_info_pa;
     if (!si || si->magic != HVM_START_MAGIC)
         arch_panic("bare_main: no PVH start info (magic 0x%x)", si ? si->magic : 0);
@@ -143,8 +147,15 @@ void bare_main(uint32_t start_info_pa)
     const char *filter = cmdline_value(si, "ktest.filter=", filter_buf, sizeof(filter_buf));
     const char *mis = cmdline_value(si, "bare.misbehave=", misbehave_buf, sizeof(misbehave_buf));
 
+    const char *hm = cmdline_value(si, "heap.checking=", heap_mode_buf, sizeof(heap_mode_buf));
+    heap_init(hm && !kstrcmp(hm, "1") ? HEAP_CHECKING : HEAP_FAST);
+
     kprintf("# kernsim bare kernel: %lu MiB RAM, %zu ranges\n", ram_end >> 20, n_ranges);
-    bare_mm_final(ram_end);
+    struct pg_space *kernel = bare_mm_final(ram_end);
+    if (!heap_attach_paging(kernel))
+        arch_panic("bare_main: the heap could not attach to paging");
+    kprintf("# kernel heap: %s mode, growing through paging\n",
+            heap_mode() == HEAP_CHECKING ? "checking" : "fast");
     unsigned ran = 0;
     misbehave(mis);
     unsigned failed = ktest_run(filter, &ran);

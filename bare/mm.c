@@ -83,7 +83,7 @@ static void kmap(const char *name, uint64_t va, uint64_t pa, uint64_t size, uint
 /* Build the final tables with the mapper and switch to them. The boot tables above
  * stay valid until the CR3 write, so the frame allocator (which reaches its frames
  * through the direct map) works while the new ones are built. */
-void bare_mm_final(uint64_t ram_end)
+struct pg_space *bare_mm_final(uint64_t ram_end)
 {
     if (frame_init() != PG_OK || va_init() != PG_OK)
         arch_panic("bare_mm: frame or virtual range allocator did not start");
@@ -129,4 +129,5 @@ void bare_mm_final(uint64_t ram_end)
     if (arch_probe_write8(__rodata_start, 0, &f) || f.reason != ARCH_FAULT_NOT_WRITABLE)
         arch_panic("bare_mm: kernel rodata is writable");
     kprintf("# kernel mappings checked: guard page absent, text and rodata read-only\n");
+    return &kernel_space;
 }

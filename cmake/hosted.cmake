@@ -17,7 +17,7 @@ if(KERNSIM_VALGRIND)
   target_compile_options(ks_host_flags INTERFACE -gdwarf-4)
 endif()
 
-add_library(ks_sim STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c sim/history.c sim/devices.c
+add_library(ks_sim STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c sim/history.c sim/devices.c sim/debug.c
                           ${KS_SEAM_COMMON} ${KS_SUBSYS})
 target_link_libraries(ks_sim PUBLIC ks_host_flags)
 find_package(Threads REQUIRED)
@@ -47,6 +47,13 @@ endfunction()
 
 foreach(t ${KS_SHARED_TESTS} tests/hosted/sim_mmu_test.c tests/hosted/paging_sim_test.c)
   ks_hosted_test(${t})
+endforeach()
+
+# The heap suite in both modes, whatever this preset's default is.
+foreach(mode fast checking)
+  add_test(NAME sim.heap_test_${mode} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:heap_test>)
+  set_tests_properties(sim.heap_test_${mode} PROPERTIES LABELS sim TIMEOUT 120
+                       ENVIRONMENT KERNSIM_HEAP_MODE=${mode})
 endforeach()
 
 # The runner itself refuses bad arguments.

@@ -63,15 +63,20 @@ void sim_set_history(bool on)
     h.on = on && h.pages;
 }
 
-static uint32_t capture(void)
+/* Intern the caller's stack, leaving out `skip` frames above it; 0 if the table is
+ * full or not there. */
+uint32_t sim_stack_capture(unsigned skip)
 {
-    void *pcs[STACK_DEPTH + 3];
-    int n = backtrace(pcs, STACK_DEPTH + 3);
-    int skip = n > 4 ? 4 : 0; /* capture, record, pte_changed, arch_set_pte */
-    struct stack s = {.depth = (uint8_t)(n - skip)};
+    if (!h.stacks)
+        return 0;
+    void *pcs[STACK_DEPTH + 8];
+    int n = backtrace(pcs, STACK_DEPTH + 8);
+    int k = (int)skip + 1 < n ? (int)skip + 1 : 0; /* and this function itself */
+    struct stack s = {.depth = (uint8_t)(n - k > STACK_DEPTH ? STACK_DEPTH : n - k)};
+    int skip_ = k;
     uint64_t hash = 1469598103934665603u;
     for (int i = 0; i < s.depth; i++) {
-        s.pc[i] = (uintptr_t)pcs[i + skip];
+        s.pc[i] = (uintptr_t)pcs[i + skip_];
         hash = (hash ^ s.pc[i]) * 1099511628211u;
     }
     s.hash = hash | 1;
@@ -96,7 +101,7 @@ void sim_history_record(uint64_t va, uint64_t size, bool mapped)
 {
     if (!h.on || !sim_in_window(va))
         return;
-    uint32_t id = capture();
+    uint32_t id = sim_stack_capture(3); /* record, pte_changed, arch_set_pte */
     h.dirty = true;
     uint64_t first = (va - SIM_KVA_BASE) >> 12, n = size >> 12;
     for (uint64_t i = first; i < first + n && i < N4K; i++) {
@@ -130,8 +135,12 @@ void arch_mm_annotate(uint64_t va, uint64_t size, const char *name)
 void __sanitizer_symbolize_pc(void *pc, const char *fmt, char *out, size_t out_size)
     __attribute__((weak));
 
-static void print_stack(uint32_t id)
+void sim_stack_print(uint32_t id, const char *indent)
 {
+    if (!id || !h.stacks || id > MAX_STACKS) {
+        kprintf("#%s(no stack recorded)\n", indent);
+        return;
+    }
     const struct stack *s = &h.stacks[id - 1];
     for (int i = 0; i < s->depth; i++) {
         char where[256];
@@ -147,7 +156,7 @@ static void print_stack(uint32_t id)
         } else {
             ksnprintf(where, sizeof(where), "%p", pc);
         }
-        kprintf("#       #%d %s\n", i, where);
+        kprintf("#%s#%d %s\n", indent, i, where);
     }
 }
 
@@ -163,11 +172,11 @@ bool sim_history_describe(uint64_t va, const char *indent)
             name ? "region '" : "no named region", name ? name : "", name ? "'" : "");
     if (p->mapped) {
         kprintf("#%s  last mapped at:\n", indent);
-        print_stack(p->mapped);
+        sim_stack_print(p->mapped, "       ");
     }
     if (p->unmapped) {
         kprintf("#%s  last unmapped at:\n", indent);
-        print_stack(p->unmapped);
+        sim_stack_print(p->unmapped, "       ");
     }
     return true;
 }

@@ -66,7 +66,19 @@ int sim_boot(const struct sim_config *cfg)
     }
     sim_machine.memfd = fd;
     sim_machine.ram_size = size;
-    sim_machine.ncpus = cfg && cfg->ncpus ? cfg->ncpus : 1;
+    sim_machine.ncpus = cfg && cfg->ncpus ? cfg->ncpus : 4;
+    const char *cpus = getenv("KERNSIM_CPUS");
+    if (!(cfg && cfg->ncpus) && cpus && *cpus) {
+        char *end;
+        unsigned long n = strtoul(cpus, &end, 10);
+        if (*end || n < 1 || n > 64) {
+            fprintf(stderr, "kernsim: KERNSIM_CPUS=%s: want 1..64\n", cpus);
+            munmap(dm, size);
+            close(fd);
+            return -1;
+        }
+        sim_machine.ncpus = (unsigned)n;
+    }
     if (sim_mmu_init() != 0) {
         munmap(dm, size);
         close(fd);

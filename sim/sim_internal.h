@@ -30,6 +30,8 @@ bool sim_mmu_translate(uint64_t va, enum arch_access access, phys_addr_t *pa, st
 void sim_history_init(void);
 void sim_history_reset(void);
 void sim_history_record(uint64_t va, uint64_t size, bool mapped);
+uint32_t sim_stack_capture(unsigned skip);
+void sim_stack_print(uint32_t id, const char *indent);
 /* Print the page's history as KTAP diagnostics; false if it has none. */
 bool sim_history_describe(uint64_t va, const char *indent);
 

@@ -80,3 +80,58 @@ void arch_fault_history(const struct arch_fault *f)
 void arch_pte_batch_begin(void) {}
 
 void arch_pte_batch_end(void) {}
+
+/* ---- arch/debug.h: the bare build has no checkers, and no stack capture yet ---- */
+#include <arch/console.h>
+#include <arch/debug.h>
+
+void arch_san_alloc(const void *p, size_t size, size_t redzone, bool zeroed)
+{
+    (void)p, (void)size, (void)redzone, (void)zeroed;
+}
+
+void arch_san_free(const void *p, size_t size)
+{
+    (void)p, (void)size;
+}
+
+void arch_san_poison(const void *p, size_t size)
+{
+    (void)p, (void)size;
+}
+
+void arch_san_unpoison(const void *p, size_t size)
+{
+    (void)p, (void)size;
+}
+
+uint32_t arch_stack_capture(unsigned skip)
+{
+    (void)skip;
+    return 0;
+}
+
+void arch_stack_print(uint32_t id, const char *indent)
+{
+    (void)id;
+    kprintf("#%s(no backtrace in the bare build)\n", indent);
+}
+
+extern char __kernel_start[], __kernel_end[], __stack_guard[];
+
+char *arch_describe_address(const void *p, char *buf, size_t size)
+{
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t stack = (uintptr_t)__stack_guard + ARCH_PAGE_4K;
+    if (a >= stack && a < stack + 65536)
+        ksnprintf(buf, size, "the boot stack");
+    else if (a >= (uintptr_t)__kernel_start && a < (uintptr_t)__kernel_end)
+        ksnprintf(buf, size, "the kernel image (a global)");
+    else if (a - X86_DIRECT_MAP_BASE < ram_end)
+        ksnprintf(buf, size, "the direct map (physical 0x%lx)", a - X86_DIRECT_MAP_BASE);
+    else if (a - X86_KVA_BASE < X86_KVA_SIZE)
+        ksnprintf(buf, size, "the kernel VA window");
+    else
+        ksnprintf(buf, size, "no known kernel memory");
+    return buf;
+}

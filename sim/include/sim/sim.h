@@ -19,7 +19,7 @@
 
 struct sim_config {
     uint64_t ram_size; /* bytes; 0: $KERNSIM_RAM_MB or 256 MiB. 2 MiB multiple, 4 MiB..64 GiB */
-    unsigned ncpus;    /* 0: 1 */
+    unsigned ncpus;    /* 0: $KERNSIM_CPUS or 4 */
 };
 
 /* Bring the machine up: RAM (one memfd), the direct map, the kernel VA window, the

@@ -1,0 +1,30 @@
+/* arch/debug.h - what a checking allocator tells the build's checkers, and asks it.
+ *
+ * In the sim these drive AddressSanitizer's manual poisoning, Valgrind's client
+ * requests (blocks become malloc-like to memcheck: leaks, invalid and uninitialised
+ * accesses in kernel-heap memory are reported) and MemorySanitizer's poisoning. On
+ * hardware they do nothing (stack capture is not available there yet). */
+#ifndef ARCH_DEBUG_H
+#define ARCH_DEBUG_H
+
+#include <arch/types.h>
+
+/* A block of `size` bytes at p was handed out, with `redzone` bytes around it. */
+void arch_san_alloc(const void *p, size_t size, size_t redzone, bool zeroed);
+/* The block at p (size bytes) was given back: no access until handed out again. */
+void arch_san_free(const void *p, size_t size);
+/* Memory that no one may touch (redzones, metadata, free blocks) / that may be. */
+void arch_san_poison(const void *p, size_t size);
+void arch_san_unpoison(const void *p, size_t size);
+
+/* Capture the caller's stack (skipping `skip` frames); 0 when none can be taken.
+ * Stacks are interned: equal stacks get the same id. */
+uint32_t arch_stack_capture(unsigned skip);
+/* Print a captured stack as KTAP diagnostic lines after `indent`. */
+void arch_stack_print(uint32_t id, const char *indent);
+
+/* Say in a few words what `p` is (a global and its name, this thread's stack, host
+ * memory from another allocator, the direct map, ...), for reports. Returns buf. */
+char *arch_describe_address(const void *p, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,88 @@
+/* debug.c - arch/debug.h in the sim: the checkers' client interfaces, stacks, and
+ * what an address is. Every sanitizer entry point is weak, so one build serves all. */
+#define _GNU_SOURCE
+#include "sim_internal.h"
+#include <arch/console.h>
+#include <arch/debug.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <string.h>
+#include <valgrind/memcheck.h>
+
+void __asan_poison_memory_region(const volatile void *p, size_t size) __attribute__((weak));
+void __asan_unpoison_memory_region(const volatile void *p, size_t size) __attribute__((weak));
+void __msan_poison(const volatile void *p, size_t size) __attribute__((weak));
+void __msan_unpoison(const volatile void *p, size_t size) __attribute__((weak));
+
+void arch_san_alloc(const void *p, size_t size, size_t redzone, bool zeroed)
+{
+    if (__asan_unpoison_memory_region)
+        __asan_unpoison_memory_region(p, size);
+    VALGRIND_MALLOCLIKE_BLOCK(p, size, redzone, zeroed);
+    if (!zeroed) {
+        if (__msan_poison)
+            __msan_poison(p, size); /* reading it before writing is a report */
+    } else if (__msan_unpoison) {
+        __msan_unpoison(p, size);
+    }
+}
+
+void arch_san_free(const void *p, size_t size)
+{
+    VALGRIND_FREELIKE_BLOCK(p, 0);
+    if (__asan_poison_memory_region)
+        __asan_poison_memory_region(p, size);
+}
+
+void arch_san_poison(const void *p, size_t size)
+{
+    if (__asan_poison_memory_region)
+        __asan_poison_memory_region(p, size);
+    VALGRIND_MAKE_MEM_NOACCESS(p, size);
+}
+
+void arch_san_unpoison(const void *p, size_t size)
+{
+    if (__asan_unpoison_memory_region)
+        __asan_unpoison_memory_region(p, size);
+    VALGRIND_MAKE_MEM_DEFINED(p, size);
+    if (__msan_unpoison)
+        __msan_unpoison(p, size);
+}
+
+uint32_t arch_stack_capture(unsigned skip)
+{
+    return sim_stack_capture(skip + 1);
+}
+
+void arch_stack_print(uint32_t id, const char *indent)
+{
+    sim_stack_print(id, indent);
+}
+
+char *arch_describe_address(const void *p, char *buf, size_t size)
+{
+    uintptr_t a = (uintptr_t)p;
+    pthread_attr_t attr;
+    void *stack;
+    size_t stack_size;
+    Dl_info info;
+    if (a - SIM_DIRECT_MAP_BASE < sim_machine.ram_size) {
+        ksnprintf(buf, size, "the direct map (physical 0x%lx)", a - SIM_DIRECT_MAP_BASE);
+    } else if (sim_in_window(a)) {
+        ksnprintf(buf, size, "the kernel VA window, outside the heap");
+    } else if (!pthread_getattr_np(pthread_self(), &attr) &&
+               !pthread_attr_getstack(&attr, &stack, &stack_size) &&
+               (pthread_attr_destroy(&attr), a - (uintptr_t)stack < stack_size)) {
+        ksnprintf(buf, size, "the current thread's stack");
+    } else if (dladdr(p, &info) && info.dli_sname && info.dli_saddr) {
+        ksnprintf(buf, size, "the global '%s'+0x%lx", info.dli_sname,
+                  (uint64_t)(a - (uintptr_t)info.dli_saddr));
+    } else if (dladdr(p, &info) && info.dli_fname) {
+        const char *mod = strrchr(info.dli_fname, '/');
+        ksnprintf(buf, size, "static data of %s", mod ? mod + 1 : info.dli_fname);
+    } else {
+        ksnprintf(buf, size, "host memory not from the kernel heap (another allocator?)");
+    }
+    return buf;
+}

@@ -1,0 +1,262 @@
+/* check.c - checking mode: redzones, poisoning, a quarantine, stacks in reports.
+ *
+ * A checked block is a fast-mode block laid out as
+ *   [front redzone][header: 16 B][user: size][tail redzone: >= 16 B]
+ * with the header just before the user pointer. Redzones hold 0xfb, new user bytes
+ * 0xa5 (HEAP_POISON_NEW), freed ones 0xdf (HEAP_POISON_FREE). Freed blocks wait in
+ * the quarantine; when one leaves it, its bytes must still be 0xdf. */
+#include "heap_internal.h"
+#include <arch/console.h>
+#include <arch/debug.h>
+#include <arch/panic.h>
+
+#define RZ_BYTE    0xfb
+#define LIVE_MAGIC 0xa1
+#define FREE_MAGIC 0xf9
+#define HDR_CHECK  0x6b68
+#define Q_SLOTS    1024
+#define Q_BYTES    (UINT64_C(4) << 20)
+
+struct chk_hdr {
+    uint8_t magic;
+    uint8_t front_log2; /* user - raw block start, a power of two (>= 16) */
+    uint16_t check;     /* HDR_CHECK: one more thing a stray pointer must get right */
+    uint32_t size;
+    uint32_t alloc_stack, free_stack;
+};
+ARCH_STATIC_ASSERT(sizeof(struct chk_hdr) == 16, "the checked header fills one 16-byte slot");
+
+static struct {
+    uint8_t *slot[Q_SLOTS];
+    unsigned head, n;
+    uint64_t bytes;
+} q;
+
+static struct chk_hdr *hdr_of(const void *p)
+{
+    return (struct chk_hdr *)((uintptr_t)p - sizeof(struct chk_hdr));
+}
+
+/* The raw block holding p and its usable size, from the metadata alone (which is
+ * never poisoned); false if p is not inside a raw block the heap handed out. */
+static bool raw_of(const void *p, uint8_t **raw, size_t *raw_size, bool *raw_free)
+{
+    uint8_t *kind = heap_chunk_of(p);
+    if (!kind || *kind == CHUNK_NONE)
+        return false;
+    if (*kind == CHUNK_SPAN) {
+        struct span *s = span_of(p);
+        if (s->magic != (SPAN_MAGIC ^ (uintptr_t)s))
+            arch_panic("kfree: span metadata at %p is corrupted", (void *)s);
+        long i = s->bsize ? span_block_index(s, p) : -1;
+        if (i < 0 || (uint32_t)i >= s->nblocks)
+            return false;
+        *raw = s->data + (uint64_t)i * s->bsize;
+        *raw_size = s->bsize;
+        arch_san_unpoison(*raw, sizeof(struct block));
+        const struct block *b = (const struct block *)*raw;
+        *raw_free = b->key == (s->key ^ (uintptr_t)b);
+        return true;
+    }
+    struct large *l = large_of(p);
+    if (l->magic != (LARGE_MAGIC ^ (uintptr_t)l))
+        arch_panic("kfree: large block header at %p is corrupted", (void *)l);
+    *raw = l->data;
+    *raw_size = l->usable;
+    *raw_free = false;
+    return (const uint8_t *)p >= l->data && (const uint8_t *)p < l->data + l->usable;
+}
+
+static void report_stacks(const struct chk_hdr *h)
+{
+    kprintf("#   allocated at:\n");
+    arch_stack_print(h->alloc_stack, "     ");
+    if (h->magic == FREE_MAGIC) {
+        kprintf("#   freed at:\n");
+        arch_stack_print(h->free_stack, "     ");
+    }
+}
+
+void *chk_alloc(size_t size, size_t align, bool zero)
+{
+    size_t front = align > sizeof(struct chk_hdr) ? align : sizeof(struct chk_hdr);
+    if (size > UINT32_MAX)
+        return NULL;
+    size_t total = front + size + 16;
+    void *raw;
+    int cls = align <= HEAP_ALIGN ? heap_class_of(total) : -1;
+    if (cls >= 0) {
+        raw = span_alloc(cls);
+    } else if (total <= HEAP_SMALL_MAX && align <= HEAP_SMALL_MAX) {
+        size_t pow2 = 16;
+        while (pow2 < total || pow2 < align)
+            pow2 <<= 1;
+        raw = span_alloc(heap_class_of(pow2));
+    } else {
+        raw = large_alloc(total, align);
+    }
+    if (!raw) {
+        heap_lock();
+        heap_g.oom++;
+        heap_unlock();
+        return NULL;
+    }
+    uint8_t *user = (uint8_t *)raw + front, *end;
+    size_t raw_size;
+    bool raw_free;
+    raw_of(raw, (uint8_t **)&end, &raw_size, &raw_free);
+    end = (uint8_t *)raw + raw_size;
+    arch_san_unpoison(raw, raw_size);
+    __builtin_memset(raw, RZ_BYTE, front - sizeof(struct chk_hdr));
+    __builtin_memset(user, zero ? 0 : HEAP_POISON_NEW, size);
+    __builtin_memset(user + size, RZ_BYTE, (size_t)(end - user - size));
+    *hdr_of(user) = (struct chk_hdr){LIVE_MAGIC, (uint8_t)__builtin_ctzl(front), HDR_CHECK,
+                                     (uint32_t)size, arch_stack_capture(2), 0};
+    arch_san_poison(raw, front);
+    arch_san_poison(user + size, (size_t)(end - user - size));
+    arch_san_alloc(user, size, 16, zero);
+    return user;
+}
+
+/* Find the live checked block at p; reports and returns NULL if there is none. */
+static struct chk_hdr *live_hdr(const void *p, const char *who, uint8_t **raw, size_t *raw_size)
+{
+    char what[96];
+    bool raw_free;
+    if (!heap_chunk_of(p)) {
+        heap_report(HEAP_REPORT_NOT_HEAP, "%s(%p): not a heap pointer: %s", who, p,
+                    arch_describe_address(p, what, sizeof(what)));
+        return NULL;
+    }
+    if (!raw_of(p, raw, raw_size, &raw_free) || raw_free) {
+        heap_report(HEAP_REPORT_NOT_ALLOCATED, "%s(%p): nothing is allocated there", who, p);
+        return NULL;
+    }
+    const uint8_t *h = (const uint8_t *)hdr_of(p);
+    if (!ARCH_IS_ALIGNED((uintptr_t)p, HEAP_ALIGN) || h < *raw) {
+        heap_report(HEAP_REPORT_INTERIOR, "%s(%p): not the start of the block at %p", who, p,
+                    (void *)*raw);
+        return NULL;
+    }
+    arch_san_unpoison(h, sizeof(struct chk_hdr));
+    struct chk_hdr *hd = hdr_of(p);
+    if ((hd->magic != LIVE_MAGIC && hd->magic != FREE_MAGIC) || hd->check != HDR_CHECK ||
+        hd->front_log2 > 40 || *raw + (UINT64_C(1) << hd->front_log2) != p) {
+        arch_san_poison(h, sizeof(struct chk_hdr));
+        heap_report(HEAP_REPORT_INTERIOR, "%s(%p): not the start of the block at %p", who, p,
+                    (void *)*raw);
+        return NULL;
+    }
+    if (hd->magic == FREE_MAGIC) {
+        heap_report(HEAP_REPORT_DOUBLE_FREE, "%s(%p): the %u-byte block was already freed", who, p,
+                    hd->size);
+        report_stacks(hd);
+        arch_san_poison(h, sizeof(struct chk_hdr));
+        return NULL;
+    }
+    return hd;
+}
+
+/* Give a quarantined block back to its span or pages, checking nothing wrote it. */
+static void evict(uint8_t *user)
+{
+    uint8_t *raw;
+    size_t raw_size;
+    bool raw_free;
+    if (!raw_of(user, &raw, &raw_size, &raw_free))
+        arch_panic("heap quarantine: block %p vanished", (void *)user);
+    arch_san_unpoison(raw, raw_size);
+    struct chk_hdr *h = hdr_of(user);
+    for (uint32_t i = 0; i < h->size; i++) {
+        if (user[i] != HEAP_POISON_FREE) {
+            heap_report(HEAP_REPORT_USE_AFTER_FREE,
+                        "block %p (%u bytes) was written after it was freed: byte +%u is 0x%02x",
+                        (void *)user, h->size, i, user[i]);
+            report_stacks(h);
+            break;
+        }
+    }
+    q.bytes -= h->size;
+    struct span *s;
+    uint8_t *kind = heap_chunk_of(raw);
+    if (*kind == CHUNK_SPAN && (s = span_of(raw)))
+        span_free(s, raw, false);
+    else
+        large_free(large_of(raw), raw, false);
+}
+
+void chk_free(void *p, size_t size, bool sized)
+{
+    uint8_t *raw;
+    size_t raw_size;
+    const char *who = sized ? "kfree_sized" : "kfree";
+    struct chk_hdr *h = live_hdr(p, who, &raw, &raw_size);
+    if (!h)
+        return;
+    if (sized && size != h->size) {
+        heap_report(HEAP_REPORT_SIZE_MISMATCH, "kfree_sized(%p, %zu): the block is %u bytes", p,
+                    size, h->size);
+        report_stacks(h);
+        arch_san_poison(h, sizeof(*h));
+        return;
+    }
+    uint8_t *user = p, *end = raw + raw_size;
+    arch_san_unpoison(raw, raw_size);
+    const uint8_t *bad = NULL;
+    for (const uint8_t *b = raw; b < (uint8_t *)h && !bad; b++)
+        bad = *b != RZ_BYTE ? b : NULL;
+    for (const uint8_t *b = user + h->size; b < end && !bad; b++)
+        bad = *b != RZ_BYTE ? b : NULL;
+    if (bad) {
+        heap_report(HEAP_REPORT_REDZONE, "kfree(%p): the redzone %s the %u-byte block was written at %+ld",
+                    p, bad < user ? "before" : "after", h->size,
+                    (long)(bad < user ? bad - user : bad - (user + h->size)));
+        report_stacks(h);
+    }
+    uint32_t n = h->size; /* the header is poisoned from here on */
+    h->magic = FREE_MAGIC;
+    h->free_stack = arch_stack_capture(2);
+    __builtin_memset(user, HEAP_POISON_FREE, n);
+    arch_san_free(user, n);
+    arch_san_poison(raw, raw_size);
+    heap_lock();
+    if (q.n == Q_SLOTS || q.bytes + n > Q_BYTES) {
+        uint8_t *old = q.slot[q.head];
+        q.head = (q.head + 1) % Q_SLOTS;
+        q.n--;
+        heap_unlock();
+        evict(old);
+        heap_lock();
+    }
+    q.slot[(q.head + q.n) % Q_SLOTS] = user;
+    q.n++;
+    q.bytes += n;
+    heap_unlock();
+}
+
+size_t chk_usable(const void *p)
+{
+    uint8_t *raw;
+    size_t raw_size;
+    struct chk_hdr *h = live_hdr(p, "kmalloc_usable_size", &raw, &raw_size);
+    if (!h)
+        return 0;
+    size_t n = h->size;
+    arch_san_poison(h, sizeof(*h));
+    return n;
+}
+
+size_t chk_quarantined(void)
+{
+    return q.n;
+}
+
+void chk_trim(void)
+{
+    while (q.n) {
+        uint8_t *old = q.slot[q.head];
+        q.head = (q.head + 1) % Q_SLOTS;
+        q.n--;
+        evict(old);
+    }
+}

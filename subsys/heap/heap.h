@@ -1,0 +1,94 @@
+/* heap.h - the kernel heap. The one public header of subsys/heap.
+ *
+ * Small blocks (up to HEAP_SMALL_MAX) come from size-class slabs ("spans" of 64 KiB)
+ * kept per CPU, so the common path takes no lock and no atomic; a block freed by
+ * another CPU goes back to its span through a lock-free list. Larger blocks are page
+ * backed. The heap starts in a static arena and, once heap_attach_paging() is called,
+ * grows by mapping pages through subsys/paging.
+ *
+ * kfree checks before it touches anything: alignment, that the pointer is inside the
+ * heap, the back-pointer to its metadata, that the block is not already free. A bad
+ * free is reported ("# heap: ..." on the console, counted in heap_stats, the text in
+ * heap_last_report()) and changes nothing; the heap stays usable. Corrupted heap
+ * metadata is a bug and panics.
+ *
+ * Checking mode (heap_init(HEAP_CHECKING)) adds redzones around every block, a
+ * quarantine that delays reuse, poisoning (0xa5 new, 0xdf freed), allocation and
+ * free stacks in reports, and tells the build's checkers (ASan, Valgrind, MSan in
+ * the sim) about every block. */
+#ifndef SUBSYS_HEAP_H
+#define SUBSYS_HEAP_H
+
+#include <arch/types.h>
+
+#define HEAP_SMALL_MAX   2048
+#define HEAP_ALIGN       16 /* every block is at least this aligned */
+#define HEAP_POISON_NEW  0xa5
+#define HEAP_POISON_FREE 0xdf
+
+enum heap_mode {
+    HEAP_FAST = 0,
+    HEAP_CHECKING = 1,
+};
+
+/* Start the heap on its static arena. Returns false if it was already started
+ * (the mode of a running heap cannot change). */
+bool heap_init(enum heap_mode mode);
+enum heap_mode heap_mode(void);
+
+struct pg_space;
+/* From now on, grow by mapping pages in `as` (which must be loaded). False if paging
+ * is not initialised or the heap's virtual area cannot be reserved. */
+bool heap_attach_paging(struct pg_space *as);
+
+/* All return NULL when out of memory, for size 0 (kmalloc(0) is NULL, as in Linux's
+ * ZERO_SIZE_PTR spirit minus the special pointer), or for sizes near SIZE_MAX. */
+void *kmalloc(size_t size);
+void *kzalloc(size_t size);
+/* `align` must be a power of two (else NULL and a report); up to 1 GiB. */
+void *kmalloc_aligned(size_t size, size_t align);
+/* krealloc(NULL, n) is kmalloc(n); krealloc(p, 0) frees p and returns NULL. On
+ * failure p is left untouched. Contents up to the smaller size are kept. */
+void *krealloc(void *p, size_t size);
+void kfree(void *p);
+/* As kfree, but `size` must match the allocation, like Rust's layout check: in
+ * checking mode exactly the size asked for; in fast mode a size of the block's size
+ * class (large blocks: exactly). Otherwise a report, and the block stays allocated. */
+void kfree_sized(void *p, size_t size);
+/* Bytes usable at p (>= the size asked for); 0 and a report if p is not a live block. */
+size_t kmalloc_usable_size(const void *p);
+
+enum heap_report {
+    HEAP_REPORT_NOT_HEAP,      /* not a heap address at all */
+    HEAP_REPORT_NOT_ALLOCATED, /* inside the heap, but nothing was allocated there */
+    HEAP_REPORT_INTERIOR,      /* inside a block, not its start */
+    HEAP_REPORT_DOUBLE_FREE,
+    HEAP_REPORT_SIZE_MISMATCH, /* kfree_sized with the wrong size */
+    HEAP_REPORT_BAD_ALIGN,     /* kmalloc_aligned with a non-power-of-two */
+    HEAP_REPORT_REDZONE,       /* checking mode: a redzone byte was overwritten */
+    HEAP_REPORT_USE_AFTER_FREE, /* checking mode: a quarantined block was written */
+    HEAP_REPORT_EARLY_OOM,     /* the bootstrap arena ran out before paging was attached */
+    HEAP_REPORT_COUNT_
+};
+
+struct heap_stats {
+    uint64_t allocs, frees;
+    uint64_t live_blocks, live_bytes; /* usable bytes of live blocks */
+    uint64_t spans, large_blocks;     /* in use */
+    uint64_t mapped_bytes;            /* taken from paging (spans and large blocks) */
+    uint64_t quarantined;
+    uint64_t oom;                     /* allocations that returned NULL for lack of memory */
+    uint64_t reports[HEAP_REPORT_COUNT_];
+};
+void heap_get_stats(struct heap_stats *out);
+/* The text of the last report ("" if none). */
+const char *heap_last_report(void);
+
+/* Walk every span and large block and check their metadata and counts. */
+bool heap_valid(void);
+
+/* Flush the quarantine and give empty spans and segments back to paging. Only when
+ * no other CPU is using the heap (tests, shutdown). */
+void heap_trim(void);
+
+#endif

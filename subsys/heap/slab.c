@@ -1,0 +1,334 @@
+/* slab.c - size classes in 64 KiB spans, cached per CPU.
+ *
+ * Each span belongs to one CPU. That CPU allocates from span->free and frees into
+ * span->local_free with plain loads and stores. Another CPU frees with one
+ * compare-exchange onto span->thread_free; if the owner had given up on the span as
+ * full, the freeing CPU also puts the span on the owner's remote list. */
+#include "heap_internal.h"
+#include <arch/cpu.h>
+#include <arch/panic.h>
+
+const uint16_t heap_class_size[NCLASSES] = {16,  32,  48,  64,  80,   96,   112,  128,
+                                            160, 192, 224, 256, 320,  384,  448,  512,
+                                            640, 768, 896, 1024, 1280, 1536, 1792, 2048};
+
+/* class index for sizes 1..2048, by (size + 15) / 16 */
+static uint8_t class_lut[HEAP_SMALL_MAX / 16 + 1];
+
+static void build_lut(void)
+{
+    int c = 0;
+    for (unsigned i = 1; i <= HEAP_SMALL_MAX / 16; i++) {
+        while (heap_class_size[c] < i * 16)
+            c++;
+        class_lut[i] = (uint8_t)c;
+    }
+}
+
+int heap_class_of(size_t size)
+{
+    if (__builtin_expect(!class_lut[HEAP_SMALL_MAX / 16], 0))
+        build_lut();
+    return size - 1 < HEAP_SMALL_MAX ? class_lut[(size + 15) / 16] : -1;
+}
+
+static uint8_t *data_start(struct span *s, uint32_t bsize)
+{
+    /* Power-of-two blocks are aligned to their size (kmalloc_aligned relies on it). */
+    uint32_t off = (bsize & (bsize - 1)) == 0 && bsize > 256 ? bsize : 256;
+    return (uint8_t *)s + off;
+}
+
+void span_format(struct span *s, int cls, unsigned owner)
+{
+    uint32_t bsize = heap_class_size[cls];
+    uint8_t *data = data_start(s, bsize);
+    uint32_t n = (uint32_t)(((uint8_t *)s + SPAN_SIZE - data) / bsize);
+    *s = (struct span){
+        .magic = SPAN_MAGIC ^ (uintptr_t)s,
+        .data = data,
+        .key = heap_next_key(),
+        .bsize = bsize,
+        .recip = (uint32_t)((UINT64_C(1) << 32) / bsize + 1),
+        .nblocks = n,
+        .cls = (uint16_t)cls,
+        .owner = (uint16_t)owner,
+    };
+    /* Thread the free list in address order. */
+    struct block *prev = NULL;
+    for (uint32_t i = n; i-- > 0;) {
+        struct block *b = (struct block *)(data + (uint64_t)i * bsize);
+        b->next = prev;
+        b->key = s->key ^ (uintptr_t)b;
+        prev = b;
+    }
+    s->free = prev;
+}
+
+struct span *span_of(const void *p)
+{
+    return (struct span *)((uintptr_t)p & ~(SPAN_SIZE - 1));
+}
+
+long span_block_index(const struct span *s, const void *p)
+{
+    if ((const uint8_t *)p < s->data)
+        return -1;
+    uint64_t off = (uint64_t)((const uint8_t *)p - s->data);
+    return (long)((off * s->recip) >> 32); /* exact for off < 64 KiB, bsize < 4 KiB */
+}
+
+/* Move the owner's local frees and the other CPUs' frees onto span->free. */
+static void collect(struct span *s)
+{
+    if (s->local_free && !s->free) {
+        s->free = s->local_free;
+        s->local_free = NULL;
+    }
+    /* acquire: pairs with the release in a remote free, so the block's words are seen */
+    struct block *t = arch_atomic_xchg(&s->thread_free, (struct block *)NULL, ARCH_ACQUIRE);
+    if (!t)
+        return;
+    uint32_t n = 1;
+    struct block *last = t;
+    while (last->next) {
+        last = last->next;
+        n++;
+    }
+    last->next = s->free;
+    s->free = t;
+    s->used -= n;
+}
+
+static void partial_push(struct heap_cpu *c, struct span *s)
+{
+    if (s->in_partial || s->is_current)
+        return;
+    s->in_partial = 1;
+    s->next = c->partial[s->cls];
+    c->partial[s->cls] = s;
+}
+
+/* The owner gives up on s for now: no block to hand out. Remote frees from here on
+ * must tell it (Dekker with the remote side: both sides are sequentially consistent). */
+static bool retire_full(struct span *s)
+{
+    s->is_current = 0;
+    arch_atomic_store(&s->full, 1, ARCH_SEQ_CST);
+    if (arch_atomic_load(&s->thread_free, ARCH_SEQ_CST)) {
+        arch_atomic_store(&s->full, 0, ARCH_RELAXED);
+        return false; /* a free raced in: keep using it */
+    }
+    return true;
+}
+
+/* Spans that other CPUs freed into while they were retired. */
+static void take_remote(struct heap_cpu *c)
+{
+    struct span *s = arch_atomic_xchg(&c->remote, (struct span *)NULL, ARCH_ACQUIRE);
+    while (s) {
+        struct span *next = s->remote_next;
+        arch_atomic_store(&s->full, 0, ARCH_RELAXED);
+        arch_atomic_store(&s->notified, 0, ARCH_RELEASE);
+        partial_push(c, s);
+        s = next;
+    }
+}
+
+__attribute__((noinline)) static void *alloc_slow(struct heap_cpu *c, int cls, unsigned cpu)
+{
+    struct span *s = c->cur[cls];
+    for (;;) {
+        if (s) {
+            collect(s);
+            if (s->free)
+                break;
+            if (retire_full(s))
+                s = NULL;
+            else
+                continue;
+        }
+        take_remote(c);
+        s = c->partial[cls];
+        if (s) {
+            c->partial[cls] = s->next;
+            s->in_partial = 0;
+            s->is_current = 1;
+            c->cur[cls] = s;
+            continue;
+        }
+        s = heap_get_span();
+        if (!s) {
+            c->cur[cls] = NULL;
+            return NULL;
+        }
+        span_format(s, cls, cpu);
+        s->is_current = 1;
+        c->cur[cls] = s;
+    }
+    s->is_current = 1;
+    c->cur[cls] = s;
+    struct block *b = s->free;
+    s->free = b->next;
+    b->key = 0;
+    s->used++;
+    return b;
+}
+
+void *span_alloc(int cls)
+{
+    unsigned cpu = arch_cpu_id();
+    struct heap_cpu *c = &heap_cpus[cpu];
+    struct span *s = c->cur[cls];
+    struct block *b;
+    if (__builtin_expect(s && s->free, 1)) {
+        b = s->free;
+        s->free = b->next;
+        b->key = 0;
+        s->used++;
+    } else {
+        b = alloc_slow(c, cls, cpu);
+        if (!b)
+            return NULL;
+    }
+    c->allocs++;
+    c->live_blocks++;
+    c->live_bytes += heap_class_size[cls];
+    return b;
+}
+
+bool span_free(struct span *s, void *p, bool report)
+{
+    if (s->magic != (SPAN_MAGIC ^ (uintptr_t)s))
+        arch_panic("kfree: span metadata at %p is corrupted (magic 0x%lx)", (void *)s, s->magic);
+    if (!s->bsize) {
+        if (report)
+            heap_report(HEAP_REPORT_NOT_ALLOCATED, "kfree(%p): nothing is allocated there", p);
+        return false;
+    }
+    long i = span_block_index(s, p);
+    uint8_t *start = i < 0 ? NULL : s->data + (uint64_t)i * s->bsize;
+    if (i < 0 || (uint32_t)i >= s->nblocks || start != (uint8_t *)p) {
+        if (report)
+            heap_report(HEAP_REPORT_INTERIOR,
+                        "kfree(%p): interior pointer, %ld bytes into the %u-byte block at %p",
+                        p, i < 0 ? 0 : (long)((uint8_t *)p - start), s->bsize, (void *)start);
+        return false;
+    }
+    struct block *b = p;
+    if (b->key == (s->key ^ (uintptr_t)b)) {
+        if (report)
+            heap_report(HEAP_REPORT_DOUBLE_FREE, "kfree(%p): double free of a %u-byte block", p,
+                        s->bsize);
+        return false;
+    }
+    unsigned cpu = arch_cpu_id();
+    struct heap_cpu *c = &heap_cpus[cpu];
+    c->frees++;
+    c->live_blocks--;
+    c->live_bytes -= s->bsize;
+    b->key = s->key ^ (uintptr_t)b;
+    if (s->owner == cpu) {
+        b->next = s->local_free;
+        s->local_free = b;
+        s->used--;
+        arch_atomic_store(&s->full, 0, ARCH_RELAXED);
+        partial_push(c, s);
+        return true;
+    }
+    /* Another CPU's span: push, then tell the owner if it had retired the span. */
+    struct block *old = arch_atomic_load(&s->thread_free, ARCH_RELAXED);
+    do {
+        b->next = old;
+    } while (!arch_atomic_cmpxchg(&s->thread_free, &old, b, ARCH_SEQ_CST, ARCH_RELAXED));
+    uint8_t zero = 0;
+    if (arch_atomic_load(&s->full, ARCH_SEQ_CST) &&
+        arch_atomic_cmpxchg(&s->notified, &zero, 1, ARCH_ACQ_REL, ARCH_RELAXED)) {
+        struct heap_cpu *o = &heap_cpus[s->owner];
+        struct span *head = arch_atomic_load(&o->remote, ARCH_RELAXED);
+        do {
+            s->remote_next = head;
+        } while (!arch_atomic_cmpxchg(&o->remote, &head, s, ARCH_RELEASE, ARCH_RELAXED));
+    }
+    return true;
+}
+
+/* Quiescent only: return every span with no live block to the pool. */
+void slab_trim(void)
+{
+    for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
+        struct heap_cpu *c = &heap_cpus[cpu];
+        take_remote(c);
+        for (int cls = 0; cls < NCLASSES; cls++) {
+            struct span *keep = NULL, *s = c->partial[cls];
+            c->partial[cls] = NULL;
+            if (c->cur[cls]) {
+                c->cur[cls]->is_current = 0;
+                c->cur[cls]->next = s;
+                s = c->cur[cls];
+                c->cur[cls] = NULL;
+            }
+            while (s) {
+                struct span *next = s->next;
+                s->in_partial = 0;
+                collect(s);
+                if (s->used == 0) {
+                    heap_put_span(s);
+                } else {
+                    s->next = keep;
+                    keep = s;
+                }
+                s = next;
+            }
+            for (s = keep; s; s = keep) {
+                keep = s->next;
+                partial_push(c, s);
+            }
+        }
+    }
+}
+
+static uint32_t list_len(const struct span *s, const struct block *b, bool *ok)
+{
+    uint32_t n = 0;
+    for (; b; b = b->next) {
+        long i = span_block_index(s, b);
+        if (i < 0 || (uint32_t)i >= s->nblocks || s->data + (uint64_t)i * s->bsize != (const uint8_t *)b ||
+            b->key != (s->key ^ (uintptr_t)b) || ++n > s->nblocks) {
+            *ok = false;
+            return n;
+        }
+    }
+    return n;
+}
+
+/* Quiescent only: every span's lists are made of its own free blocks, and the counts add up. */
+bool slab_valid(void)
+{
+    bool ok = true;
+    uint64_t live = 0;
+    /* Visit spans through the chunk maps, which see every span whatever list it is on. */
+    for (int arena = 0; arena < 2 && ok; arena++) {
+        uint8_t *kinds = arena ? heap_g.arena_chunk : heap_g.chunk;
+        size_t n = arena ? sizeof(heap_g.arena_chunk) : (heap_g.area ? sizeof(heap_g.chunk) : 0);
+        uintptr_t base = arena ? (uintptr_t)heap_arena : heap_g.area;
+        for (size_t i = 0; i < n && ok; i++) {
+            if (kinds[i] != CHUNK_SPAN)
+                continue;
+            struct span *s = (struct span *)(base + i * SPAN_SIZE);
+            if (s->magic != (SPAN_MAGIC ^ (uintptr_t)s))
+                return false;
+            if (!s->bsize)
+                continue; /* in the pool */
+            uint32_t f = list_len(s, s->free, &ok) + list_len(s, s->local_free, &ok);
+            uint32_t t = list_len(s, s->thread_free, &ok);
+            if (s->bsize != heap_class_size[s->cls] || f + s->used != s->nblocks || t > s->used)
+                ok = false;
+            live += s->used - t;
+        }
+    }
+    uint64_t counted = 0;
+    for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
+        counted += heap_cpus[cpu].live_blocks;
+    return ok && live + heap_g.large_blocks == counted;
+}
