@@ -49,12 +49,23 @@ foreach(t ${KS_SHARED_TESTS} tests/hosted/sim_mmu_test.c tests/hosted/paging_sim
   ks_hosted_test(${t})
 endforeach()
 
-# The heap suite in both modes, whatever this preset's default is.
-foreach(mode fast checking)
-  add_test(NAME sim.heap_test_${mode} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:heap_test>)
-  set_tests_properties(sim.heap_test_${mode} PROPERTIES LABELS sim TIMEOUT 120
-                       ENVIRONMENT KERNSIM_HEAP_MODE=${mode})
+add_executable(heap_sim_test tests/runner/sim_main.c tests/hosted/heap_sim_test.c)
+target_link_libraries(heap_sim_test PRIVATE ks_ktest_host)
+
+# The heap suites in both modes, whatever this preset's default is.
+foreach(prog heap_test heap_sim_test)
+  foreach(mode fast checking)
+    add_test(NAME sim.${prog}_${mode} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:${prog}>)
+    set_tests_properties(sim.${prog}_${mode} PROPERTIES LABELS sim TIMEOUT 120
+                         ENVIRONMENT KERNSIM_HEAP_MODE=${mode})
+  endforeach()
 endforeach()
+
+# The heap before paging has its own boot order, so its own program.
+add_executable(heap_early tests/hosted/heap_early.c)
+target_link_libraries(heap_early PRIVATE ks_sim)
+add_test(NAME sim.heap_early_arena COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:heap_early>)
+set_tests_properties(sim.heap_early_arena PROPERTIES LABELS sim TIMEOUT 60)
 
 # The runner itself refuses bad arguments.
 add_test(NAME sim.runner_rejects_bad_flag COMMAND seam_test --no-such-flag)

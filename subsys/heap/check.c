@@ -110,8 +110,8 @@ void *chk_alloc(size_t size, size_t align, bool zero)
     __builtin_memset(raw, RZ_BYTE, front - sizeof(struct chk_hdr));
     __builtin_memset(user, zero ? 0 : HEAP_POISON_NEW, size);
     __builtin_memset(user + size, RZ_BYTE, (size_t)(end - user - size));
-    *hdr_of(user) = (struct chk_hdr){LIVE_MAGIC, (uint8_t)__builtin_ctzl(front), HDR_CHECK,
-                                     (uint32_t)size, arch_stack_capture(2), 0};
+    *hdr_of(user) = (struct chk_hdr){LIVE_MAGIC,     (uint8_t)__builtin_ctzl(front), HDR_CHECK,
+                                     (uint32_t)size, arch_stack_capture(2),          0};
     arch_san_poison(raw, front);
     arch_san_poison(user + size, (size_t)(end - user - size));
     arch_san_alloc(user, size, 16, zero);
@@ -208,8 +208,9 @@ void chk_free(void *p, size_t size, bool sized)
     for (const uint8_t *b = user + h->size; b < end && !bad; b++)
         bad = *b != RZ_BYTE ? b : NULL;
     if (bad) {
-        heap_report(HEAP_REPORT_REDZONE, "kfree(%p): the redzone %s the %u-byte block was written at %+ld",
-                    p, bad < user ? "before" : "after", h->size,
+        heap_report(HEAP_REPORT_REDZONE,
+                    "kfree(%p): the redzone %s the %u-byte block was written at %+ld", p,
+                    bad < user ? "before" : "after", h->size,
                     (long)(bad < user ? bad - user : bad - (user + h->size)));
         report_stacks(h);
     }

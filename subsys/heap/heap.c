@@ -177,9 +177,9 @@ void heap_put_span(struct span *s)
 void heap_report(enum heap_report kind, const char *fmt, ...)
 {
     static const char *const names[HEAP_REPORT_COUNT_] = {
-        "not a heap pointer", "not allocated", "interior pointer", "double free",
-        "size mismatch",      "bad alignment", "redzone overwritten", "use after free",
-        "out of early memory"};
+        "not a heap pointer",  "not allocated",  "interior pointer",
+        "double free",         "size mismatch",  "bad alignment",
+        "redzone overwritten", "use after free", "out of early memory"};
     char msg[200];
     va_list ap;
     va_start(ap, fmt);
@@ -321,7 +321,8 @@ static size_t usable_raw(const void *p, const char *who)
     if (s) {
         long i = s->bsize ? span_block_index(s, p) : -1;
         const struct block *b = p;
-        if (i < 0 || (uint32_t)i >= s->nblocks || s->data + (uint64_t)i * s->bsize != (const uint8_t *)p) {
+        if (i < 0 || (uint32_t)i >= s->nblocks ||
+            s->data + (uint64_t)i * s->bsize != (const uint8_t *)p) {
             heap_report(HEAP_REPORT_INTERIOR, "%s(%p): not the start of a block", who, p);
             return 0;
         }

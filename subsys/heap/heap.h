@@ -63,11 +63,11 @@ enum heap_report {
     HEAP_REPORT_NOT_ALLOCATED, /* inside the heap, but nothing was allocated there */
     HEAP_REPORT_INTERIOR,      /* inside a block, not its start */
     HEAP_REPORT_DOUBLE_FREE,
-    HEAP_REPORT_SIZE_MISMATCH, /* kfree_sized with the wrong size */
-    HEAP_REPORT_BAD_ALIGN,     /* kmalloc_aligned with a non-power-of-two */
-    HEAP_REPORT_REDZONE,       /* checking mode: a redzone byte was overwritten */
+    HEAP_REPORT_SIZE_MISMATCH,  /* kfree_sized with the wrong size */
+    HEAP_REPORT_BAD_ALIGN,      /* kmalloc_aligned with a non-power-of-two */
+    HEAP_REPORT_REDZONE,        /* checking mode: a redzone byte was overwritten */
     HEAP_REPORT_USE_AFTER_FREE, /* checking mode: a quarantined block was written */
-    HEAP_REPORT_EARLY_OOM,     /* the bootstrap arena ran out before paging was attached */
+    HEAP_REPORT_EARLY_OOM,      /* the bootstrap arena ran out before paging was attached */
     HEAP_REPORT_COUNT_
 };
 
@@ -77,7 +77,7 @@ struct heap_stats {
     uint64_t spans, large_blocks;     /* in use */
     uint64_t mapped_bytes;            /* taken from paging (spans and large blocks) */
     uint64_t quarantined;
-    uint64_t oom;                     /* allocations that returned NULL for lack of memory */
+    uint64_t oom; /* allocations that returned NULL for lack of memory */
     uint64_t reports[HEAP_REPORT_COUNT_];
 };
 void heap_get_stats(struct heap_stats *out);

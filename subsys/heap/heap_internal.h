@@ -59,11 +59,11 @@ struct heap {
     enum heap_mode mode;
     bool ready, paging;
     struct pg_space *as;
-    uint64_t area;                   /* base of the virtual area, 0 before paging */
+    uint64_t area; /* base of the virtual area, 0 before paging */
     uint8_t chunk[AREA_SIZE / SPAN_SIZE];
     uint8_t arena_chunk[ARENA_SIZE / SPAN_SIZE];
     uint32_t lock_next, lock_owner; /* ticket lock for growth, pool, large, reports */
-    struct span *pool;               /* spans no class uses */
+    struct span *pool;              /* spans no class uses */
     uint64_t pool_n;
     struct {
         uint64_t va;

@@ -74,8 +74,9 @@ bool large_free(struct large *l, void *p, bool report)
         arch_panic("kfree: large block header at %p is corrupted", (void *)l);
     if (l->data != p) {
         if (report)
-            heap_report(HEAP_REPORT_INTERIOR, "kfree(%p): interior pointer into the %lu-byte block at %p",
-                        p, l->size, (void *)l->data);
+            heap_report(HEAP_REPORT_INTERIOR,
+                        "kfree(%p): interior pointer into the %lu-byte block at %p", p, l->size,
+                        (void *)l->data);
         return false;
     }
     struct heap_cpu *c = &heap_cpus[arch_cpu_id()];

@@ -8,8 +8,8 @@
 #include <arch/cpu.h>
 #include <arch/panic.h>
 
-const uint16_t heap_class_size[NCLASSES] = {16,  32,  48,  64,  80,   96,   112,  128,
-                                            160, 192, 224, 256, 320,  384,  448,  512,
+const uint16_t heap_class_size[NCLASSES] = {16,  32,  48,  64,   80,   96,   112,  128,
+                                            160, 192, 224, 256,  320,  384,  448,  512,
                                             640, 768, 896, 1024, 1280, 1536, 1792, 2048};
 
 /* class index for sizes 1..2048, by (size + 15) / 16 */
@@ -211,8 +211,8 @@ bool span_free(struct span *s, void *p, bool report)
     if (i < 0 || (uint32_t)i >= s->nblocks || start != (uint8_t *)p) {
         if (report)
             heap_report(HEAP_REPORT_INTERIOR,
-                        "kfree(%p): interior pointer, %ld bytes into the %u-byte block at %p",
-                        p, i < 0 ? 0 : (long)((uint8_t *)p - start), s->bsize, (void *)start);
+                        "kfree(%p): interior pointer, %ld bytes into the %u-byte block at %p", p,
+                        i < 0 ? 0 : (long)((uint8_t *)p - start), s->bsize, (void *)start);
         return false;
     }
     struct block *b = p;
@@ -293,7 +293,8 @@ static uint32_t list_len(const struct span *s, const struct block *b, bool *ok)
     uint32_t n = 0;
     for (; b; b = b->next) {
         long i = span_block_index(s, b);
-        if (i < 0 || (uint32_t)i >= s->nblocks || s->data + (uint64_t)i * s->bsize != (const uint8_t *)b ||
+        if (i < 0 || (uint32_t)i >= s->nblocks ||
+            s->data + (uint64_t)i * s->bsize != (const uint8_t *)b ||
             b->key != (s->key ^ (uintptr_t)b) || ++n > s->nblocks) {
             *ok = false;
             return n;

@@ -14,8 +14,9 @@
 static struct {
     bool ready;
     uint16_t *words;
-    uint64_t n;    /* frames described: [0, n * 4K) */
-    uint64_t hint; /* where the next single-frame search starts */
+    uint64_t n;          /* frames described: [0, n * 4K) */
+    uint64_t hint;       /* where the next single-frame search starts */
+    uint64_t fail_after; /* injected failure countdown; UINT64_MAX: off */
     struct frame_stats st;
 } fa;
 
@@ -66,6 +67,7 @@ enum pg_err frame_init(void)
         }
     }
     fa.hint = 0;
+    fa.fail_after = UINT64_MAX;
     fa.ready = true;
     return PG_OK;
 }
@@ -98,7 +100,16 @@ static void take(uint64_t first, uint64_t count, enum frame_state s)
         fa.st.allocated += count;
 }
 
+static struct pg_ret alloc_contig(uint64_t count, uint64_t align, bool injectable);
+
 struct pg_ret frame_alloc_contig(uint64_t count, uint64_t align)
+{
+    return alloc_contig(count, align, true);
+}
+
+/* Tables are exempt from injected failures: the mapper counts them in its check
+ * pass, and a failure in its commit pass would break validate-then-commit. */
+static struct pg_ret alloc_contig(uint64_t count, uint64_t align, bool injectable)
 {
     if (!fa.ready)
         return (struct pg_ret){PG_ERR_NOT_INITIALISED, 0};
@@ -106,8 +117,10 @@ struct pg_ret frame_alloc_contig(uint64_t count, uint64_t align)
         return (struct pg_ret){PG_ERR_ZERO_SIZE, 0};
     if (align < ARCH_PAGE_4K || (align & (align - 1)))
         return (struct pg_ret){PG_ERR_MISALIGNED, align};
-    if (count > fa.st.free)
+    if (count > fa.st.free || (injectable && fa.fail_after == 0))
         return (struct pg_ret){count == 1 ? PG_ERR_NO_MEMORY : PG_ERR_NO_CONTIGUOUS, 0};
+    if (injectable && fa.fail_after != UINT64_MAX)
+        fa.fail_after--;
     uint64_t step = align >> ARCH_PAGE_SHIFT;
     uint64_t start = (count == 1 && step == 1) ? fa.hint : 0;
     for (uint64_t pass = 0; pass < 2; pass++) {
@@ -132,6 +145,11 @@ struct pg_ret frame_alloc_contig(uint64_t count, uint64_t align)
         start = 0; /* wrap around once */
     }
     return (struct pg_ret){count == 1 ? PG_ERR_NO_MEMORY : PG_ERR_NO_CONTIGUOUS, 0};
+}
+
+void frame_fail_after(uint64_t n)
+{
+    fa.fail_after = n;
 }
 
 struct pg_ret frame_alloc(uint64_t size)
@@ -220,7 +238,7 @@ void frame_map_put(phys_addr_t pa, uint64_t n)
 
 phys_addr_t frame_table_alloc(void)
 {
-    struct pg_ret r = frame_alloc_contig(1, ARCH_PAGE_4K);
+    struct pg_ret r = alloc_contig(1, ARCH_PAGE_4K, false);
     if (r.err)
         return 0;
     uint64_t f = idx(r.value);

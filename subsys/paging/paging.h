@@ -70,6 +70,11 @@ enum pg_err frame_alloc_at(phys_addr_t pa, uint64_t size);
 /* Give back [pa, pa+size). Every frame must be allocated and unmapped. */
 enum pg_err frame_free(phys_addr_t pa, uint64_t size);
 
+/* Fault injection for tests and fuzzers: after `n` more successful allocations
+ * (any size), every allocation fails until this is called again; UINT64_MAX turns
+ * it off. Frees are not affected. */
+void frame_fail_after(uint64_t n);
+
 struct frame_stats {
     uint64_t managed; /* usable frames the allocator owns (bookkeeping included) */
     uint64_t free;

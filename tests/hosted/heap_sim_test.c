@@ -1,0 +1,87 @@
+/* heap_sim_test.c - heap behaviour only the sim can show: frees from another CPU,
+ * and frames running out underneath the heap. */
+#include "../ktest/ktest.h"
+#include <arch/cpu.h>
+#include <heap/heap.h>
+#include <paging/paging.h>
+#include <sim/sim.h>
+
+static void back_to_cpu0(void *arg)
+{
+    (void)arg;
+    sim_set_current_cpu(0);
+    frame_fail_after(UINT64_MAX);
+    heap_trim();
+}
+
+static void heap_sim_test_frees_from_another_cpu_come_back(struct ktest *t)
+{
+    if (heap_mode() == HEAP_CHECKING)
+        ktest_skip(t, "checking mode's quarantine delays reuse; ctest runs this in fast mode too");
+    ktest_defer(t, back_to_cpu0, NULL);
+    KASSERT_GE(t, arch_cpu_count(), 2);
+    enum { N = 200 }; /* 2 KiB blocks: about 7 spans, most retired full on CPU 0 */
+    static void *p[N];
+    struct heap_stats s0, s1, s2;
+    heap_trim();
+    heap_get_stats(&s0);
+    for (int i = 0; i < N; i++) {
+        p[i] = kmalloc(2000);
+        KASSERT_TRUE(t, p[i] != NULL);
+    }
+    heap_get_stats(&s1);
+    sim_set_current_cpu(1); /* CPU 1 frees what CPU 0 allocated */
+    for (int i = 0; i < N; i++)
+        kfree(p[i]);
+    KEXPECT_TRUE(t, heap_valid());
+    sim_set_current_cpu(0);
+    /* CPU 0 gets the blocks back through the remote lists: no new span is needed. */
+    for (int i = 0; i < N; i++) {
+        p[i] = kmalloc(2000);
+        KASSERT_TRUE(t, p[i] != NULL);
+    }
+    heap_get_stats(&s2);
+    KEXPECT_EQ(t, s2.spans, s1.spans);
+    KEXPECT_EQ(t, s2.live_blocks, s1.live_blocks);
+    sim_set_current_cpu(1);
+    kfree(p[0]);
+    kfree(p[0]); /* a remote double free is caught too */
+    KEXPECT_STR_CONTAINS(t, heap_last_report(), "double free");
+    for (int i = 1; i < N; i++)
+        kfree(p[i]);
+    sim_set_current_cpu(0);
+    heap_trim();
+    heap_get_stats(&s2);
+    KEXPECT_EQ(t, s2.live_blocks, s0.live_blocks);
+    KEXPECT_TRUE(t, heap_valid());
+}
+
+static void heap_sim_test_no_frames_means_null_and_a_usable_heap(struct ktest *t)
+{
+    ktest_defer(t, back_to_cpu0, NULL);
+    heap_trim();
+    struct heap_stats before, after;
+    heap_get_stats(&before);
+    frame_fail_after(0); /* paging refuses every new frame */
+    void *big = kmalloc((size_t)1 << 20);
+    KEXPECT_TRUE(t, big == NULL);
+    /* Small blocks still come from spans the heap already has, until those run out. */
+    static void *p[4096];
+    int n = 0;
+    while (n < 4096 && (p[n] = kmalloc(1024)) != NULL)
+        n++;
+    KEXPECT_LT(t, n, 4096); /* it did run out */
+    heap_get_stats(&after);
+    KEXPECT_GE(t, after.oom, before.oom + 2);
+    KEXPECT_TRUE(t, heap_valid());
+    frame_fail_after(UINT64_MAX);
+    void *again = kmalloc((size_t)1 << 20);
+    KEXPECT_TRUE(t, again != NULL); /* and recovers when frames come back */
+    kfree(again);
+    while (n > 0)
+        kfree(p[--n]);
+    KEXPECT_TRUE(t, heap_valid());
+}
+
+KTEST_SUITE(heap_sim, KTEST_CASE(heap_sim_test_frees_from_another_cpu_come_back),
+            KTEST_CASE(heap_sim_test_no_frames_means_null_and_a_usable_heap));
