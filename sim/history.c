@@ -143,7 +143,7 @@ void sim_stack_print(uint32_t id, const char *indent)
     }
     const struct stack *s = &h.stacks[id - 1];
     for (int i = 0; i < s->depth; i++) {
-        char where[256];
+        char where[256] = {0}; /* the symbolizer writes it unseen by MSan */
         void *pc = (void *)(s->pc[i] - 1); /* return address -> the call */
         Dl_info info;
         if (__sanitizer_symbolize_pc) {
