@@ -2,7 +2,8 @@
 # ctest replays each committed seed corpus and then explores for a bounded, seeded run.
 target_compile_options(ks_host_flags INTERFACE -fsanitize=fuzzer-no-link)
 
-function(ks_fuzz_target name)
+# runs: how many inputs the bounded, seeded exploration tries after the replay.
+function(ks_fuzz_target name runs)
   add_executable(${name}_fuzz fuzz/${name}.c)
   target_link_libraries(${name}_fuzz PRIVATE ks_sim)
   target_link_options(${name}_fuzz PRIVATE -fsanitize=fuzzer)
@@ -11,11 +12,16 @@ function(ks_fuzz_target name)
   file(MAKE_DIRECTORY ${work})
   add_test(NAME fuzz.${name}.replay COMMAND ${name}_fuzz -runs=0 -close_fd_mask=1 ${corpus})
   add_test(NAME fuzz.${name}.explore
-           COMMAND ${name}_fuzz -seed=1 -runs=30000 -max_total_time=120 -close_fd_mask=1
+           COMMAND ${name}_fuzz -seed=1 -runs=${runs} -max_total_time=120 -close_fd_mask=1
                    ${work} ${corpus})
   set_tests_properties(fuzz.${name}.replay fuzz.${name}.explore PROPERTIES LABELS fuzz
                                                                           TIMEOUT 300)
 endfunction()
 
-ks_fuzz_target(mmu_ops)
-ks_fuzz_target(paging_ops)
+ks_fuzz_target(mmu_ops 30000)
+ks_fuzz_target(paging_ops 30000)
+ks_fuzz_target(heap_ops 3000)
+add_test(NAME fuzz.heap_ops.replay_checking
+         COMMAND heap_ops_fuzz -runs=0 -close_fd_mask=1 ${CMAKE_SOURCE_DIR}/fuzz/corpus/heap_ops)
+set_tests_properties(fuzz.heap_ops.replay_checking PROPERTIES LABELS fuzz TIMEOUT 300
+                     ENVIRONMENT KERNSIM_HEAP_MODE=checking)

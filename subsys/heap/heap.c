@@ -393,8 +393,19 @@ void *krealloc(void *p, size_t size)
     size_t old = kmalloc_usable_size(p);
     if (!old)
         return NULL; /* not a live block: reported, and nothing else happens */
-    if (heap_g.mode == HEAP_FAST && size <= old && size > old / 2)
-        return p; /* still a good fit */
+    if (heap_g.mode == HEAP_FAST && size <= old) {
+        /* Stay in place only where kfree_sized(p, size) will then agree: the same
+         * size class, or a large block that records its new size. */
+        struct span *sp;
+        struct large *l;
+        locate(p, &sp, &l, "krealloc", false);
+        if (sp && heap_class_of(size) == (int)sp->cls)
+            return p;
+        if (l && size > HEAP_SMALL_MAX && size > old / 2) {
+            l->size = size;
+            return p;
+        }
+    }
     void *n = kmalloc(size);
     if (!n)
         return NULL; /* p stays as it was */

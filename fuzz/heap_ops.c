@@ -1,0 +1,232 @@
+/* heap_ops.c - libFuzzer target: the kernel heap against a model.
+ *
+ * Each 4-byte operation works on one of 32 slots: kmalloc, kzalloc, kmalloc_aligned,
+ * krealloc, kfree, kfree_sized (right or wrong size), a second free of a stale
+ * pointer, or frame-allocation failure injected underneath the heap. Every live block is filled
+ * with its slot's tag, and the tag must be intact when the block is freed or moved: overlapping
+ * blocks show up here even when no invariant check sees them. Alignment, zeroing and realloc's copy
+ * are checked; NULL is accepted only while failures are injected. At the end everything is freed
+ * and the heap, the frames and the mapped bytes must be back where they started.
+ * KERNSIM_HEAP_MODE=checking fuzzes checking mode. */
+#include <arch/cpu.h>
+#include <heap/heap.h>
+#include <paging/paging.h>
+#include <sim/sim.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SLOTS 32
+
+struct slot {
+    uint8_t *p;
+    size_t size, align;
+    uint8_t tag;
+    uint8_t *stale; /* what this slot last freed */
+};
+
+static struct slot slot[SLOTS];
+static bool injecting;
+static struct heap_stats base;
+static struct frame_stats base_frames;
+
+static void die(const char *what, uint64_t a, uint64_t b)
+{
+    fprintf(stderr, "heap_ops: %s (0x%llx, 0x%llx)\n", what, (unsigned long long)a,
+            (unsigned long long)b);
+    abort();
+}
+
+static void fill(struct slot *s)
+{
+    memset(s->p, s->tag, s->size);
+}
+
+static void check_tag(const struct slot *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s->p[i] != s->tag)
+            die("a live block's bytes changed (overlap?)", (uintptr_t)s->p + i, s->p[i]);
+    }
+}
+
+static size_t size_of(const uint8_t *op)
+{
+    /* mostly small, sometimes across the 2 KiB edge, sometimes large */
+    switch (op[3] >> 6) {
+    case 0:
+    case 1:
+        return (size_t)op[2] + 1;
+    case 2:
+        return 1500 + (size_t)op[2] * 8;
+    default:
+        return 2049 + (size_t)op[2] * 600;
+    }
+}
+
+static void got_block(struct slot *s, uint8_t *p, size_t size, size_t align, uint8_t tag, bool zero)
+{
+    if (!p) {
+        if (!injecting)
+            die("NULL without an injected failure", size, align);
+        return;
+    }
+    if (!ARCH_IS_ALIGNED((uintptr_t)p, align < HEAP_ALIGN ? HEAP_ALIGN : align))
+        die("misaligned block", (uintptr_t)p, align);
+    if (kmalloc_usable_size(p) < size)
+        die("usable size below the size asked for", kmalloc_usable_size(p), size);
+    if (zero) {
+        for (size_t i = 0; i < size; i++) {
+            if (p[i])
+                die("kzalloc memory is not zero", (uintptr_t)p + i, p[i]);
+        }
+    }
+    *s = (struct slot){p, size, align, tag, NULL};
+    fill(s);
+}
+
+static void release(struct slot *s)
+{
+    check_tag(s, s->size);
+    kfree(s->p);
+    *s = (struct slot){.stale = s->p};
+}
+
+/* Free a pointer that was freed before: unless the heap gave that address to a live
+ * slot again (reuse, not a double free), it must be reported and change nothing. */
+static void free_stale(struct slot *s)
+{
+    if (!s->stale)
+        return;
+    for (unsigned k = 0; k < SLOTS; k++) {
+        if (slot[k].p && s->stale >= slot[k].p && s->stale < slot[k].p + slot[k].size)
+            return;
+    }
+    struct heap_stats before, after;
+    heap_get_stats(&before);
+    kfree(s->stale);
+    heap_get_stats(&after);
+    uint64_t r = 0;
+    for (int k = 0; k < HEAP_REPORT_COUNT_; k++)
+        r += after.reports[k] - before.reports[k];
+    if (r != 1 || after.live_blocks != before.live_blocks)
+        die("a stale free was not reported exactly once, or changed the heap", r,
+            after.live_blocks);
+    for (unsigned k = 0; k < SLOTS; k++) {
+        if (slot[k].p)
+            check_tag(&slot[k], slot[k].size);
+    }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    static struct pg_space as;
+    const char *m = getenv("KERNSIM_HEAP_MODE");
+    enum heap_mode mode = m && !strcmp(m, "checking") ? HEAP_CHECKING : HEAP_FAST;
+    struct sim_config cfg = {.ram_size = UINT64_C(128) << 20};
+    if (sim_boot(&cfg) || !heap_init(mode) || frame_init() || va_init() ||
+        pg_space_adopt(&as, arch_read_cr3()) || !heap_attach_paging(&as))
+        abort();
+    sim_set_history(false);
+    heap_trim();
+    heap_get_stats(&base);
+    frame_get_stats(&base_frames);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+{
+    for (size_t i = 0; i + 4 <= len && i < 4 * 256; i += 4) {
+        const uint8_t *op = data + i;
+        struct slot *s = &slot[op[1] % SLOTS];
+        uint8_t tag = (uint8_t)(op[1] | 1);
+        switch (op[0] % 9) {
+        case 0:
+        case 1:
+            if (!s->p)
+                got_block(s, kmalloc(size_of(op)), size_of(op), 0, tag, false);
+            break;
+        case 2:
+            if (!s->p)
+                got_block(s, kzalloc(size_of(op)), size_of(op), 0, tag, true);
+            break;
+        case 3:
+            if (!s->p) {
+                size_t align = (size_t)1 << (4 + op[3] % 13); /* 16 .. 64 KiB */
+                got_block(s, kmalloc_aligned(size_of(op), align), size_of(op), align, tag, false);
+            }
+            break;
+        case 4: {
+            if (!s->p)
+                break;
+            size_t n = size_of(op);
+            uint8_t *q = krealloc(s->p, n);
+            if (!q) {
+                if (!injecting)
+                    die("krealloc failed without an injected failure", n, 0);
+                check_tag(s, s->size); /* the old block is untouched */
+                break;
+            }
+            s->p = q;
+            check_tag(s, n < s->size ? n : s->size); /* contents moved with it */
+            s->size = n;
+            s->align = 0;
+            fill(s);
+            break;
+        }
+        case 5:
+            if (s->p)
+                release(s);
+            break;
+        case 6: {
+            if (!s->p)
+                break;
+            struct heap_stats before, after;
+            heap_get_stats(&before);
+            bool wrong = op[3] & 1;
+            check_tag(s, s->size);
+            kfree_sized(s->p, wrong ? s->size + 4096 : s->size);
+            heap_get_stats(&after);
+            uint64_t reported = after.reports[HEAP_REPORT_SIZE_MISMATCH] -
+                                before.reports[HEAP_REPORT_SIZE_MISMATCH];
+            if (reported != (wrong ? 1u : 0u))
+                die("kfree_sized report count", reported, wrong);
+            if (wrong)
+                check_tag(s, s->size); /* refused: still allocated, still intact */
+            else
+                *s = (struct slot){.stale = s->p};
+            break;
+        }
+        case 7:
+            if (op[2] & 1) {
+                free_stale(s);
+                break;
+            }
+            /* fall through */
+        default:
+            injecting = op[2] & 1;
+            frame_fail_after(injecting ? op[3] % 8 : UINT64_MAX);
+            break;
+        }
+    }
+    frame_fail_after(UINT64_MAX);
+    injecting = false;
+    for (unsigned k = 0; k < SLOTS; k++) {
+        if (slot[k].p)
+            release(&slot[k]);
+        slot[k].stale = NULL;
+    }
+    heap_trim();
+    struct heap_stats st;
+    struct frame_stats fs;
+    heap_get_stats(&st);
+    frame_get_stats(&fs);
+    if (st.live_blocks != base.live_blocks || st.mapped_bytes != base.mapped_bytes)
+        die("memory not returned", st.live_blocks, st.mapped_bytes);
+    if (fs.free != base_frames.free)
+        die("frames not returned", fs.free, base_frames.free);
+    if (!heap_valid())
+        die("heap_valid failed", 0, 0);
+    return 0;
+}
