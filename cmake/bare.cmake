@@ -11,7 +11,7 @@ set(KS_BARE_FLAGS
     --target=x86_64-unknown-none-elf -ffreestanding -fno-builtin -nostdlib -nostdinc
     -isystem ${KS_CLANG_RESOURCE_INCLUDE}
     -mno-red-zone -mgeneral-regs-only -mcmodel=small -fno-pic -fno-pie
-    -fno-stack-protector -fno-asynchronous-unwind-tables -O2 -g)
+    -fno-stack-protector -fno-asynchronous-unwind-tables -fno-omit-frame-pointer -O2 -g)
 
 find_program(KS_LLD ld.lld REQUIRED)
 

@@ -6,6 +6,9 @@ target_include_directories(ks_host_flags INTERFACE ${CMAKE_SOURCE_DIR}/arch_stub
                                                    ${CMAKE_SOURCE_DIR}/sim/include
                                                    ${CMAKE_SOURCE_DIR}/subsys)
 target_compile_options(ks_host_flags INTERFACE -g)
+# Every build keeps frame pointers (see ks_warnings): the sim's stack capture walks
+# them instead of unwinding with DWARF.
+target_compile_definitions(ks_host_flags INTERFACE KERNSIM_FRAME_POINTERS)
 if(KERNSIM_SANITIZE)
   # No recovery: any sanitizer report fails the test that triggered it.
   target_compile_options(ks_host_flags INTERFACE -fsanitize=${KERNSIM_SANITIZE}
@@ -152,3 +155,9 @@ add_executable(paging_bench scripts/bench/paging_bench.c)
 target_link_libraries(paging_bench PRIVATE ks_sim)
 add_test(NAME sim.paging_bench_runs COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:paging_bench> --quick --reps 1)
 set_tests_properties(sim.paging_bench_runs PROPERTIES LABELS sim TIMEOUT 120)
+
+add_executable(heap_bench scripts/bench/heap_bench.c)
+target_link_libraries(heap_bench PRIVATE ks_sim)
+add_test(NAME sim.heap_bench_runs COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:heap_bench>
+                                          --allocator kernsim-fast --quick --reps 1)
+set_tests_properties(sim.heap_bench_runs PROPERTIES LABELS sim TIMEOUT 120)

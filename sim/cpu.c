@@ -10,7 +10,8 @@ void (*volatile sim_sched_hook)(const volatile void *addr, int kind);
 
 #define SIM_MAX_CPUS 64
 
-static __thread unsigned current_cpu;
+__thread unsigned sim_current_cpu;
+#define current_cpu sim_current_cpu
 /* Interrupts start disabled on every CPU, as the bare kernel boots with cli. */
 static bool irq_on[SIM_MAX_CPUS];
 
@@ -19,11 +20,6 @@ void sim_set_current_cpu(unsigned cpu)
     if (cpu >= arch_cpu_count() || cpu >= SIM_MAX_CPUS)
         arch_panic("sim_set_current_cpu: cpu %u out of range (%u CPUs)", cpu, arch_cpu_count());
     current_cpu = cpu;
-}
-
-unsigned arch_cpu_id(void)
-{
-    return current_cpu;
 }
 
 unsigned arch_cpu_count(void)

@@ -7,6 +7,7 @@
 #include <arch/console.h>
 #include <dlfcn.h>
 #include <execinfo.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -65,12 +66,45 @@ void sim_set_history(bool on)
 
 /* Intern the caller's stack, leaving out `skip` frames above it; 0 if the table is
  * full or not there. */
+#ifdef KERNSIM_FRAME_POINTERS
+/* Walk the frame-pointer chain: far cheaper than DWARF unwinding, and every build
+ * but the optimised benchmark keeps frame pointers. Stops at the thread's stack. */
+/* Saved frame pointers and return addresses are pushed by uninstrumented prologues:
+ * MSan would call every read of them uninitialised. */
+__attribute__((no_sanitize("memory"))) static int fp_backtrace(void **pcs, int max)
+{
+    static __thread uintptr_t lo, hi;
+    if (!hi) {
+        pthread_attr_t attr;
+        void *base;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &attr) || pthread_attr_getstack(&attr, &base, &size))
+            return backtrace(pcs, max);
+        pthread_attr_destroy(&attr);
+        lo = (uintptr_t)base, hi = (uintptr_t)base + size;
+    }
+    pcs[0] = __builtin_return_address(0) ? (void *)sim_stack_capture : NULL; /* "this frame" */
+    int n = 1;
+    const uintptr_t *fp = __builtin_frame_address(0);
+    while (n < max && (uintptr_t)fp >= lo && (uintptr_t)fp + 16 <= hi && fp[1]) {
+        pcs[n++] = (void *)fp[1];
+        const uintptr_t *next = (const uintptr_t *)fp[0];
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+    return n;
+}
+#else
+#define fp_backtrace backtrace
+#endif
+
 uint32_t sim_stack_capture(unsigned skip)
 {
     if (!h.stacks)
         return 0;
     void *pcs[STACK_DEPTH + 8];
-    int n = backtrace(pcs, STACK_DEPTH + 8);
+    int n = fp_backtrace(pcs, STACK_DEPTH + 8);
     int k = (int)skip + 1 < n ? (int)skip + 1 : 0; /* and this function itself */
     struct stack s = {.depth = (uint8_t)(n - k > STACK_DEPTH ? STACK_DEPTH : n - k)};
     int skip_ = k;
@@ -143,7 +177,7 @@ void sim_stack_print(uint32_t id, const char *indent)
     }
     const struct stack *s = &h.stacks[id - 1];
     for (int i = 0; i < s->depth; i++) {
-        char where[256] = {0}; /* the symbolizer writes it unseen by MSan */
+        char where[256] = {0};             /* the symbolizer writes it unseen by MSan */
         void *pc = (void *)(s->pc[i] - 1); /* return address -> the call */
         Dl_info info;
         if (__sanitizer_symbolize_pc) {

@@ -78,12 +78,6 @@ void arch_halt(void)
     __asm__ volatile("hlt" ::: "memory");
 }
 
-/* kernsim's bare kernel runs on the boot CPU only (no SMP bring-up yet). */
-unsigned arch_cpu_id(void)
-{
-    return 0;
-}
-
 unsigned arch_cpu_count(void)
 {
     return 1;

@@ -44,6 +44,7 @@ bool heap_init(enum heap_mode mode)
     if (heap_g.ready)
         return false;
     heap_g.mode = mode;
+    heap_build_classes();
     heap_arena = (uint8_t *)ARCH_ALIGN_UP((uintptr_t)arena_space, SPAN_SIZE);
     heap_g.key_seed = (uintptr_t)&heap_g ^ UINT64_C(0x6b65726e73696d);
     /* The arena's spans go to the pool: the heap works before paging is up. */
@@ -55,6 +56,7 @@ bool heap_init(enum heap_mode mode)
         heap_g.pool_n++;
     }
     heap_g.ready = true;
+    heap_g.fast = mode == HEAP_FAST;
     return true;
 }
 
@@ -236,6 +238,11 @@ static void *alloc(size_t size, size_t align, bool zero)
 
 void *kmalloc(size_t size)
 {
+    if (__builtin_expect(heap_g.fast && size - 1 < HEAP_SMALL_MAX, 1)) {
+        void *p = span_alloc(heap_class_lut[(size + 15) / 16]);
+        if (__builtin_expect(p != NULL, 1))
+            return p;
+    }
     return alloc(size, 0, false);
 }
 
@@ -302,6 +309,8 @@ static void free_raw(void *p, const char *who)
 
 void kfree(void *p)
 {
+    if (__builtin_expect(heap_g.fast && span_free_local(p), 1))
+        return;
     if (!p)
         return;
     if (heap_g.mode == HEAP_CHECKING) {
@@ -417,13 +426,11 @@ void *krealloc(void *p, size_t size)
 void heap_get_stats(struct heap_stats *out)
 {
     *out = (struct heap_stats){0};
-    for (unsigned i = 0; i < MAX_CPUS; i++) {
-        out->allocs += heap_cpus[i].allocs;
-        out->frees += heap_cpus[i].frees;
-        out->live_blocks += heap_cpus[i].live_blocks;
-        out->live_bytes += heap_cpus[i].live_bytes;
-    }
+    uint64_t blocks, bytes;
+    slab_count_live(&blocks, &bytes);
     heap_lock();
+    out->live_blocks = blocks + heap_g.large_blocks;
+    out->live_bytes = bytes + heap_g.large_live_bytes;
     out->spans = heap_g.spans;
     out->large_blocks = heap_g.large_blocks;
     out->mapped_bytes = heap_g.mapped_bytes;

@@ -71,8 +71,9 @@ enum heap_report {
     HEAP_REPORT_COUNT_
 };
 
+/* Counted from the spans when asked (the fast paths keep no counters): exact when no
+ * other CPU is allocating, a snapshot otherwise. Quarantined blocks count as live. */
 struct heap_stats {
-    uint64_t allocs, frees;
     uint64_t live_blocks, live_bytes; /* usable bytes of live blocks */
     uint64_t spans, large_blocks;     /* in use */
     uint64_t mapped_bytes;            /* taken from paging (spans and large blocks) */

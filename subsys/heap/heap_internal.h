@@ -4,6 +4,7 @@
 
 #include "heap.h"
 #include <arch/atomic.h>
+#include <arch/cpu.h>
 
 #define SPAN_SIZE   (UINT64_C(64) << 10)
 #define SEG_SIZE    (UINT64_C(4) << 20) /* growth unit: 64 spans, two 2 MiB pages */
@@ -24,21 +25,24 @@ struct block {
     uint64_t key; /* key ^ address while free: a double free sees it */
 };
 
+/* The first 64 bytes hold everything the inline paths touch: one cache line. */
 struct span {
     uint64_t magic; /* SPAN_MAGIC ^ address of this span */
     uint8_t *data;
-    struct block *free;        /* owner: allocations pop here */
-    struct block *local_free;  /* owner: its own frees */
+    struct block *free;       /* owner: allocations pop here */
+    struct block *local_free; /* owner: its own frees */
+    uint64_t key;
+    uint32_t bsize, recip, nblocks; /* live blocks = nblocks - free-list lengths */
+    uint16_t cls, owner;
+    uint8_t in_partial, is_current;
+    uint8_t full;              /* atomic: owner found no free block; remote frees must notify */
+    uint8_t notified;          /* atomic: on the owner's remote list */
     struct block *thread_free; /* other CPUs' frees; lock-free stack */
     struct span *next;         /* partial list or pool */
     struct span *remote_next;  /* owner's list of spans that got remote frees */
-    uint64_t key;
-    uint32_t bsize, recip, nblocks, used; /* used: handed out, minus frees collected */
-    uint16_t cls, owner;
-    uint8_t in_partial, is_current;
-    uint8_t full;     /* atomic: owner found no free block; remote frees must notify */
-    uint8_t notified; /* atomic: on the owner's remote list */
 };
+ARCH_STATIC_ASSERT(__builtin_offsetof(struct span, thread_free) == 64,
+                   "the span's hot fields fill exactly its first cache line");
 
 struct large {
     uint64_t magic; /* LARGE_MAGIC ^ address */
@@ -52,12 +56,12 @@ struct heap_cpu {
     struct span *cur[NCLASSES];
     struct span *partial[NCLASSES];
     struct span *remote; /* atomic */
-    uint64_t allocs, frees, live_blocks, live_bytes;
 } __attribute__((aligned(64)));
 
 struct heap {
     enum heap_mode mode;
     bool ready, paging;
+    bool fast; /* ready and in fast mode: the one test the inline paths make */
     struct pg_space *as;
     uint64_t area; /* base of the virtual area, 0 before paging */
     uint8_t chunk[AREA_SIZE / SPAN_SIZE];
@@ -88,14 +92,21 @@ uint8_t *heap_chunk_of(const void *p);
 
 /* slab.c */
 extern const uint16_t heap_class_size[NCLASSES];
+extern uint8_t heap_class_lut[HEAP_SMALL_MAX / 16 + 1]; /* (size + 15) / 16 -> class */
+void heap_build_classes(void);
 int heap_class_of(size_t size);
-void *span_alloc(int cls);
+void *span_alloc_slow(struct heap_cpu *c, int cls);
+/* A local free into a span that is not its CPU's current one. */
+void span_free_retired(struct heap_cpu *c, struct span *s);
 /* Validate a block of span s and free it; false if it was not a live block. */
 bool span_free(struct span *s, void *p, bool report);
 struct span *span_of(const void *p);
 /* Index of the block containing p, or -1 if p is before the first block. */
 long span_block_index(const struct span *s, const void *p);
 void slab_trim(void);
+/* Live small blocks and their usable bytes, counted from the spans' free lists.
+ * Quiescent callers get exact numbers; others a snapshot. */
+void slab_count_live(uint64_t *blocks, uint64_t *bytes);
 bool slab_valid(void);
 /* Give the span a new class and owner (under the lock). */
 void span_format(struct span *s, int cls, unsigned owner);
@@ -118,5 +129,52 @@ void chk_free(void *p, size_t size, bool sized);
 size_t chk_usable(const void *p);
 void chk_trim(void);
 size_t chk_quarantined(void);
+
+/* The common paths, inline so kmalloc and kfree are one function each. */
+
+static inline void *span_alloc(int cls)
+{
+    struct heap_cpu *c = &heap_cpus[arch_cpu_id()];
+    struct span *s = c->cur[cls];
+    struct block *b;
+    if (__builtin_expect(s != NULL && (b = s->free) != NULL, 1)) {
+        s->free = b->next;
+        b->key = 0;
+        return b;
+    }
+    return span_alloc_slow(c, cls);
+}
+
+/* Free p if it is a live block of a span of this CPU (the common case), checking
+ * everything kfree promises; false sends the caller to the slow path, which checks
+ * again and reports. */
+static inline bool span_free_local(void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    uint8_t kind;
+    if (a - heap_g.area < AREA_SIZE)
+        kind = heap_g.chunk[(a - heap_g.area) / SPAN_SIZE];
+    else if (a - (uintptr_t)heap_arena < ARENA_SIZE)
+        kind = heap_g.arena_chunk[(a - (uintptr_t)heap_arena) / SPAN_SIZE];
+    else
+        return false;
+    if (kind != CHUNK_SPAN || (a & (HEAP_ALIGN - 1)))
+        return false;
+    struct span *s = (struct span *)(a & ~(SPAN_SIZE - 1));
+    uint64_t off = a - (uintptr_t)s->data;
+    unsigned cpu = arch_cpu_id();
+    struct block *b = p;
+    if (s->magic != (SPAN_MAGIC ^ (uintptr_t)s) || off >= SPAN_SIZE || s->owner != cpu)
+        return false;
+    uint64_t i = (off * s->recip) >> 32;
+    if (i >= s->nblocks || i * s->bsize != off || b->key == (s->key ^ a))
+        return false;
+    b->key = s->key ^ a;
+    b->next = s->local_free;
+    s->local_free = b;
+    if (__builtin_expect(!s->is_current, 0))
+        span_free_retired(&heap_cpus[cpu], s);
+    return true;
+}
 
 #endif

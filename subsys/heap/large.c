@@ -43,6 +43,7 @@ void *large_alloc(size_t size, size_t align)
                             .mapped = mapped,
                             .chunks = (uint32_t)n};
         heap_g.large_blocks++;
+        heap_g.large_live_bytes += l->usable;
         heap_g.mapped_bytes += mapped;
         arch_mm_annotate(va.value, mapped, "kernel heap (large block)");
     }
@@ -50,10 +51,6 @@ void *large_alloc(size_t size, size_t align)
     if (m.err)
         return NULL;
     struct large *l = (struct large *)(uintptr_t)va.value;
-    struct heap_cpu *c = &heap_cpus[arch_cpu_id()];
-    c->allocs++;
-    c->live_blocks++;
-    c->live_bytes += l->usable;
     return l->data;
 }
 
@@ -79,12 +76,10 @@ bool large_free(struct large *l, void *p, bool report)
                         (void *)l->data);
         return false;
     }
-    struct heap_cpu *c = &heap_cpus[arch_cpu_id()];
-    c->frees++;
-    c->live_blocks--;
-    c->live_bytes -= l->usable;
     heap_lock();
-    uint64_t va = (uintptr_t)l, mapped = l->mapped, span = (uint64_t)l->chunks * SPAN_SIZE;
+    /* Everything needed from the header is read now: unmapping takes it away. */
+    uint64_t va = (uintptr_t)l, mapped = l->mapped, usable = l->usable;
+    uint64_t span = (uint64_t)l->chunks * SPAN_SIZE;
     uint64_t first = (va - heap_g.area) / SPAN_SIZE;
     for (uint64_t i = 0; i < l->chunks; i++)
         heap_g.chunk[first + i] = CHUNK_NONE;
@@ -93,6 +88,7 @@ bool large_free(struct large *l, void *p, bool report)
     if (pg_unmap_range(heap_g.as, va, mapped, ARCH_PAGE_4K).err)
         arch_panic("kfree: large block at 0x%lx would not unmap", va);
     heap_g.large_blocks--;
+    heap_g.large_live_bytes -= usable;
     heap_g.mapped_bytes -= mapped;
     heap_unlock();
     return true;

@@ -12,24 +12,21 @@ const uint16_t heap_class_size[NCLASSES] = {16,  32,  48,  64,   80,   96,   112
                                             160, 192, 224, 256,  320,  384,  448,  512,
                                             640, 768, 896, 1024, 1280, 1536, 1792, 2048};
 
-/* class index for sizes 1..2048, by (size + 15) / 16 */
-static uint8_t class_lut[HEAP_SMALL_MAX / 16 + 1];
+uint8_t heap_class_lut[HEAP_SMALL_MAX / 16 + 1];
 
-static void build_lut(void)
+void heap_build_classes(void)
 {
     int c = 0;
     for (unsigned i = 1; i <= HEAP_SMALL_MAX / 16; i++) {
         while (heap_class_size[c] < i * 16)
             c++;
-        class_lut[i] = (uint8_t)c;
+        heap_class_lut[i] = (uint8_t)c;
     }
 }
 
 int heap_class_of(size_t size)
 {
-    if (__builtin_expect(!class_lut[HEAP_SMALL_MAX / 16], 0))
-        build_lut();
-    return size - 1 < HEAP_SMALL_MAX ? class_lut[(size + 15) / 16] : -1;
+    return size - 1 < HEAP_SMALL_MAX ? heap_class_lut[(size + 15) / 16] : -1;
 }
 
 static uint8_t *data_start(struct span *s, uint32_t bsize)
@@ -97,7 +94,7 @@ static void collect(struct span *s)
     }
     last->next = s->free;
     s->free = t;
-    s->used -= n;
+    (void)n;
 }
 
 static void partial_push(struct heap_cpu *c, struct span *s)
@@ -171,30 +168,19 @@ __attribute__((noinline)) static void *alloc_slow(struct heap_cpu *c, int cls, u
     struct block *b = s->free;
     s->free = b->next;
     b->key = 0;
-    s->used++;
     return b;
 }
 
-void *span_alloc(int cls)
+void *span_alloc_slow(struct heap_cpu *c, int cls)
 {
-    unsigned cpu = arch_cpu_id();
-    struct heap_cpu *c = &heap_cpus[cpu];
-    struct span *s = c->cur[cls];
-    struct block *b;
-    if (__builtin_expect(s && s->free, 1)) {
-        b = s->free;
-        s->free = b->next;
-        b->key = 0;
-        s->used++;
-    } else {
-        b = alloc_slow(c, cls, cpu);
-        if (!b)
-            return NULL;
-    }
-    c->allocs++;
-    c->live_blocks++;
-    c->live_bytes += heap_class_size[cls];
-    return b;
+    return alloc_slow(c, cls, (unsigned)(c - heap_cpus));
+}
+
+void span_free_retired(struct heap_cpu *c, struct span *s)
+{
+    if (s->full)
+        arch_atomic_store(&s->full, 0, ARCH_RELAXED);
+    partial_push(c, s);
 }
 
 bool span_free(struct span *s, void *p, bool report)
@@ -224,16 +210,12 @@ bool span_free(struct span *s, void *p, bool report)
     }
     unsigned cpu = arch_cpu_id();
     struct heap_cpu *c = &heap_cpus[cpu];
-    c->frees++;
-    c->live_blocks--;
-    c->live_bytes -= s->bsize;
     b->key = s->key ^ (uintptr_t)b;
     if (s->owner == cpu) {
         b->next = s->local_free;
         s->local_free = b;
-        s->used--;
-        arch_atomic_store(&s->full, 0, ARCH_RELAXED);
-        partial_push(c, s);
+        if (!s->is_current)
+            span_free_retired(c, s);
         return true;
     }
     /* Another CPU's span: push, then tell the owner if it had retired the span. */
@@ -251,6 +233,21 @@ bool span_free(struct span *s, void *p, bool report)
         } while (!arch_atomic_cmpxchg(&o->remote, &head, s, ARCH_RELEASE, ARCH_RELAXED));
     }
     return true;
+}
+
+static uint32_t chain_len(const struct block *b)
+{
+    uint32_t n = 0;
+    for (; b; b = b->next)
+        n++;
+    return n;
+}
+
+/* Blocks on the span's free lists (all three). */
+static uint32_t free_blocks(const struct span *s)
+{
+    return chain_len(s->free) + chain_len(s->local_free) +
+           chain_len(arch_atomic_load(&s->thread_free, ARCH_ACQUIRE));
 }
 
 /* Quiescent only: return every span with no live block to the pool. */
@@ -272,7 +269,7 @@ void slab_trim(void)
                 struct span *next = s->next;
                 s->in_partial = 0;
                 collect(s);
-                if (s->used == 0) {
+                if (free_blocks(s) == s->nblocks) {
                     heap_put_span(s);
                 } else {
                     s->next = keep;
@@ -321,15 +318,33 @@ bool slab_valid(void)
                 return false;
             if (!s->bsize)
                 continue; /* in the pool */
-            uint32_t f = list_len(s, s->free, &ok) + list_len(s, s->local_free, &ok);
-            uint32_t t = list_len(s, s->thread_free, &ok);
-            if (s->bsize != heap_class_size[s->cls] || f + s->used != s->nblocks || t > s->used)
+            uint32_t f = list_len(s, s->free, &ok) + list_len(s, s->local_free, &ok) +
+                         list_len(s, s->thread_free, &ok);
+            if (s->bsize != heap_class_size[s->cls] || f > s->nblocks)
                 ok = false;
-            live += s->used - t;
+            live += s->nblocks - f;
         }
     }
-    uint64_t counted = 0;
-    for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
-        counted += heap_cpus[cpu].live_blocks;
-    return ok && live + heap_g.large_blocks == counted;
+    (void)live;
+    return ok;
+}
+
+void slab_count_live(uint64_t *blocks_out, uint64_t *bytes_out)
+{
+    uint64_t bytes = 0, blocks = 0;
+    for (int arena = 0; arena < 2; arena++) {
+        uint8_t *kinds = arena ? heap_g.arena_chunk : heap_g.chunk;
+        size_t n = arena ? sizeof(heap_g.arena_chunk) : (heap_g.area ? sizeof(heap_g.chunk) : 0);
+        uintptr_t base = arena ? (uintptr_t)heap_arena : heap_g.area;
+        for (size_t i = 0; i < n; i++) {
+            const struct span *s = (const struct span *)(base + i * SPAN_SIZE);
+            if (kinds[i] == CHUNK_SPAN && s->bsize) {
+                uint64_t live = s->nblocks - free_blocks(s);
+                blocks += live;
+                bytes += live * s->bsize;
+            }
+        }
+    }
+    *blocks_out = blocks;
+    *bytes_out = bytes;
 }

@@ -5,6 +5,7 @@
 #ifndef ARCH_CPU_H
 #define ARCH_CPU_H
 
+#include <arch/target.h>
 #include <arch/types.h>
 
 /* The physical address of the active top-level (PML4) table, flag bits cleared. */
@@ -35,8 +36,12 @@ void arch_cpu_relax(void);
  * hardware; the sim reports that as a hang and panics. */
 void arch_halt(void);
 
-/* Index of the executing CPU, 0 .. arch_cpu_count()-1. */
-unsigned arch_cpu_id(void);
+/* Index of the executing CPU, 0 .. arch_cpu_count()-1. Inline: allocators ask for
+ * it on every call (ARCH_CPU_ID comes from arch/target.h, per build). */
+static inline unsigned arch_cpu_id(void)
+{
+    return ARCH_CPU_ID();
+}
 unsigned arch_cpu_count(void);
 
 #endif

@@ -16,6 +16,10 @@ static inline void sim_sched_point(const volatile void *addr, int kind)
         hook(addr, kind);
 }
 
+/* The simulated CPU this host thread runs as (sim_set_current_cpu). */
+extern __thread unsigned sim_current_cpu;
+#define ARCH_CPU_ID() (sim_current_cpu)
+
 #define ARCH_SCHED_POINT(addr, kind) sim_sched_point((const volatile void *)(addr), (kind))
 
 /* Non-local exit for the test harness (ASSERT stops a test case). */

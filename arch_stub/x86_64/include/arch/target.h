@@ -5,6 +5,9 @@
 
 #include <stdint.h>
 
+/* kernsim's bare kernel runs on the boot CPU only (no SMP bring-up yet). */
+#define ARCH_CPU_ID() 0u
+
 /* One CPU runs kernel code directly: a scheduling point is nothing. */
 #define ARCH_SCHED_POINT(addr, kind) ((void)(addr), (void)(kind))
 

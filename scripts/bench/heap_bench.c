@@ -1,0 +1,185 @@
+/* heap_bench.c - one allocator, three workloads, median ops/s of --reps runs.
+ *
+ *   heap_bench --allocator kernsim-fast|kernsim-checking|libc [--reps N] [--quick]
+ *
+ * "libc" is whatever malloc/free the process has: glibc, or a peer put in front of
+ * it with LD_PRELOAD (scripts/bench/heap_bench.sh runs them all side by side).
+ * Workloads (sizes uniformly random in 16..512 bytes, from a fixed seed):
+ *   a  one thread: allocate, write one byte, free; repeated
+ *   b  one thread: 1000 allocations, then the 1000 frees, in allocation order
+ *   c  two threads: one allocates and passes each block through a ring to the other,
+ *      which frees it (every free is a cross-CPU free)
+ * Ops are allocations plus frees. Output: "RESULT <allocator> <workload> <ops/s>".
+ * --only ab runs just those workloads (for profiling one). */
+#include <arch/cpu.h>
+#include <heap/heap.h>
+#include <paging/paging.h>
+#include <pthread.h>
+#include <sim/sim.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NSIZES 4096
+static size_t sizes[NSIZES];
+static bool use_kernsim;
+
+static inline void *a_alloc(size_t n)
+{
+    return use_kernsim ? kmalloc(n) : malloc(n);
+}
+
+static inline void a_free(void *p)
+{
+    if (use_kernsim)
+        kfree(p);
+    else
+        free(p);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double workload_a(long n)
+{
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+        char *p = a_alloc(sizes[i & (NSIZES - 1)]);
+        p[0] = (char)i;
+        a_free(p);
+    }
+    return 2.0 * (double)n / (now() - t0);
+}
+
+static double workload_b(long batches)
+{
+    static void *p[1000];
+    double t0 = now();
+    for (long b = 0; b < batches; b++) {
+        for (int i = 0; i < 1000; i++) {
+            p[i] = a_alloc(sizes[(b * 1000 + i) & (NSIZES - 1)]);
+            ((char *)p[i])[0] = (char)i;
+        }
+        for (int i = 0; i < 1000; i++)
+            a_free(p[i]);
+    }
+    return 2000.0 * (double)batches / (now() - t0);
+}
+
+/* A single-producer single-consumer ring for workload c. */
+#define RING 4096
+static void *ring[RING];
+static _Atomic long head, tail;
+static long c_total;
+
+static void *consumer(void *arg)
+{
+    (void)arg;
+    if (use_kernsim)
+        sim_set_current_cpu(1);
+    for (long done = 0; done < c_total;) {
+        long h = atomic_load_explicit(&head, memory_order_acquire); /* sees the producer's slots */
+        long t = atomic_load_explicit(&tail, memory_order_relaxed);
+        if (t == h)
+            continue;
+        for (; t < h; t++, done++)
+            a_free(ring[t & (RING - 1)]);
+        atomic_store_explicit(&tail, t, memory_order_release); /* slots may be reused */
+    }
+    return NULL;
+}
+
+static double workload_c(long n)
+{
+    pthread_t th;
+    c_total = n;
+    atomic_store(&head, 0);
+    atomic_store(&tail, 0);
+    double t0 = now();
+    pthread_create(&th, NULL, consumer, NULL);
+    for (long i = 0; i < n; i++) {
+        while (i - atomic_load_explicit(&tail, memory_order_acquire) >= RING)
+            ;
+        char *p = a_alloc(sizes[i & (NSIZES - 1)]);
+        p[0] = (char)i;
+        ring[i & (RING - 1)] = p;
+        atomic_store_explicit(&head, i + 1, memory_order_release); /* publish the slot */
+    }
+    pthread_join(th, NULL);
+    return 2.0 * (double)n / (now() - t0);
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    const char *alloc = NULL, *only = "abc";
+    int reps = 5;
+    bool quick = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--allocator") && i + 1 < argc)
+            alloc = argv[++i];
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc && atoi(argv[i + 1]) > 0 &&
+                 atoi(argv[i + 1]) <= 99)
+            reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--quick"))
+            quick = true;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = argv[++i];
+        else
+            alloc = NULL, i = argc;
+    }
+    if (!alloc || (strcmp(alloc, "kernsim-fast") && strcmp(alloc, "kernsim-checking") &&
+                   strcmp(alloc, "libc"))) {
+        fprintf(stderr,
+                "usage: %s --allocator kernsim-fast|kernsim-checking|libc [--reps N] "
+                "[--quick] [--only a|b|c|ab...]\n",
+                argv[0]);
+        return 2;
+    }
+    uint64_t x = 88172645463325252u; /* xorshift64, fixed seed */
+    for (int i = 0; i < NSIZES; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        sizes[i] = 16 + x % 497;
+    }
+    if (strncmp(alloc, "kernsim", 7) == 0) {
+        static struct pg_space as;
+        use_kernsim = true;
+        struct sim_config cfg = {.ram_size = UINT64_C(1) << 30, .ncpus = 2};
+        if (sim_boot(&cfg))
+            return 1;
+        sim_set_history(false);
+        if (!heap_init(strcmp(alloc, "kernsim-fast") ? HEAP_CHECKING : HEAP_FAST) || frame_init() ||
+            va_init() || pg_space_adopt(&as, arch_read_cr3()) || !heap_attach_paging(&as))
+            return 1;
+    }
+    long na = quick ? 100000 : 4000000, nb = quick ? 100 : 2000, nc = quick ? 100000 : 2000000;
+    double r[3][99];
+    bool run[3] = {strchr(only, 'a') != NULL, strchr(only, 'b') != NULL, strchr(only, 'c') != NULL};
+    for (int k = 0; k < reps; k++) {
+        r[0][k] = run[0] ? workload_a(na) : 0;
+        r[1][k] = run[1] ? workload_b(nb) : 0;
+        r[2][k] = run[2] ? workload_c(nc) : 0;
+    }
+    for (int w = 0; w < 3; w++) {
+        if (!run[w])
+            continue;
+        qsort(r[w], (size_t)reps, sizeof(double), cmp);
+        printf("RESULT %s %c %.0f\n", alloc, 'a' + w, r[w][reps / 2]);
+    }
+    if (use_kernsim && !heap_valid()) {
+        fprintf(stderr, "heap_bench: heap_valid failed\n");
+        return 1;
+    }
+    return 0;
+}
