@@ -63,3 +63,10 @@ foreach(case "hang|hung: no exit" "triple|triple fault or reset"
   set_tests_properties(bare.runner_catches_${what} PROPERTIES LABELS bare TIMEOUT 30
                        PASS_REGULAR_EXPRESSION "; ${verdict}" FAIL_REGULAR_EXPRESSION "; pass$")
 endforeach()
+
+# The same kernel with its heap in checking mode (heap.checking=1 on the command line):
+# run-bare must pass, and the kernel must say it ran in checking mode.
+add_test(NAME bare.qemu_heap_checking
+         COMMAND bash -o pipefail -c "\"$0\" --qemu \"$1\" --append heap.checking=1 \"$2\" | tee /dev/stderr | grep -c 'kernel heap: checking mode' >/dev/null"
+                 ${CMAKE_SOURCE_DIR}/scripts/run-bare ${KS_QEMU} $<TARGET_FILE:kernsim-kernel>)
+set_tests_properties(bare.qemu_heap_checking PROPERTIES LABELS bare TIMEOUT 90)
