@@ -74,6 +74,20 @@ set_tests_properties(sim.heap_early_arena PROPERTIES LABELS sim TIMEOUT 60)
 add_test(NAME sim.runner_rejects_bad_flag COMMAND seam_test --no-such-flag)
 set_tests_properties(sim.runner_rejects_bad_flag PROPERTIES LABELS sim WILL_FAIL TRUE)
 
+# Run `exe BUG` under the checker for each "BUG|report regex" in `cases`: the test
+# passes only if the program fails and the checker's report is in its output.
+function(ks_checker_canaries prefix exe cases)
+  foreach(c ${cases})
+    string(REPLACE "|" ";" parts "${c}")
+    list(GET parts 0 bug)
+    list(GET parts 1 report)
+    add_test(NAME ${prefix}${bug}
+             COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure --output "${report}" --
+                     ${KS_TEST_WRAPPER} $<TARGET_FILE:${exe}> ${bug})
+    set_tests_properties(${prefix}${bug} PROPERTIES LABELS sim TIMEOUT 60)
+  endforeach()
+endfunction()
+
 # Each checker must turn its finding into a failed test: run a deliberate bug under it
 # and require both its report and a failing exit status.
 if(KERNSIM_SANITIZE OR KERNSIM_VALGRIND)
@@ -105,24 +119,8 @@ if(KERNSIM_SANITIZE OR KERNSIM_VALGRIND)
     add_executable(heap_canary tests/hosted/heap_canary.c)
     target_link_libraries(heap_canary PRIVATE ks_sim)
   endif()
-  foreach(c ${kcanaries})
-    string(REPLACE "|" ";" parts "${c}")
-    list(GET parts 0 bug)
-    list(GET parts 1 report)
-    add_test(NAME sim.checker_catches_kernel_heap_${bug}
-             COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure --output "${report}" --
-                     ${KS_TEST_WRAPPER} $<TARGET_FILE:heap_canary> ${bug})
-    set_tests_properties(sim.checker_catches_kernel_heap_${bug} PROPERTIES LABELS sim TIMEOUT 60)
-  endforeach()
-  foreach(c ${canaries})
-    string(REPLACE "|" ";" parts "${c}")
-    list(GET parts 0 bug)
-    list(GET parts 1 report)
-    add_test(NAME sim.checker_catches_${bug}
-             COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure --output "${report}" --
-                     ${KS_TEST_WRAPPER} $<TARGET_FILE:checker_canary> ${bug})
-    set_tests_properties(sim.checker_catches_${bug} PROPERTIES LABELS sim TIMEOUT 60)
-  endforeach()
+  ks_checker_canaries(sim.checker_catches_kernel_heap_ heap_canary "${kcanaries}")
+  ks_checker_canaries(sim.checker_catches_ checker_canary "${canaries}")
 endif()
 
 # A view used after its region was released is a bug the sim must stop, naming it.

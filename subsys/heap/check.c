@@ -83,24 +83,9 @@ void *chk_alloc(size_t size, size_t align, bool zero)
     if (size > UINT32_MAX)
         return NULL;
     size_t total = front + size + 16;
-    void *raw;
-    int cls = align <= HEAP_ALIGN ? heap_class_of(total) : -1;
-    if (cls >= 0) {
-        raw = span_alloc(cls);
-    } else if (total <= HEAP_SMALL_MAX && align <= HEAP_SMALL_MAX) {
-        size_t pow2 = 16;
-        while (pow2 < total || pow2 < align)
-            pow2 <<= 1;
-        raw = span_alloc(heap_class_of(pow2));
-    } else {
-        raw = large_alloc(total, align);
-    }
-    if (!raw) {
-        heap_lock();
-        heap_g.oom++;
-        heap_unlock();
+    void *raw = heap_raw_alloc(total, align);
+    if (!raw)
         return NULL;
-    }
     uint8_t *user = (uint8_t *)raw + front, *end;
     size_t raw_size;
     bool raw_free;

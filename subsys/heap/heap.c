@@ -201,6 +201,28 @@ const char *heap_last_report(void)
 
 /* ---- the API ---- */
 
+void *heap_raw_alloc(size_t size, size_t align)
+{
+    void *p;
+    if (align <= HEAP_ALIGN && size <= HEAP_SMALL_MAX) {
+        p = span_alloc(heap_class_of(size));
+    } else if (size <= HEAP_SMALL_MAX && align <= HEAP_SMALL_MAX) {
+        /* Power-of-two classes are aligned to their size. */
+        size_t pow2 = 16;
+        while (pow2 < size || pow2 < align)
+            pow2 <<= 1;
+        p = span_alloc(heap_class_of(pow2));
+    } else {
+        p = large_alloc(size, align);
+    }
+    if (!p) {
+        heap_lock();
+        heap_g.oom++;
+        heap_unlock();
+    }
+    return p;
+}
+
 static void *alloc(size_t size, size_t align, bool zero)
 {
     if (!heap_g.ready || !size || size > (SIZE_MAX >> 2))
@@ -212,25 +234,9 @@ static void *alloc(size_t size, size_t align, bool zero)
     }
     if (heap_g.mode == HEAP_CHECKING)
         return chk_alloc(size, align, zero);
-    void *p;
-    if (align <= HEAP_ALIGN && size <= HEAP_SMALL_MAX) {
-        p = span_alloc(heap_class_of(size));
-    } else if (size <= HEAP_SMALL_MAX && align <= HEAP_SMALL_MAX) {
-        /* Power-of-two classes are aligned to their size. */
-        size_t need = size > align ? size : align;
-        size_t pow2 = 16;
-        while (pow2 < need)
-            pow2 <<= 1;
-        p = span_alloc(heap_class_of(pow2));
-    } else {
-        p = large_alloc(size, align);
-    }
-    if (!p) {
-        heap_lock();
-        heap_g.oom++;
-        heap_unlock();
+    void *p = heap_raw_alloc(size, align);
+    if (!p)
         return NULL;
-    }
     if (zero)
         __builtin_memset(p, 0, size);
     return p;

@@ -118,6 +118,9 @@ struct large *large_of(const void *p);
 bool large_valid(void);
 
 /* heap.c */
+/* A fast-mode block of `size` bytes aligned to `align` (small class, power-of-two
+ * class, or large), or NULL counted as out of memory. */
+void *heap_raw_alloc(size_t size, size_t align);
 struct span *heap_get_span(void); /* from the pool, growing if needed; NULL if none */
 void heap_put_span(struct span *s);
 void heap_report(enum heap_report kind, const char *fmt, ...) ARCH_PRINTF(2, 3);
