@@ -47,6 +47,7 @@ bool heap_init(enum heap_mode mode)
     heap_build_classes();
     heap_arena = (uint8_t *)ARCH_ALIGN_UP((uintptr_t)arena_space, SPAN_SIZE);
     heap_g.key_seed = (uintptr_t)&heap_g ^ UINT64_C(0x6b65726e73696d);
+    heap_g.key = heap_next_key();
     /* The arena's spans go to the pool: the heap works before paging is up. */
     for (uint64_t i = 0; i < ARENA_SIZE / SPAN_SIZE; i++) {
         struct span *s = (struct span *)(heap_arena + i * SPAN_SIZE);
@@ -80,6 +81,16 @@ bool heap_attach_paging(struct pg_space *as)
     heap_g.paging = true;
     heap_unlock();
     return true;
+}
+
+uint16_t *heap_meta_of(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (heap_arena && a - (uintptr_t)heap_arena < ARENA_SIZE)
+        return &heap_g.arena_meta[(a - (uintptr_t)heap_arena) / SPAN_SIZE];
+    if (heap_g.area && a - heap_g.area < AREA_SIZE)
+        return &heap_g.chunk_meta[(a - heap_g.area) / SPAN_SIZE];
+    return NULL;
 }
 
 uint8_t *heap_chunk_of(const void *p)
@@ -166,6 +177,7 @@ struct span *heap_get_span(void)
 void heap_put_span(struct span *s)
 {
     heap_lock();
+    *heap_meta_of(s) = 0; /* no class, no owner: kfree's inline path refuses it */
     *s = (struct span){.magic = SPAN_MAGIC ^ (uintptr_t)s, .next = heap_g.pool};
     heap_g.pool = s;
     heap_g.pool_n++;

@@ -53,6 +53,7 @@ struct large {
 };
 
 struct heap_cpu {
+    struct block *free[NCLASSES]; /* this CPU's own frees, reused first (any of its spans) */
     struct span *cur[NCLASSES];
     struct span *partial[NCLASSES];
     struct span *remote; /* atomic */
@@ -66,6 +67,11 @@ struct heap {
     uint64_t area; /* base of the virtual area, 0 before paging */
     uint8_t chunk[AREA_SIZE / SPAN_SIZE];
     uint8_t arena_chunk[ARENA_SIZE / SPAN_SIZE];
+    /* For spans in use: (owner CPU << 8) | (class + 1); 0 in the pool. Lets kfree
+     * check a block without touching its span's header. */
+    uint16_t chunk_meta[AREA_SIZE / SPAN_SIZE];
+    uint16_t arena_meta[ARENA_SIZE / SPAN_SIZE];
+    uint64_t key;                   /* free-block marker key, the same for every span */
     uint32_t lock_next, lock_owner; /* ticket lock for growth, pool, large, reports */
     struct span *pool;              /* spans no class uses */
     uint64_t pool_n;
@@ -93,6 +99,10 @@ uint8_t *heap_chunk_of(const void *p);
 /* slab.c */
 extern const uint16_t heap_class_size[NCLASSES];
 extern uint8_t heap_class_lut[HEAP_SMALL_MAX / 16 + 1]; /* (size + 15) / 16 -> class */
+extern uint32_t heap_class_data_off[NCLASSES], heap_class_recip[NCLASSES],
+    heap_class_nblocks[NCLASSES];
+/* The meta word of the chunk holding p (NULL outside the heap). */
+uint16_t *heap_meta_of(const void *p);
 void heap_build_classes(void);
 int heap_class_of(size_t size);
 void *span_alloc_slow(struct heap_cpu *c, int cls);
@@ -138,8 +148,13 @@ size_t chk_quarantined(void);
 static inline void *span_alloc(int cls)
 {
     struct heap_cpu *c = &heap_cpus[arch_cpu_id()];
+    struct block *b = c->free[cls];
+    if (__builtin_expect(b != NULL, 1)) {
+        c->free[cls] = b->next;
+        b->key = 0;
+        return b;
+    }
     struct span *s = c->cur[cls];
-    struct block *b;
     if (__builtin_expect(s != NULL && (b = s->free) != NULL, 1)) {
         s->free = b->next;
         b->key = 0;
@@ -148,35 +163,40 @@ static inline void *span_alloc(int cls)
     return span_alloc_slow(c, cls);
 }
 
-/* Free p if it is a live block of a span of this CPU (the common case), checking
- * everything kfree promises; false sends the caller to the slow path, which checks
- * again and reports. */
+/* Free p if it is a live block of a span this CPU owns (the common case), checking
+ * everything kfree promises from the chunk maps and the class tables, which no heap
+ * user can overwrite: inside the heap, a span in use, this CPU's, 16-byte aligned,
+ * the start of a block, not already free. false sends the caller to the slow path,
+ * which checks again (the span's back-pointer too) and reports. */
 static inline bool span_free_local(void *p)
 {
     uintptr_t a = (uintptr_t)p;
-    uint8_t kind;
-    if (a - heap_g.area < AREA_SIZE)
-        kind = heap_g.chunk[(a - heap_g.area) / SPAN_SIZE];
-    else if (a - (uintptr_t)heap_arena < ARENA_SIZE)
-        kind = heap_g.arena_chunk[(a - (uintptr_t)heap_arena) / SPAN_SIZE];
-    else
+    size_t i;
+    const uint8_t *kinds;
+    const uint16_t *meta;
+    if (a - heap_g.area < AREA_SIZE) {
+        i = (a - heap_g.area) / SPAN_SIZE;
+        kinds = heap_g.chunk, meta = heap_g.chunk_meta;
+    } else if (a - (uintptr_t)heap_arena < ARENA_SIZE) {
+        i = (a - (uintptr_t)heap_arena) / SPAN_SIZE;
+        kinds = heap_g.arena_chunk, meta = heap_g.arena_meta;
+    } else {
         return false;
-    if (kind != CHUNK_SPAN || (a & (HEAP_ALIGN - 1)))
+    }
+    unsigned cpu = arch_cpu_id(), m = meta[i], cls = (m & 0xff) - 1;
+    if (kinds[i] != CHUNK_SPAN || (m >> 8) != cpu || !(m & 0xff) || (a & (HEAP_ALIGN - 1)))
         return false;
-    struct span *s = (struct span *)(a & ~(SPAN_SIZE - 1));
-    uint64_t off = a - (uintptr_t)s->data;
-    unsigned cpu = arch_cpu_id();
+    uint64_t off = (a & (SPAN_SIZE - 1)) - heap_class_data_off[cls];
+    if (off >= SPAN_SIZE)
+        return false;
+    uint64_t idx = (off * heap_class_recip[cls]) >> 32;
     struct block *b = p;
-    if (s->magic != (SPAN_MAGIC ^ (uintptr_t)s) || off >= SPAN_SIZE || s->owner != cpu)
+    if (idx >= heap_class_nblocks[cls] || idx * heap_class_size[cls] != off ||
+        b->key == (heap_g.key ^ a))
         return false;
-    uint64_t i = (off * s->recip) >> 32;
-    if (i >= s->nblocks || i * s->bsize != off || b->key == (s->key ^ a))
-        return false;
-    b->key = s->key ^ a;
-    b->next = s->local_free;
-    s->local_free = b;
-    if (__builtin_expect(!s->is_current, 0))
-        span_free_retired(&heap_cpus[cpu], s);
+    b->key = heap_g.key ^ a;
+    b->next = heap_cpus[cpu].free[cls];
+    heap_cpus[cpu].free[cls] = b;
     return true;
 }
 

@@ -13,9 +13,22 @@ const uint16_t heap_class_size[NCLASSES] = {16,  32,  48,  64,   80,   96,   112
                                             640, 768, 896, 1024, 1280, 1536, 1792, 2048};
 
 uint8_t heap_class_lut[HEAP_SMALL_MAX / 16 + 1];
+uint32_t heap_class_data_off[NCLASSES], heap_class_recip[NCLASSES], heap_class_nblocks[NCLASSES];
+
+static uint32_t data_off(uint32_t bsize)
+{
+    /* Power-of-two blocks are aligned to their size (kmalloc_aligned relies on it). */
+    return (bsize & (bsize - 1)) == 0 && bsize > 256 ? bsize : 256;
+}
 
 void heap_build_classes(void)
 {
+    for (int k = 0; k < NCLASSES; k++) {
+        uint32_t b = heap_class_size[k];
+        heap_class_data_off[k] = data_off(b);
+        heap_class_recip[k] = (uint32_t)((UINT64_C(1) << 32) / b + 1);
+        heap_class_nblocks[k] = (uint32_t)((SPAN_SIZE - data_off(b)) / b);
+    }
     int c = 0;
     for (unsigned i = 1; i <= HEAP_SMALL_MAX / 16; i++) {
         while (heap_class_size[c] < i * 16)
@@ -29,24 +42,17 @@ int heap_class_of(size_t size)
     return size - 1 < HEAP_SMALL_MAX ? heap_class_lut[(size + 15) / 16] : -1;
 }
 
-static uint8_t *data_start(struct span *s, uint32_t bsize)
-{
-    /* Power-of-two blocks are aligned to their size (kmalloc_aligned relies on it). */
-    uint32_t off = (bsize & (bsize - 1)) == 0 && bsize > 256 ? bsize : 256;
-    return (uint8_t *)s + off;
-}
-
 void span_format(struct span *s, int cls, unsigned owner)
 {
     uint32_t bsize = heap_class_size[cls];
-    uint8_t *data = data_start(s, bsize);
-    uint32_t n = (uint32_t)(((uint8_t *)s + SPAN_SIZE - data) / bsize);
+    uint8_t *data = (uint8_t *)s + heap_class_data_off[cls];
+    uint32_t n = heap_class_nblocks[cls];
     *s = (struct span){
         .magic = SPAN_MAGIC ^ (uintptr_t)s,
         .data = data,
-        .key = heap_next_key(),
+        .key = heap_g.key,
         .bsize = bsize,
-        .recip = (uint32_t)((UINT64_C(1) << 32) / bsize + 1),
+        .recip = heap_class_recip[cls],
         .nblocks = n,
         .cls = (uint16_t)cls,
         .owner = (uint16_t)owner,
@@ -60,6 +66,7 @@ void span_format(struct span *s, int cls, unsigned owner)
         prev = b;
     }
     s->free = prev;
+    *heap_meta_of(s) = (uint16_t)((owner << 8) | (unsigned)(cls + 1));
 }
 
 struct span *span_of(const void *p)
@@ -251,8 +258,27 @@ static uint32_t free_blocks(const struct span *s)
 }
 
 /* Quiescent only: return every span with no live block to the pool. */
+/* Quiescent only: put every CPU's own freed blocks back on their spans. */
+static void flush_cpu_lists(void)
+{
+    for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
+        for (int cls = 0; cls < NCLASSES; cls++) {
+            struct block *b = heap_cpus[cpu].free[cls];
+            heap_cpus[cpu].free[cls] = NULL;
+            while (b) {
+                struct block *next = b->next;
+                struct span *s = span_of(b);
+                b->next = s->local_free;
+                s->local_free = b;
+                b = next;
+            }
+        }
+    }
+}
+
 void slab_trim(void)
 {
+    flush_cpu_lists();
     for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
         struct heap_cpu *c = &heap_cpus[cpu];
         take_remote(c);
@@ -300,10 +326,26 @@ static uint32_t list_len(const struct span *s, const struct block *b, bool *ok)
     return n;
 }
 
-/* Quiescent only: every span's lists are made of its own free blocks, and the counts add up. */
+/* Quiescent only: every span's lists are made of its own free blocks, every CPU's
+ * list of blocks from spans of that class it owns, and the counts add up. */
 bool slab_valid(void)
 {
     bool ok = true;
+    for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
+        for (int cls = 0; cls < NCLASSES; cls++) {
+            uint32_t n = 0;
+            for (const struct block *b = heap_cpus[cpu].free[cls]; b; b = b->next) {
+                const uint16_t *m = heap_meta_of(b);
+                const struct span *s = span_of(b);
+                long i = m ? span_block_index(s, b) : -1;
+                if (!m || *m != ((cpu << 8) | (unsigned)(cls + 1)) || i < 0 ||
+                    (uint32_t)i >= s->nblocks ||
+                    s->data + (uint64_t)i * s->bsize != (const uint8_t *)b ||
+                    b->key != (heap_g.key ^ (uintptr_t)b) || ++n > (1u << 26))
+                    return false;
+            }
+        }
+    }
     uint64_t live = 0;
     /* Visit spans through the chunk maps, which see every span whatever list it is on. */
     for (int arena = 0; arena < 2 && ok; arena++) {
@@ -332,6 +374,13 @@ bool slab_valid(void)
 void slab_count_live(uint64_t *blocks_out, uint64_t *bytes_out)
 {
     uint64_t bytes = 0, blocks = 0;
+    for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
+        for (int cls = 0; cls < NCLASSES; cls++) {
+            uint64_t n = chain_len(heap_cpus[cpu].free[cls]);
+            blocks -= n; /* free, but counted live by their spans below */
+            bytes -= n * heap_class_size[cls];
+        }
+    }
     for (int arena = 0; arena < 2; arena++) {
         uint8_t *kinds = arena ? heap_g.arena_chunk : heap_g.chunk;
         size_t n = arena ? sizeof(heap_g.arena_chunk) : (heap_g.area ? sizeof(heap_g.chunk) : 0);
