@@ -83,24 +83,37 @@ bool heap_attach_paging(struct pg_space *as)
     return true;
 }
 
-uint16_t *heap_meta_of(const void *p)
+/* Where p's chunk is described: its index, and whether it is in the arena. */
+static bool chunk_index(const void *p, size_t *i, bool *arena)
 {
     uintptr_t a = (uintptr_t)p;
-    if (heap_arena && a - (uintptr_t)heap_arena < ARENA_SIZE)
-        return &heap_g.arena_meta[(a - (uintptr_t)heap_arena) / SPAN_SIZE];
-    if (heap_g.area && a - heap_g.area < AREA_SIZE)
-        return &heap_g.chunk_meta[(a - heap_g.area) / SPAN_SIZE];
-    return NULL;
+    if (heap_arena && a - (uintptr_t)heap_arena < ARENA_SIZE) {
+        *i = (a - (uintptr_t)heap_arena) / SPAN_SIZE, *arena = true;
+        return true;
+    }
+    if (heap_g.area && a - heap_g.area < AREA_SIZE) {
+        *i = (a - heap_g.area) / SPAN_SIZE, *arena = false;
+        return true;
+    }
+    return false;
+}
+
+uint16_t *heap_meta_of(const void *p)
+{
+    size_t i;
+    bool arena;
+    if (!chunk_index(p, &i, &arena))
+        return NULL;
+    return arena ? &heap_g.arena_meta[i] : &heap_g.chunk_meta[i];
 }
 
 uint8_t *heap_chunk_of(const void *p)
 {
-    uintptr_t a = (uintptr_t)p;
-    if (heap_arena && a - (uintptr_t)heap_arena < ARENA_SIZE)
-        return &heap_g.arena_chunk[(a - (uintptr_t)heap_arena) / SPAN_SIZE];
-    if (heap_g.area && a - heap_g.area < AREA_SIZE)
-        return &heap_g.chunk[(a - heap_g.area) / SPAN_SIZE];
-    return NULL;
+    size_t i;
+    bool arena;
+    if (!chunk_index(p, &i, &arena))
+        return NULL;
+    return arena ? &heap_g.arena_chunk[i] : &heap_g.chunk[i];
 }
 
 /* First fit in the area's chunk map: `n` free chunks starting at a multiple of
