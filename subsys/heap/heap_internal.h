@@ -99,8 +99,11 @@ uint8_t *heap_chunk_of(const void *p);
 /* slab.c */
 extern const uint16_t heap_class_size[NCLASSES];
 extern uint8_t heap_class_lut[HEAP_SMALL_MAX / 16 + 1]; /* (size + 15) / 16 -> class */
-extern uint32_t heap_class_data_off[NCLASSES], heap_class_recip[NCLASSES],
-    heap_class_nblocks[NCLASSES];
+/* Everything the inline free needs about a class, in one 16-byte entry. */
+struct heap_class {
+    uint32_t size, data_off, recip, nblocks;
+};
+extern struct heap_class heap_class[NCLASSES];
 /* The meta word of the chunk holding p (NULL outside the heap). */
 uint16_t *heap_meta_of(const void *p);
 void heap_build_classes(void);
@@ -186,13 +189,13 @@ static inline bool span_free_local(void *p)
     unsigned cpu = arch_cpu_id(), m = meta[i], cls = (m & 0xff) - 1;
     if (kinds[i] != CHUNK_SPAN || (m >> 8) != cpu || !(m & 0xff) || (a & (HEAP_ALIGN - 1)))
         return false;
-    uint64_t off = (a & (SPAN_SIZE - 1)) - heap_class_data_off[cls];
+    const struct heap_class *k = &heap_class[cls];
+    uint64_t off = (a & (SPAN_SIZE - 1)) - k->data_off;
     if (off >= SPAN_SIZE)
         return false;
-    uint64_t idx = (off * heap_class_recip[cls]) >> 32;
+    uint64_t idx = (off * k->recip) >> 32;
     struct block *b = p;
-    if (idx >= heap_class_nblocks[cls] || idx * heap_class_size[cls] != off ||
-        b->key == (heap_g.key ^ a))
+    if (idx >= k->nblocks || idx * k->size != off || b->key == (heap_g.key ^ a))
         return false;
     b->key = heap_g.key ^ a;
     b->next = heap_cpus[cpu].free[cls];

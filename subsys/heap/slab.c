@@ -13,7 +13,7 @@ const uint16_t heap_class_size[NCLASSES] = {16,  32,  48,  64,   80,   96,   112
                                             640, 768, 896, 1024, 1280, 1536, 1792, 2048};
 
 uint8_t heap_class_lut[HEAP_SMALL_MAX / 16 + 1];
-uint32_t heap_class_data_off[NCLASSES], heap_class_recip[NCLASSES], heap_class_nblocks[NCLASSES];
+struct heap_class heap_class[NCLASSES];
 
 static uint32_t data_off(uint32_t bsize)
 {
@@ -25,9 +25,8 @@ void heap_build_classes(void)
 {
     for (int k = 0; k < NCLASSES; k++) {
         uint32_t b = heap_class_size[k];
-        heap_class_data_off[k] = data_off(b);
-        heap_class_recip[k] = (uint32_t)((UINT64_C(1) << 32) / b + 1);
-        heap_class_nblocks[k] = (uint32_t)((SPAN_SIZE - data_off(b)) / b);
+        heap_class[k] = (struct heap_class){b, data_off(b), (uint32_t)((UINT64_C(1) << 32) / b + 1),
+                                            (uint32_t)((SPAN_SIZE - data_off(b)) / b)};
     }
     int c = 0;
     for (unsigned i = 1; i <= HEAP_SMALL_MAX / 16; i++) {
@@ -45,14 +44,14 @@ int heap_class_of(size_t size)
 void span_format(struct span *s, int cls, unsigned owner)
 {
     uint32_t bsize = heap_class_size[cls];
-    uint8_t *data = (uint8_t *)s + heap_class_data_off[cls];
-    uint32_t n = heap_class_nblocks[cls];
+    uint8_t *data = (uint8_t *)s + heap_class[cls].data_off;
+    uint32_t n = heap_class[cls].nblocks;
     *s = (struct span){
         .magic = SPAN_MAGIC ^ (uintptr_t)s,
         .data = data,
         .key = heap_g.key,
         .bsize = bsize,
-        .recip = heap_class_recip[cls],
+        .recip = heap_class[cls].recip,
         .nblocks = n,
         .cls = (uint16_t)cls,
         .owner = (uint16_t)owner,
