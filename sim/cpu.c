@@ -11,7 +11,6 @@ void (*volatile sim_sched_hook)(const volatile void *addr, int kind);
 #define SIM_MAX_CPUS 64
 
 __thread unsigned sim_current_cpu;
-#define current_cpu sim_current_cpu
 /* Interrupts start disabled on every CPU, as the bare kernel boots with cli. */
 static bool irq_on[SIM_MAX_CPUS];
 
@@ -19,7 +18,7 @@ void sim_set_current_cpu(unsigned cpu)
 {
     if (cpu >= arch_cpu_count() || cpu >= SIM_MAX_CPUS)
         arch_panic("sim_set_current_cpu: cpu %u out of range (%u CPUs)", cpu, arch_cpu_count());
-    current_cpu = cpu;
+    sim_current_cpu = cpu;
 }
 
 unsigned arch_cpu_count(void)
@@ -29,29 +28,29 @@ unsigned arch_cpu_count(void)
 
 arch_irqflags_t arch_irq_save(void)
 {
-    arch_irqflags_t old = irq_on[current_cpu];
-    irq_on[current_cpu] = false;
+    arch_irqflags_t old = irq_on[sim_current_cpu];
+    irq_on[sim_current_cpu] = false;
     return old;
 }
 
 void arch_irq_restore(arch_irqflags_t flags)
 {
-    irq_on[current_cpu] = flags != 0;
+    irq_on[sim_current_cpu] = flags != 0;
 }
 
 void arch_irq_enable(void)
 {
-    irq_on[current_cpu] = true;
+    irq_on[sim_current_cpu] = true;
 }
 
 void arch_irq_disable(void)
 {
-    irq_on[current_cpu] = false;
+    irq_on[sim_current_cpu] = false;
 }
 
 bool arch_irqs_enabled(void)
 {
-    return irq_on[current_cpu];
+    return irq_on[sim_current_cpu];
 }
 
 void arch_cpu_relax(void)
@@ -62,9 +61,9 @@ void arch_cpu_relax(void)
 
 void arch_halt(void)
 {
-    if (!irq_on[current_cpu])
+    if (!irq_on[sim_current_cpu])
         arch_panic("arch_halt: cpu %u halted with interrupts disabled (it would hang forever)",
-                   current_cpu);
+                   sim_current_cpu);
     ARCH_SCHED_POINT((void *)0, ARCH_SP_YIELD);
     sched_yield();
 }

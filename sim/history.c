@@ -71,7 +71,7 @@ void sim_set_history(bool on)
  * but the optimised benchmark keeps frame pointers. Stops at the thread's stack. */
 /* Saved frame pointers and return addresses are pushed by uninstrumented prologues:
  * MSan would call every read of them uninitialised. */
-__attribute__((no_sanitize("memory"))) static int fp_backtrace(void **pcs, int max)
+__attribute__((no_sanitize("memory"), noinline)) static int fp_backtrace(void **pcs, int max)
 {
     static __thread uintptr_t lo, hi;
     if (!hi) {
@@ -83,8 +83,8 @@ __attribute__((no_sanitize("memory"))) static int fp_backtrace(void **pcs, int m
         pthread_attr_destroy(&attr);
         lo = (uintptr_t)base, hi = (uintptr_t)base + size;
     }
-    pcs[0] = __builtin_return_address(0) ? (void *)sim_stack_capture : NULL; /* "this frame" */
-    int n = 1;
+    /* Not inlined: like backtrace(), the first entry is the return into the caller. */
+    int n = 0;
     const uintptr_t *fp = __builtin_frame_address(0);
     while (n < max && (uintptr_t)fp >= lo && (uintptr_t)fp + 16 <= hi && fp[1]) {
         pcs[n++] = (void *)fp[1];

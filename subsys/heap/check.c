@@ -86,11 +86,11 @@ void *chk_alloc(size_t size, size_t align, bool zero)
     void *raw = heap_raw_alloc(total, align);
     if (!raw)
         return NULL;
-    uint8_t *user = (uint8_t *)raw + front, *end;
+    uint8_t *user = (uint8_t *)raw + front, *start;
     size_t raw_size;
     bool raw_free;
-    raw_of(raw, (uint8_t **)&end, &raw_size, &raw_free);
-    end = (uint8_t *)raw + raw_size;
+    raw_of(raw, &start, &raw_size, &raw_free); /* raw is a block start: start == raw */
+    uint8_t *end = start + raw_size;
     arch_san_unpoison(raw, raw_size);
     __builtin_memset(raw, RZ_BYTE, front - sizeof(struct chk_hdr));
     __builtin_memset(user, zero ? 0 : HEAP_POISON_NEW, size);

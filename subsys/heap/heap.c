@@ -54,7 +54,6 @@ bool heap_init(enum heap_mode mode)
         heap_g.arena_chunk[i] = CHUNK_SPAN;
         *s = (struct span){.magic = SPAN_MAGIC ^ (uintptr_t)s, .next = heap_g.pool};
         heap_g.pool = s;
-        heap_g.pool_n++;
     }
     heap_g.ready = true;
     heap_g.fast = mode == HEAP_FAST;
@@ -138,9 +137,9 @@ static bool grow(void)
     if (!heap_g.paging)
         return false;
     long at = heap_area_find(SEG_SPANS, SEG_SPANS);
+    if (at < 0)
+        return false;
     {
-        if (at < 0)
-            return false;
         unsigned i = (unsigned)(at / (long)SEG_SPANS);
         uint64_t va = heap_g.area + i * SEG_SIZE;
         struct pg_ret m = pg_map_alloc_range(heap_g.as, va, SEG_SIZE, ARCH_PAGE_2M, PG_WRITE);
@@ -157,7 +156,6 @@ static bool grow(void)
             *s = (struct span){.magic = SPAN_MAGIC ^ (uintptr_t)s, .next = heap_g.pool};
             heap_g.pool = s;
         }
-        heap_g.pool_n += SEG_SPANS;
         return true;
     }
     return false;
@@ -178,7 +176,6 @@ struct span *heap_get_span(void)
     }
     struct span *s = heap_g.pool;
     heap_g.pool = s->next;
-    heap_g.pool_n--;
     heap_g.spans++;
     int g = seg_of(s);
     if (g >= 0)
@@ -193,7 +190,6 @@ void heap_put_span(struct span *s)
     *heap_meta_of(s) = 0; /* no class, no owner: kfree's inline path refuses it */
     *s = (struct span){.magic = SPAN_MAGIC ^ (uintptr_t)s, .next = heap_g.pool};
     heap_g.pool = s;
-    heap_g.pool_n++;
     heap_g.spans--;
     int g = seg_of(s);
     if (g >= 0)
@@ -495,7 +491,6 @@ void heap_trim(void)
         while (*pp) {
             if ((uintptr_t)*pp - va < SEG_SIZE) {
                 *pp = (*pp)->next;
-                heap_g.pool_n--;
             } else {
                 pp = &(*pp)->next;
             }

@@ -74,7 +74,6 @@ struct heap {
     uint64_t key;                   /* free-block marker key, the same for every span */
     uint32_t lock_next, lock_owner; /* ticket lock for growth, pool, large, reports */
     struct span *pool;              /* spans no class uses */
-    uint64_t pool_n;
     struct {
         uint64_t va;
         uint32_t pooled; /* spans of it in the pool */

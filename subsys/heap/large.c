@@ -23,7 +23,7 @@ void *large_alloc(size_t size, size_t align)
     if (size > AREA_SIZE)
         return NULL;
     uint64_t mapped = ARCH_ALIGN_UP(off + size, ARCH_PAGE_4K);
-    uint64_t span = ARCH_ALIGN_UP(mapped, SPAN_SIZE);
+    uint64_t span = ARCH_ALIGN_UP(mapped, SPAN_SIZE); /* whole chunks of the area */
     heap_lock();
     long at = heap_area_find(span / SPAN_SIZE, chunk_align / SPAN_SIZE);
     struct pg_ret va = {PG_ERR_OUT_OF_ADDRESS_SPACE, 0}, m = va;
@@ -79,12 +79,10 @@ bool large_free(struct large *l, void *p, bool report)
     heap_lock();
     /* Everything needed from the header is read now: unmapping takes it away. */
     uint64_t va = (uintptr_t)l, mapped = l->mapped, usable = l->usable;
-    uint64_t span = (uint64_t)l->chunks * SPAN_SIZE;
     uint64_t first = (va - heap_g.area) / SPAN_SIZE;
     for (uint64_t i = 0; i < l->chunks; i++)
         heap_g.chunk[first + i] = CHUNK_NONE;
     l->magic = 0;
-    (void)span;
     if (pg_unmap_range(heap_g.as, va, mapped, ARCH_PAGE_4K).err)
         arch_panic("kfree: large block at 0x%lx would not unmap", va);
     heap_g.large_blocks--;

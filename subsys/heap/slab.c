@@ -92,15 +92,11 @@ static void collect(struct span *s)
     struct block *t = arch_atomic_xchg(&s->thread_free, (struct block *)NULL, ARCH_ACQUIRE);
     if (!t)
         return;
-    uint32_t n = 1;
     struct block *last = t;
-    while (last->next) {
+    while (last->next)
         last = last->next;
-        n++;
-    }
     last->next = s->free;
     s->free = t;
-    (void)n;
 }
 
 static void partial_push(struct heap_cpu *c, struct span *s)
@@ -345,7 +341,6 @@ bool slab_valid(void)
             }
         }
     }
-    uint64_t live = 0;
     /* Visit spans through the chunk maps, which see every span whatever list it is on. */
     for (int arena = 0; arena < 2 && ok; arena++) {
         uint8_t *kinds = arena ? heap_g.arena_chunk : heap_g.chunk;
@@ -363,10 +358,8 @@ bool slab_valid(void)
                          list_len(s, s->thread_free, &ok);
             if (s->bsize != heap_class_size[s->cls] || f > s->nblocks)
                 ok = false;
-            live += s->nblocks - f;
         }
     }
-    (void)live;
     return ok;
 }
 
