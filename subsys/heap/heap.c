@@ -263,14 +263,20 @@ static void *alloc(size_t size, size_t align, bool zero)
     return p;
 }
 
+/* kmalloc when its inline path misses: a span refill, a large block, checking mode. */
+static __attribute__((noinline)) void *kmalloc_slow(size_t size)
+{
+    return alloc(size, 0, false);
+}
+
 void *kmalloc(size_t size)
 {
     if (__builtin_expect(heap_g.fast && size - 1 < HEAP_SMALL_MAX, 1)) {
-        void *p = span_alloc(heap_class_lut[(size + 15) / 16]);
+        void *p = span_alloc_fast(heap_class_lut[(size + 15) / 16]);
         if (__builtin_expect(p != NULL, 1))
             return p;
     }
-    return alloc(size, 0, false);
+    return kmalloc_slow(size);
 }
 
 void *kzalloc(size_t size)

@@ -98,11 +98,27 @@ uint8_t *heap_chunk_of(const void *p);
 /* slab.c */
 extern const uint16_t heap_class_size[NCLASSES];
 extern uint8_t heap_class_lut[HEAP_SMALL_MAX / 16 + 1]; /* (size + 15) / 16 -> class */
-/* Everything the inline free needs about a class, in one 16-byte entry. */
+/* Everything the inline free needs about a class, in one 16-byte entry. Indexed by
+ * class + 1, which is what the chunk meta word holds: entry 0 has no blocks, so a
+ * chunk with no class fails the block check without a test of its own.
+ * A block starts at data_off + q * size for q < nblocks. With size = odd << shift and
+ * inv the inverse of odd modulo 2^32, ror(off * inv, shift) is exactly q when off is
+ * q * size and is at least 2^32 / size otherwise (divisibility by the multiplicative
+ * inverse), so one compare with nblocks checks range, block start and alignment. */
 struct heap_class {
-    uint32_t size, data_off, recip, nblocks;
+    uint32_t size, inv;
+    uint16_t data_off, nblocks;
+    uint8_t shift, pad[3];
 };
-extern struct heap_class heap_class[NCLASSES];
+extern struct heap_class heap_class[NCLASSES + 1];
+#define HEAP_CLASS(cls) heap_class[(cls) + 1]
+/* Index of the block at offset off from the class's first block, or a number
+ * >= nblocks if off is not a block start. */
+static inline uint32_t heap_class_index(const struct heap_class *k, uint32_t off)
+{
+    uint32_t x = off * k->inv;
+    return (x >> k->shift) | (x << ((32 - k->shift) & 31));
+}
 /* The meta word of the chunk holding p (NULL outside the heap). */
 uint16_t *heap_meta_of(const void *p);
 void heap_build_classes(void);
@@ -147,7 +163,9 @@ size_t chk_quarantined(void);
 
 /* The common paths, inline so kmalloc and kfree are one function each. */
 
-static inline void *span_alloc(int cls)
+/* A block of class cls from this CPU's free list or current span; NULL if both are
+ * empty. */
+static inline void *span_alloc_fast(int cls)
 {
     struct heap_cpu *c = &heap_cpus[arch_cpu_id()];
     struct block *b = c->free[cls];
@@ -162,43 +180,42 @@ static inline void *span_alloc(int cls)
         b->key = 0;
         return b;
     }
-    return span_alloc_slow(c, cls);
+    return NULL;
+}
+
+static inline void *span_alloc(int cls)
+{
+    void *p = span_alloc_fast(cls);
+    return p ? p : span_alloc_slow(&heap_cpus[arch_cpu_id()], cls);
 }
 
 /* Free p if it is a live block of a span this CPU owns (the common case), checking
  * everything kfree promises from the chunk maps and the class tables, which no heap
- * user can overwrite: inside the heap, a span in use, this CPU's, 16-byte aligned,
- * the start of a block, not already free. false sends the caller to the slow path,
- * which checks again (the span's back-pointer too) and reports. */
+ * user can overwrite: inside the heap, a span in use (only those have a nonzero meta
+ * word), this CPU's, the start of a block (so aligned), not already free. false sends
+ * the caller to the slow path, which checks again (the span's back-pointer too) and
+ * reports. */
 static inline bool span_free_local(void *p)
 {
     uintptr_t a = (uintptr_t)p;
-    size_t i;
-    const uint8_t *kinds;
     const uint16_t *meta;
-    if (a - heap_g.area < AREA_SIZE) {
-        i = (a - heap_g.area) / SPAN_SIZE;
-        kinds = heap_g.chunk, meta = heap_g.chunk_meta;
-    } else if (a - (uintptr_t)heap_arena < ARENA_SIZE) {
-        i = (a - (uintptr_t)heap_arena) / SPAN_SIZE;
-        kinds = heap_g.arena_chunk, meta = heap_g.arena_meta;
-    } else {
+    if (a - heap_g.area < AREA_SIZE)
+        meta = &heap_g.chunk_meta[(a - heap_g.area) / SPAN_SIZE];
+    else if (a - (uintptr_t)heap_arena < ARENA_SIZE)
+        meta = &heap_g.arena_meta[(a - (uintptr_t)heap_arena) / SPAN_SIZE];
+    else
         return false;
-    }
-    unsigned cpu = arch_cpu_id(), m = meta[i], cls = (m & 0xff) - 1;
-    if (kinds[i] != CHUNK_SPAN || (m >> 8) != cpu || !(m & 0xff) || (a & (HEAP_ALIGN - 1)))
-        return false;
-    const struct heap_class *k = &heap_class[cls];
-    uint64_t off = (a & (SPAN_SIZE - 1)) - k->data_off;
-    if (off >= SPAN_SIZE)
-        return false;
-    uint64_t idx = (off * k->recip) >> 32;
+    unsigned cpu = arch_cpu_id(), m = *meta ^ (cpu << 8);
+    if (m > NCLASSES)
+        return false; /* another CPU's span, or no span */
+    const struct heap_class *k = &heap_class[m];
     struct block *b = p;
-    if (idx >= k->nblocks || idx * k->size != off || b->key == (heap_g.key ^ a))
+    if (heap_class_index(k, (uint32_t)(a & (SPAN_SIZE - 1)) - k->data_off) >= k->nblocks ||
+        b->key == (heap_g.key ^ a))
         return false;
     b->key = heap_g.key ^ a;
-    b->next = heap_cpus[cpu].free[cls];
-    heap_cpus[cpu].free[cls] = b;
+    b->next = heap_cpus[cpu].free[m - 1];
+    heap_cpus[cpu].free[m - 1] = b;
     return true;
 }
 

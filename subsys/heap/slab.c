@@ -13,7 +13,7 @@ const uint16_t heap_class_size[NCLASSES] = {16,  32,  48,  64,   80,   96,   112
                                             640, 768, 896, 1024, 1280, 1536, 1792, 2048};
 
 uint8_t heap_class_lut[HEAP_SMALL_MAX / 16 + 1];
-struct heap_class heap_class[NCLASSES];
+struct heap_class heap_class[NCLASSES + 1];
 
 static uint32_t data_off(uint32_t bsize)
 {
@@ -24,9 +24,17 @@ static uint32_t data_off(uint32_t bsize)
 void heap_build_classes(void)
 {
     for (int k = 0; k < NCLASSES; k++) {
-        uint32_t b = heap_class_size[k];
-        heap_class[k] = (struct heap_class){b, data_off(b), (uint32_t)((UINT64_C(1) << 32) / b + 1),
-                                            (uint32_t)((SPAN_SIZE - data_off(b)) / b)};
+        uint32_t b = heap_class_size[k], odd = b, inv = 1;
+        uint8_t shift = 0;
+        while (!(odd & 1))
+            odd >>= 1, shift++;
+        for (int i = 0; i < 5; i++) /* Newton: each step doubles the correct low bits */
+            inv *= 2 - odd * inv;
+        HEAP_CLASS(k) = (struct heap_class){.size = b,
+                                            .inv = inv,
+                                            .data_off = (uint16_t)data_off(b),
+                                            .nblocks = (uint16_t)((SPAN_SIZE - data_off(b)) / b),
+                                            .shift = shift};
     }
     int c = 0;
     for (unsigned i = 1; i <= HEAP_SMALL_MAX / 16; i++) {
@@ -44,14 +52,14 @@ int heap_class_of(size_t size)
 void span_format(struct span *s, int cls, unsigned owner)
 {
     uint32_t bsize = heap_class_size[cls];
-    uint8_t *data = (uint8_t *)s + heap_class[cls].data_off;
-    uint32_t n = heap_class[cls].nblocks;
+    uint8_t *data = (uint8_t *)s + HEAP_CLASS(cls).data_off;
+    uint32_t n = HEAP_CLASS(cls).nblocks;
     *s = (struct span){
         .magic = SPAN_MAGIC ^ (uintptr_t)s,
         .data = data,
         .key = heap_g.key,
         .bsize = bsize,
-        .recip = heap_class[cls].recip,
+        .recip = (uint32_t)((UINT64_C(1) << 32) / bsize + 1),
         .nblocks = n,
         .cls = (uint16_t)cls,
         .owner = (uint16_t)owner,
@@ -347,13 +355,24 @@ bool slab_valid(void)
         size_t n = arena ? sizeof(heap_g.arena_chunk) : (heap_g.area ? sizeof(heap_g.chunk) : 0);
         uintptr_t base = arena ? (uintptr_t)heap_arena : heap_g.area;
         for (size_t i = 0; i < n && ok; i++) {
-            if (kinds[i] != CHUNK_SPAN)
+            /* kfree's inline path trusts a nonzero meta word to mean "a span in use,
+             * of this owner and class". */
+            uint16_t meta = arena ? heap_g.arena_meta[i] : heap_g.chunk_meta[i];
+            if (kinds[i] != CHUNK_SPAN) {
+                if (meta)
+                    return false;
                 continue;
+            }
             struct span *s = (struct span *)(base + i * SPAN_SIZE);
             if (s->magic != (SPAN_MAGIC ^ (uintptr_t)s))
                 return false;
-            if (!s->bsize)
+            if (!s->bsize) {
+                if (meta)
+                    return false;
                 continue; /* in the pool */
+            }
+            if (meta != ((unsigned)s->owner << 8 | (unsigned)(s->cls + 1)))
+                return false;
             uint32_t f = list_len(s, s->free, &ok) + list_len(s, s->local_free, &ok) +
                          list_len(s, s->thread_free, &ok);
             if (s->bsize != heap_class_size[s->cls] || f > s->nblocks)

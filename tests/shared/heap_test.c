@@ -6,6 +6,7 @@
 #include <arch/console.h>
 #include <arch/debug.h>
 #include <heap/heap.h>
+#include <heap/heap_internal.h>
 
 static void trim(void *arg)
 {
@@ -239,7 +240,16 @@ static void heap_test_checking_mode_catches_overflow_and_use_after_free(struct k
     q[5] = 0;
     heap_trim(); /* empties the quarantine, which checks what waited in it */
     KEXPECT_EQ(t, reports(HEAP_REPORT_USE_AFTER_FREE), uaf + 1);
-    KEXPECT_STR_CONTAINS(t, heap_last_report(), "written after it was freed");
+    KEXPECT_STR_CONTAINS(t, heap_last_report(), "written after it was freed: byte +5 ");
+    /* The check goes eight bytes a step: a write in the odd tail is found too. */
+    uint8_t *r = kmalloc(37);
+    KASSERT_TRUE(t, r != NULL);
+    kfree(r);
+    arch_san_unpoison(r + 36, 1);
+    r[36] = 0;
+    heap_trim();
+    KEXPECT_EQ(t, reports(HEAP_REPORT_USE_AFTER_FREE), uaf + 2);
+    KEXPECT_STR_CONTAINS(t, heap_last_report(), "byte +36 ");
     KEXPECT_TRUE(t, heap_valid());
 }
 
@@ -264,6 +274,29 @@ static void heap_test_stats_balance(struct ktest *t)
     KEXPECT_TRUE(t, heap_valid());
 }
 
+/* The inline free's one-compare block check, against division, at every offset a
+ * span can have and at the wrapped offsets of pointers before the first block. */
+static void heap_test_block_index_is_exact(struct ktest *t)
+{
+    start(t);
+    uint32_t wrong = 0, starts = 0, blocks = 0;
+    for (int cls = 0; cls < NCLASSES; cls++) {
+        const struct heap_class *k = &HEAP_CLASS(cls);
+        blocks += k->nblocks;
+        for (uint32_t off = 0; off < SPAN_SIZE; off++) {
+            bool start_of_block = off % k->size == 0 && off / k->size < k->nblocks;
+            uint32_t i = heap_class_index(k, off);
+            starts += start_of_block;
+            wrong += start_of_block ? i != off / k->size : i < k->nblocks;
+            wrong += heap_class_index(k, 0u - 1 - off) < k->nblocks;
+        }
+    }
+    KEXPECT_EQ(t, wrong, 0u);
+    KEXPECT_EQ(t, starts, blocks); /* every block of every class was seen */
+    KEXPECT_TRUE(t, blocks > 10000);
+    KEXPECT_EQ(t, heap_class[0].nblocks, 0u); /* "no class" matches nothing */
+}
+
 KTEST_SUITE(heap, KTEST_CASE(heap_test_small_sizes_round_trip),
             KTEST_CASE(heap_test_zero_and_huge_sizes_return_null),
             KTEST_CASE(heap_test_kzalloc_zeroes_reused_memory),
@@ -273,4 +306,4 @@ KTEST_SUITE(heap, KTEST_CASE(heap_test_small_sizes_round_trip),
             KTEST_CASE(heap_test_invalid_frees_are_reported_and_change_nothing),
             KTEST_CASE(heap_test_kfree_sized_checks_the_size),
             KTEST_CASE(heap_test_checking_mode_catches_overflow_and_use_after_free),
-            KTEST_CASE(heap_test_stats_balance));
+            KTEST_CASE(heap_test_stats_balance), KTEST_CASE(heap_test_block_index_is_exact));
