@@ -21,6 +21,7 @@ if(KERNSIM_VALGRIND)
 endif()
 
 add_library(ks_sim STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c sim/history.c sim/devices.c sim/debug.c
+                          sim/sched.c sim/lockdep.c sim/switch.S
                           ${KS_SEAM_COMMON} ${KS_SUBSYS})
 target_link_libraries(ks_sim PUBLIC ks_host_flags)
 find_package(Threads REQUIRED)
@@ -48,7 +49,8 @@ function(ks_hosted_test file)
   set_tests_properties(sim.${name} PROPERTIES LABELS sim TIMEOUT 120)
 endfunction()
 
-foreach(t ${KS_SHARED_TESTS} tests/hosted/sim_mmu_test.c tests/hosted/paging_sim_test.c)
+foreach(t ${KS_SHARED_TESTS} tests/hosted/sim_mmu_test.c tests/hosted/paging_sim_test.c
+          tests/hosted/sched_test.c)
   ks_hosted_test(${t})
 endforeach()
 

@@ -66,26 +66,23 @@ void sim_set_history(bool on)
 
 /* Intern the caller's stack, leaving out `skip` frames above it; 0 if the table is
  * full or not there. */
-#ifdef KERNSIM_FRAME_POINTERS
-/* Walk the frame-pointer chain: far cheaper than DWARF unwinding, and every build
- * but the optimised benchmark keeps frame pointers. Stops at the thread's stack. */
-/* Saved frame pointers and return addresses are pushed by uninstrumented prologues:
- * MSan would call every read of them uninitialised. */
-__attribute__((no_sanitize("memory"), noinline)) static int fp_backtrace(void **pcs, int max)
+/* The stack the frame-pointer walker may read: the host thread's, or the fiber a
+ * deterministic run is on (sim_stack_set_bounds). */
+static __thread uintptr_t fp_lo, fp_hi, thread_lo, thread_hi;
+
+void sim_stack_set_bounds(uintptr_t lo, uintptr_t hi)
 {
-    static __thread uintptr_t lo, hi;
-    if (!hi) {
-        pthread_attr_t attr;
-        void *base;
-        size_t size;
-        if (pthread_getattr_np(pthread_self(), &attr) || pthread_attr_getstack(&attr, &base, &size))
-            return backtrace(pcs, max);
-        pthread_attr_destroy(&attr);
-        lo = (uintptr_t)base, hi = (uintptr_t)base + size;
-    }
-    /* Not inlined: like backtrace(), the first entry is the return into the caller. */
+    fp_lo = lo, fp_hi = hi;
+}
+
+/* Walk the frame-pointer chain from fp: far cheaper than DWARF unwinding, and every
+ * build keeps frame pointers. Stops at the end of the stack it is on. Saved frame
+ * pointers and return addresses are pushed by uninstrumented prologues: MSan would
+ * call every read of them uninitialised. */
+__attribute__((no_sanitize("memory"))) static int fp_walk(const uintptr_t *fp, uintptr_t lo,
+                                                           uintptr_t hi, void **pcs, int max)
+{
     int n = 0;
-    const uintptr_t *fp = __builtin_frame_address(0);
     while (n < max && (uintptr_t)fp >= lo && (uintptr_t)fp + 16 <= hi && fp[1]) {
         pcs[n++] = (void *)fp[1];
         const uintptr_t *next = (const uintptr_t *)fp[0];
@@ -95,22 +92,36 @@ __attribute__((no_sanitize("memory"), noinline)) static int fp_backtrace(void **
     }
     return n;
 }
+
+#ifdef KERNSIM_FRAME_POINTERS
+__attribute__((noinline)) static int fp_backtrace(void **pcs, int max)
+{
+    if (!fp_hi) {
+        if (!thread_hi) {
+            pthread_attr_t attr;
+            void *base;
+            size_t size;
+            if (pthread_getattr_np(pthread_self(), &attr) ||
+                pthread_attr_getstack(&attr, &base, &size))
+                return backtrace(pcs, max);
+            pthread_attr_destroy(&attr);
+            thread_lo = (uintptr_t)base, thread_hi = (uintptr_t)base + size;
+        }
+        fp_lo = thread_lo, fp_hi = thread_hi;
+    }
+    /* Not inlined: like backtrace(), the first entry is the return into the caller. */
+    return fp_walk(__builtin_frame_address(0), fp_lo, fp_hi, pcs, max);
+}
 #else
 #define fp_backtrace backtrace
 #endif
 
-uint32_t sim_stack_capture(unsigned skip)
+static uint32_t intern(void **pcs, int n, int skip)
 {
-    if (!h.stacks)
-        return 0;
-    void *pcs[STACK_DEPTH + 8];
-    int n = fp_backtrace(pcs, STACK_DEPTH + 8);
-    int k = (int)skip + 1 < n ? (int)skip + 1 : 0; /* and this function itself */
-    struct stack s = {.depth = (uint8_t)(n - k > STACK_DEPTH ? STACK_DEPTH : n - k)};
-    int skip_ = k;
+    struct stack s = {.depth = (uint8_t)(n - skip > STACK_DEPTH ? STACK_DEPTH : n - skip)};
     uint64_t hash = 1469598103934665603u;
     for (int i = 0; i < s.depth; i++) {
-        s.pc[i] = (uintptr_t)pcs[i + skip_];
+        s.pc[i] = (uintptr_t)pcs[i + skip];
         hash = (hash ^ s.pc[i]) * 1099511628211u;
     }
     s.hash = hash | 1;
@@ -129,6 +140,24 @@ uint32_t sim_stack_capture(unsigned skip)
             return i + 1;
     }
     return 0;
+}
+
+uint32_t sim_stack_capture(unsigned skip)
+{
+    if (!h.stacks)
+        return 0;
+    void *pcs[STACK_DEPTH + 8];
+    int n = fp_backtrace(pcs, STACK_DEPTH + 8);
+    int k = (int)skip + 1 < n ? (int)skip + 1 : 0; /* and this function itself */
+    return intern(pcs, n, k);
+}
+
+uint32_t sim_stack_capture_from(uintptr_t fp, uintptr_t lo, uintptr_t hi)
+{
+    if (!h.stacks)
+        return 0;
+    void *pcs[STACK_DEPTH];
+    return intern(pcs, fp_walk((const uintptr_t *)fp, lo, hi, pcs, STACK_DEPTH), 0);
 }
 
 void sim_history_record(uint64_t va, uint64_t size, bool mapped)
@@ -169,14 +198,16 @@ void arch_mm_annotate(uint64_t va, uint64_t size, const char *name)
 void __sanitizer_symbolize_pc(void *pc, const char *fmt, char *out, size_t out_size)
     __attribute__((weak));
 
-void sim_stack_print(uint32_t id, const char *indent)
+size_t sim_stack_format(uint32_t id, const char *indent, char *buf, size_t size)
 {
-    if (!id || !h.stacks || id > MAX_STACKS) {
-        kprintf("#%s(no stack recorded)\n", indent);
-        return;
-    }
+    size_t len = 0;
+    if (!size)
+        return 0;
+    buf[0] = 0;
+    if (!id || !h.stacks || id > MAX_STACKS)
+        return (size_t)ksnprintf(buf, size, "#%s(no stack recorded)\n", indent);
     const struct stack *s = &h.stacks[id - 1];
-    for (int i = 0; i < s->depth; i++) {
+    for (int i = 0; i < s->depth && len + 1 < size; i++) {
         char where[256] = {0};             /* the symbolizer writes it unseen by MSan */
         void *pc = (void *)(s->pc[i] - 1); /* return address -> the call */
         Dl_info info;
@@ -190,8 +221,17 @@ void sim_stack_print(uint32_t id, const char *indent)
         } else {
             ksnprintf(where, sizeof(where), "%p", pc);
         }
-        kprintf("#%s#%d %s\n", indent, i, where);
+        int w = ksnprintf(buf + len, size - len, "#%s#%d %s\n", indent, i, where);
+        len += (size_t)w < size - len ? (size_t)w : size - len - 1;
     }
+    return len;
+}
+
+void sim_stack_print(uint32_t id, const char *indent)
+{
+    char buf[STACK_DEPTH * 300];
+    sim_stack_format(id, indent, buf, sizeof(buf));
+    kprintf("%s", buf);
 }
 
 bool sim_history_describe(uint64_t va, const char *indent)

@@ -1,6 +1,7 @@
 /* mem.c - simulated physical memory: one memfd, its direct map, the RAM ranges. */
 #define _GNU_SOURCE
 #include "sim_internal.h"
+#include <sim/sched.h>
 #include <arch/console.h>
 #include <arch/cpu.h>
 #include <arch/mem.h>
@@ -92,6 +93,8 @@ int sim_boot(const struct sim_config *cfg)
     sim_history_init();
     sim_io_init();
     arch_write_cr3(SIM_BOOT_PML4);
+    const char *ld = getenv("KERNSIM_LOCKDEP");
+    sim_lockdep_enable(!ld || strcmp(ld, "0")); /* lock tracking unless KERNSIM_LOCKDEP=0 */
     return 0;
 }
 

@@ -4,6 +4,8 @@
 #include "sim_internal.h"
 #include <arch/console.h>
 #include <arch/panic.h>
+#include <arch/cpu.h>
+#include <sim/sched.h>
 #include <execinfo.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,6 +33,14 @@ void arch_panic(const char *fmt, ...)
     va_start(ap, fmt);
     kvsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (sim_sched_active()) {
+        /* Under the deterministic scheduler a panic fails the schedule (which is written
+         * out for replay) instead of ending the process. */
+        char text[512];
+        snprintf(text, sizeof(text), "kernsim sched: kernel panic on cpu %u: %s\n", sim_current_cpu,
+                 msg);
+        sim_sched_fail(text);
+    }
     /* KTAP readers see the bail-out; the stderr copy survives a redirected stdout. */
     kprintf("# kernel panic: %s\nBail out! kernel panic\n", msg);
     fprintf(stderr, "kernsim: kernel panic: %s\n", msg);

@@ -31,6 +31,12 @@ void sim_history_init(void);
 void sim_history_reset(void);
 void sim_history_record(uint64_t va, uint64_t size, bool mapped);
 uint32_t sim_stack_capture(unsigned skip);
+/* The stack of a frame-pointer chain starting at fp on the stack [lo, hi). */
+uint32_t sim_stack_capture_from(uintptr_t fp, uintptr_t lo, uintptr_t hi);
+/* Which stack the walker may read; (0, 0) for the host thread's own. */
+void sim_stack_set_bounds(uintptr_t lo, uintptr_t hi);
+/* Format a stack as sim_stack_print prints it; returns the length written. */
+size_t sim_stack_format(uint32_t id, const char *indent, char *buf, size_t size);
 void sim_stack_print(uint32_t id, const char *indent);
 /* Print the page's history as KTAP diagnostics; false if it has none. */
 bool sim_history_describe(uint64_t va, const char *indent);
@@ -38,6 +44,16 @@ bool sim_history_describe(uint64_t va, const char *indent);
 /* io.c */
 void sim_io_init(void);
 void sim_io_reset(void);
+
+/* sched.c: inside a deterministic run, fail the schedule with this report (plus
+ * where every CPU is); returns at once outside one. */
+void sim_sched_fail(const char *text);
+
+/* lockdep.c */
+/* Forget held locks and the order graph (each schedule starts from boot). */
+void sim_lockdep_reset(void);
+/* What `cpu` waits for and holds, with stacks; false if nothing. */
+bool sim_lockdep_describe_cpu(unsigned cpu, char *buf, size_t size);
 
 /* panic.c */
 void sim_print_backtrace(void);

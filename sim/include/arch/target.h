@@ -22,6 +22,18 @@ extern __thread unsigned sim_current_cpu;
 
 #define ARCH_SCHED_POINT(addr, kind) sim_sched_point((const volatile void *)(addr), (kind))
 
+/* Lock events (arch/lockdep.h) go to the sim's lock tracker when one is installed. */
+struct arch_lockdep_map;
+extern void (*volatile sim_lock_hook)(int ev, const void *lock, const struct arch_lockdep_map *map,
+                                      unsigned flags);
+#define ARCH_LOCK_HOOK(ev, lock, map, flags)                                                       \
+    do {                                                                                           \
+        void (*hook_)(int, const void *, const struct arch_lockdep_map *, unsigned) =             \
+            sim_lock_hook;                                                                         \
+        if (__builtin_expect(hook_ != 0, 0))                                                       \
+            hook_((ev), (lock), (map), (flags));                                                   \
+    } while (0)
+
 /* Non-local exit for the test harness (ASSERT stops a test case). */
 typedef jmp_buf arch_jmp_buf;
 #define arch_setjmp(b)     setjmp(b)

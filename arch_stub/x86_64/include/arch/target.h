@@ -10,6 +10,8 @@
 
 /* One CPU runs kernel code directly: a scheduling point is nothing. */
 #define ARCH_SCHED_POINT(addr, kind) ((void)(addr), (void)(kind))
+/* No lock tracking on the real machine yet (lockdep there waits for backtraces). */
+#define ARCH_LOCK_HOOK(ev, lock, map, flags) ((void)(ev), (void)(lock), (void)(map), (void)(flags))
 
 /* Non-local exit for the test harness: rbx, rbp, r12-r15, rsp, rip. */
 typedef uint64_t arch_jmp_buf[8];

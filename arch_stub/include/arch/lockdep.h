@@ -1,0 +1,41 @@
+/* arch/lockdep.h - what locks tell the machine about themselves.
+ *
+ * A lock embeds a struct arch_lockdep_map naming it and its class (one static class
+ * per place locks are defined, as in Linux). The lock calls arch_lock_event when it
+ * starts to wait, when it has the lock and when it lets go. The sim uses the events
+ * for deadlock reports (who waits for what, who holds it) and for lock-order checking
+ * (lockdep); the bare build compiles them to nothing. */
+#ifndef ARCH_LOCKDEP_H
+#define ARCH_LOCKDEP_H
+
+#include <arch/target.h>
+#include <arch/types.h>
+
+struct arch_lock_class {
+    const char *name;
+    unsigned id; /* given by the checker on first use; 0 before */
+};
+
+struct arch_lockdep_map {
+    const char *name;            /* this lock, e.g. "dev->lock" */
+    struct arch_lock_class *cls; /* its class */
+};
+
+enum arch_lock_event {
+    ARCH_LOCK_ACQUIRE,  /* about to wait for the lock (order checked here) */
+    ARCH_LOCK_ACQUIRED, /* holds it now */
+    ARCH_LOCK_RELEASED, /* let go */
+};
+
+/* Flags of an event. */
+#define ARCH_LOCK_SHARED 1u /* a read (shared) acquisition */
+#define ARCH_LOCK_TRY    2u /* a try-lock: cannot deadlock, adds no order */
+
+/* ARCH_LOCK_HOOK comes from arch/target.h (per build). */
+static inline void arch_lock_event(enum arch_lock_event ev, const void *lock,
+                                   const struct arch_lockdep_map *map, unsigned flags)
+{
+    ARCH_LOCK_HOOK(ev, lock, map, flags);
+}
+
+#endif

@@ -1,0 +1,95 @@
+/* sim/sched.h - simulated CPUs under a scheduler, for hosted test programs.
+ *
+ * Two modes.
+ * - Free-running (sim_run_cpus): each simulated CPU is a host thread. For TSan,
+ *   stress runs and benchmarks.
+ * - Deterministic (sim_explore): the CPUs are fibers of the calling thread and
+ *   exactly one runs at a time. Every scheduling point (each atomic through the seam,
+ *   each lock operation, arch_cpu_relax, arch_sched_yield) lets a strategy pick the
+ *   CPU that runs next. A CPU that calls arch_cpu_relax is not picked again until
+ *   another CPU has written something, so spin loops neither blow up the search nor
+ *   hang it; when no CPU can make progress the run stops with a deadlock report.
+ *
+ * A run that fails writes a schedule file; sim_explore with SIM_REPLAY runs it again
+ * and produces the same report, byte for byte (the report holds no host addresses,
+ * seeds or schedule numbers; those are printed around it). */
+#ifndef SIM_SCHED_H
+#define SIM_SCHED_H
+
+#include <arch/types.h>
+
+#define SIM_SCHED_MAX_CPUS 8
+
+/* A test under the scheduler. Each schedule runs setup, then cpu(0..ncpus-1, ctx)
+ * concurrently, then final, then teardown. check runs after every scheduling point
+ * (the current CPU has just stopped before an operation); it and final return false
+ * with a message in why to fail the run. Messages must not contain host addresses if
+ * replays are to match byte for byte. */
+struct sim_scenario {
+    const char *name;
+    unsigned ncpus; /* 1 .. SIM_SCHED_MAX_CPUS */
+    void *ctx;
+    void (*setup)(void *ctx);
+    void (*cpu)(unsigned cpu, void *ctx);
+    bool (*check)(void *ctx, char *why, size_t size);
+    bool (*final)(void *ctx, char *why, size_t size);
+    void (*teardown)(void *ctx);
+};
+
+enum sim_strategy {
+    SIM_RANDOM, /* a uniformly random runnable CPU at every point */
+    SIM_PCT,    /* probabilistic concurrency testing: random priorities, depth-1 change points */
+    SIM_DFS,    /* every schedule with at most `preemptions` preemptions (CHESS) */
+    SIM_REPLAY, /* the schedule in `replay` */
+};
+
+struct sim_explore_opts {
+    enum sim_strategy strategy;
+    uint64_t seed;         /* random and PCT; schedule i uses a seed derived from it */
+    uint64_t schedules;    /* random and PCT: how many; DFS: a cap (0: until exhausted) */
+    unsigned pct_depth;    /* PCT bug depth d (d - 1 priority change points); 0: 3 */
+    unsigned preemptions;  /* DFS preemption bound */
+    uint64_t max_steps;    /* per schedule; more is reported as no progress. 0: 100000 */
+    const char *replay;    /* SIM_REPLAY: the schedule file */
+    const char *save;      /* where a failing schedule is written; NULL: <name>.schedule */
+    bool quiet;            /* no progress lines, only the seed, the outcome and a report */
+    bool keep_going;       /* do not stop at the first failing schedule (benchmarks) */
+};
+
+struct sim_explore_result {
+    uint64_t schedules; /* run to the end or to a failure */
+    uint64_t steps;     /* scheduling points, all schedules */
+    uint64_t failures;  /* failing schedules (1 at most unless keep_going) */
+    uint64_t first_failure; /* 1-based index of the first failing schedule, 0 if none */
+    bool exhausted;         /* DFS: the whole bounded space was explored */
+    char report[16384];     /* the first failure's report, "" if none */
+};
+
+/* Run the scenario under the strategy. Prints the seed first and a one-line outcome
+ * last. Returns 0 if no schedule failed, 1 if one did (report filled, schedule file
+ * written), -1 for bad options or a bad schedule file (message printed, nothing run). */
+int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *opts,
+                struct sim_explore_result *res);
+
+/* Options from the environment, for test programs: KERNSIM_STRATEGY (random, pct, dfs,
+ * replay:FILE), KERNSIM_SEED, KERNSIM_SCHEDULES. Fields not set there keep their
+ * values. -1 with a message for a malformed value. */
+int sim_explore_opts_from_env(struct sim_explore_opts *opts);
+
+/* Free-running: run fn(cpu, ctx) on ncpus host threads, CPU i on thread i, and wait
+ * for them all. 0, or -1 if a thread could not be started. */
+int sim_run_cpus(unsigned ncpus, void (*fn)(unsigned cpu, void *ctx), void *ctx);
+
+/* Inside a deterministic run: the step number and the running CPU (tests). */
+uint64_t sim_sched_step(void);
+bool sim_sched_active(void);
+
+/* Lock tracking and lock-order checking (lockdep). On by default; benchmarks turn it
+ * off to measure the locks alone, as kernels build without lock proving. */
+void sim_lockdep_enable(bool on);
+/* Inversions reported so far (each class pair is reported once per schedule, or once
+ * per process in free-running mode). */
+uint64_t sim_lockdep_reports(void);
+const char *sim_lockdep_last_report(void);
+
+#endif

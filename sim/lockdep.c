@@ -1,0 +1,271 @@
+/* lockdep.c - which CPU holds and waits for which lock, and the order of lock classes.
+ *
+ * Locks report through arch_lock_event (arch/lockdep.h). Each CPU keeps a stack of
+ * the locks it holds, with the backtrace of each acquisition. Taking a lock of class
+ * B while holding one of class A adds the edge A -> B to a graph of classes; if B
+ * already reaches A, the two orders can deadlock, and the first time that is seen an
+ * inversion report gives the acquisition backtraces of both orders, whether or not
+ * this run deadlocked. In a deterministic run the report fails the schedule. */
+#define _GNU_SOURCE
+#include "sim_internal.h"
+#include <arch/cpu.h>
+#include <arch/lockdep.h>
+#include <pthread.h>
+#include <sim/sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_CLASSES 128
+#define MAX_HELD    16
+#define MAX_CPUS    64
+
+struct held {
+    const void *lock;
+    const struct arch_lockdep_map *map;
+    unsigned cls;
+    uint32_t stack;
+    unsigned flags;
+};
+
+struct edge {
+    uint32_t from_stack, to_stack; /* where the held lock and the new one were taken */
+    uint8_t cpu;
+    bool set;
+};
+
+static struct {
+    bool on;
+    pthread_mutex_t mu;
+    struct arch_lock_class *classes[MAX_CLASSES + 1];
+    unsigned nclasses;
+    struct edge edge[MAX_CLASSES + 1][MAX_CLASSES + 1];
+    bool reported[MAX_CLASSES + 1][MAX_CLASSES + 1];
+    struct {
+        struct held held[MAX_HELD];
+        unsigned n;
+        const void *wait_lock;
+        const struct arch_lockdep_map *wait_map;
+        uint32_t wait_stack;
+    } cpu[MAX_CPUS];
+    uint64_t reports;
+    char last[16384];
+    size_t len;
+} L = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void out(const char *fmt, ...)
+{
+    if (L.len + 1 >= sizeof(L.last))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(L.last + L.len, sizeof(L.last) - L.len, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        L.len += (size_t)w < sizeof(L.last) - L.len ? (size_t)w : sizeof(L.last) - L.len - 1;
+}
+
+static void out_stack(uint32_t id, const char *indent)
+{
+    L.len += sim_stack_format(id, indent, L.last + L.len, sizeof(L.last) - L.len);
+}
+
+static unsigned class_id(const struct arch_lockdep_map *map)
+{
+    struct arch_lock_class *c = map ? map->cls : NULL;
+    if (!c)
+        return 0;
+    if (!c->id && L.nclasses < MAX_CLASSES) {
+        c->id = ++L.nclasses;
+        L.classes[c->id] = c;
+    }
+    return c->id;
+}
+
+static const char *cname(unsigned id)
+{
+    return id && L.classes[id] && L.classes[id]->name ? L.classes[id]->name : "?";
+}
+
+/* A path from `from` to `to` in the class graph: path[0..len) with path[0] = from. */
+static unsigned find_path(unsigned from, unsigned to, unsigned *path)
+{
+    unsigned prev[MAX_CLASSES + 1], queue[MAX_CLASSES + 1], head = 0, tail = 0;
+    bool seen[MAX_CLASSES + 1] = {false};
+    seen[from] = true, queue[tail++] = from;
+    while (head < tail) {
+        unsigned u = queue[head++];
+        if (u == to) {
+            unsigned n = 0, rev[MAX_CLASSES + 1];
+            for (unsigned v = to; v != from; v = prev[v])
+                rev[n++] = v;
+            rev[n++] = from;
+            for (unsigned i = 0; i < n; i++)
+                path[i] = rev[n - 1 - i];
+            return n;
+        }
+        for (unsigned v = 1; v <= L.nclasses; v++) {
+            if (L.edge[u][v].set && !seen[v]) {
+                seen[v] = true, prev[v] = u, queue[tail++] = v;
+            }
+        }
+    }
+    return 0;
+}
+
+static void finish_report(void)
+{
+    L.reports++;
+    if (sim_sched_active()) {
+        pthread_mutex_unlock(&L.mu);
+        sim_sched_fail(L.last); /* does not return */
+        pthread_mutex_lock(&L.mu);
+    }
+    fputs(L.last, stderr);
+}
+
+/* cpu, holding h, is about to take `lock` of class c (stack `now`). */
+static void check_order(unsigned cpu, const struct held *h, const struct arch_lockdep_map *map,
+                        unsigned c, uint32_t now)
+{
+    unsigned a = h->cls;
+    if (!a || !c || L.edge[a][c].set)
+        return;
+    unsigned path[MAX_CLASSES + 1], n = a == c ? 0 : find_path(c, a, path);
+    if (n && !L.reported[a < c ? a : c][a < c ? c : a]) {
+        L.reported[a < c ? a : c][a < c ? c : a] = true;
+        L.len = 0;
+        out("kernsim lockdep: lock-order inversion between '%s' and '%s'\n", cname(a), cname(c));
+        out("  cpu %u takes '%s' (class %s) while holding '%s' (class %s)\n", cpu,
+            map->name ? map->name : "?", cname(c), h->map && h->map->name ? h->map->name : "?",
+            cname(a));
+        out("    '%s' was taken at:\n", cname(a));
+        out_stack(h->stack, "      ");
+        out("    '%s' is being taken at:\n", cname(c));
+        out_stack(now, "      ");
+        out("  but the opposite order was seen before:\n");
+        for (unsigned i = 0; i + 1 < n; i++) {
+            const struct edge *e = &L.edge[path[i]][path[i + 1]];
+            out("  cpu %u took '%s' while holding '%s'\n", e->cpu, cname(path[i + 1]), cname(path[i]));
+            out("    '%s' was taken at:\n", cname(path[i]));
+            out_stack(e->from_stack, "      ");
+            out("    '%s' was taken at:\n", cname(path[i + 1]));
+            out_stack(e->to_stack, "      ");
+        }
+        finish_report();
+    }
+    L.edge[a][c] = (struct edge){h->stack, now, (uint8_t)cpu, true};
+}
+
+static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *map, unsigned flags)
+{
+    unsigned cpu = arch_cpu_id();
+    if (cpu >= MAX_CPUS)
+        return;
+    pthread_mutex_lock(&L.mu);
+    typeof(L.cpu[0]) *me = &L.cpu[cpu];
+    unsigned c = class_id(map);
+    switch (ev) {
+    case ARCH_LOCK_ACQUIRE: {
+        uint32_t now = sim_stack_capture(3); /* lock_event, arch_lock_event, the lock */
+        me->wait_lock = lock, me->wait_map = map, me->wait_stack = now;
+        for (unsigned i = 0; i < me->n; i++) {
+            const struct held *h = &me->held[i];
+            if (h->lock == lock && !(flags & h->flags & ARCH_LOCK_SHARED)) {
+                L.len = 0;
+                out("kernsim lockdep: cpu %u takes '%s' (class %s) again while holding it: it "
+                    "waits for itself\n",
+                    cpu, map && map->name ? map->name : "?", cname(c));
+                out("    first taken at:\n");
+                out_stack(h->stack, "      ");
+                out("    taken again at:\n");
+                out_stack(now, "      ");
+                finish_report();
+            }
+            check_order(cpu, h, map, c, now);
+        }
+        break;
+    }
+    case ARCH_LOCK_ACQUIRED: {
+        uint32_t st = me->wait_lock == lock ? me->wait_stack : sim_stack_capture(3);
+        me->wait_lock = NULL, me->wait_map = NULL;
+        if (me->n < MAX_HELD)
+            me->held[me->n++] = (struct held){lock, map, c, st, flags};
+        break;
+    }
+    case ARCH_LOCK_RELEASED:
+        for (unsigned i = me->n; i-- > 0;) {
+            if (me->held[i].lock == lock) {
+                memmove(&me->held[i], &me->held[i + 1], (me->n - i - 1) * sizeof(struct held));
+                me->n--;
+                break;
+            }
+        }
+        break;
+    }
+    pthread_mutex_unlock(&L.mu);
+}
+
+void sim_lockdep_enable(bool on)
+{
+    L.on = on;
+    sim_lock_hook = on ? lock_event : NULL;
+}
+
+void sim_lockdep_reset(void)
+{
+    memset(L.edge, 0, sizeof(L.edge));
+    memset(L.reported, 0, sizeof(L.reported));
+    memset(L.cpu, 0, sizeof(L.cpu));
+}
+
+uint64_t sim_lockdep_reports(void)
+{
+    return L.reports;
+}
+
+const char *sim_lockdep_last_report(void)
+{
+    return L.last;
+}
+
+bool sim_lockdep_describe_cpu(unsigned cpu, char *buf, size_t size)
+{
+    if (cpu >= MAX_CPUS || !size)
+        return false;
+    size_t len = 0;
+    buf[0] = 0;
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        if (len + 1 < size) {                                                                      \
+            int w_ = snprintf(buf + len, size - len, __VA_ARGS__);                                 \
+            len += w_ > 0 ? ((size_t)w_ < size - len ? (size_t)w_ : size - len - 1) : 0;          \
+        }                                                                                          \
+    } while (0)
+    const typeof(L.cpu[0]) *me = &L.cpu[cpu];
+    if (me->wait_lock) {
+        PUT("    waits for '%s' (class %s)", me->wait_map && me->wait_map->name ? me->wait_map->name : "?",
+            cname(class_id(me->wait_map)));
+        bool held = false;
+        for (unsigned o = 0; o < MAX_CPUS; o++) {
+            for (unsigned i = 0; i < L.cpu[o].n; i++) {
+                const struct held *h = &L.cpu[o].held[i];
+                if (h->lock != me->wait_lock)
+                    continue;
+                PUT("%s held by cpu %u, taken at:\n", held ? "\n     and" : ",", o);
+                len += sim_stack_format(h->stack, "        ", buf + len, size - len);
+                held = true;
+            }
+        }
+        if (!held)
+            PUT(", which no CPU holds\n");
+    }
+    for (unsigned i = 0; i < me->n; i++) {
+        const struct held *h = &me->held[i];
+        PUT("    holds '%s' (class %s)%s\n", h->map && h->map->name ? h->map->name : "?",
+            cname(h->cls), h->flags & ARCH_LOCK_SHARED ? " for reading" : "");
+    }
+#undef PUT
+    return len > 0;
+}

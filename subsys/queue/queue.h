@@ -1,0 +1,72 @@
+/* queue/queue.h - lock-free multi-producer multi-consumer queues.
+ *
+ * mpmc_ring: bounded, an array of sequence-numbered cells (D. Vyukov's design). A push
+ * claims a cell with one compare-exchange on the tail and publishes it by advancing
+ * the cell's sequence; a pop does the same on the head. Full and empty are reported at
+ * once (false), never waited for.
+ *
+ * mpmc_list: unbounded, the Michael-Scott linked queue with nodes from the kernel heap,
+ * reclaimed through hazard pointers: a node is freed only once no CPU has it in a
+ * hazard slot, so no CPU ever reads a freed node.
+ *
+ * Both: nothing is lost or duplicated, and each producer's items come out in the order
+ * it pushed them. Values are opaque pointers (NULL is allowed). */
+#ifndef QUEUE_QUEUE_H
+#define QUEUE_QUEUE_H
+
+#include <arch/types.h>
+
+struct mpmc_cell {
+    uint64_t seq;
+    void *value;
+};
+
+struct mpmc_ring {
+    uint64_t head __attribute__((aligned(64))); /* next cell to pop */
+    uint64_t tail __attribute__((aligned(64))); /* next cell to push */
+    struct mpmc_cell *cells __attribute__((aligned(64)));
+    uint64_t mask;
+    bool owns_cells;
+};
+
+/* capacity: a power of two, 2 .. 2^24. cells: capacity cells of caller memory, or
+ * NULL to take them from the kernel heap. 0, or -1 (bad capacity, no memory) with the
+ * ring unchanged. */
+int mpmc_ring_init(struct mpmc_ring *q, uint64_t capacity, struct mpmc_cell *cells);
+/* Free heap cells (the ring must be quiescent). */
+void mpmc_ring_destroy(struct mpmc_ring *q);
+bool mpmc_ring_push(struct mpmc_ring *q, void *value); /* false: full */
+bool mpmc_ring_pop(struct mpmc_ring *q, void **value); /* false: empty */
+uint64_t mpmc_ring_capacity(const struct mpmc_ring *q);
+/* Items in the ring (a snapshot; exact when quiescent). */
+uint64_t mpmc_ring_count(struct mpmc_ring *q);
+/* Quiescent only: every cell's sequence fits its position between head and tail. */
+bool mpmc_ring_valid(struct mpmc_ring *q);
+
+/* ---- unbounded ---- */
+
+struct mpmc_node;
+
+struct mpmc_list {
+    struct mpmc_node *head __attribute__((aligned(64))); /* the dummy before the first item */
+    struct mpmc_node *tail __attribute__((aligned(64)));
+};
+
+/* 0, or -1 if the heap has no memory for the first dummy node. */
+int mpmc_list_init(struct mpmc_list *q);
+/* Free every node, queued and retired (quiescent only). */
+void mpmc_list_destroy(struct mpmc_list *q);
+/* false only if the heap is out of memory (the queue is unchanged). */
+bool mpmc_list_push(struct mpmc_list *q, void *value);
+bool mpmc_list_pop(struct mpmc_list *q, void **value); /* false: empty */
+/* Quiescent only: the list is well formed, tail is its last node; *count = items. */
+bool mpmc_list_valid(struct mpmc_list *q, uint64_t *count);
+
+/* Hazard-pointer reclamation (one domain, shared by every list). */
+#define HP_SLOTS 2
+/* Nodes retired by this CPU and not yet freed, and all CPUs' total. */
+uint64_t hp_retired_count(void);
+/* Free every retired node no CPU protects (quiescent callers free them all). */
+void hp_scan_all(void);
+
+#endif

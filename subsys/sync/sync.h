@@ -1,0 +1,120 @@
+/* sync/sync.h - the kernel's spinlock and rwlock, and guards for both.
+ *
+ * spinlock_t is a ticket lock: FIFO-fair, one fetch-add to take it, one store to let
+ * go. rwlock_t keeps readers and the writer in one word; it prefers readers unless
+ * made with rwlock_init_writer_pref, in which case a waiting writer holds new readers
+ * back. Both tell the machine what they do (arch/lockdep.h), so the sim can name the
+ * holder in a deadlock report and check the order of lock classes.
+ *
+ * Each definition site is a lock class:
+ *     static DEFINE_SPINLOCK(dev_lock);
+ *     spin_lock_init(&dev->lock);          // class "&dev->lock", one per call site
+ *
+ * Guards release at scope exit and may run a callback once the lock is dropped:
+ *     LOCK_GUARD(g, guard_spin_irqsave(&dev->lock));
+ *     ...
+ *     guard_defer(&g, wake_waiters, dev);  // runs after the unlock
+ */
+#ifndef SYNC_SYNC_H
+#define SYNC_SYNC_H
+
+#include <arch/cpu.h>
+#include <arch/lockdep.h>
+#include <arch/types.h>
+
+typedef struct spinlock {
+    uint32_t next;  /* next ticket to hand out */
+    uint32_t owner; /* ticket being served */
+    struct arch_lockdep_map dep;
+} spinlock_t;
+
+#define SPINLOCK_INIT_CLASS(lockname, cls) {0, 0, {lockname, cls}}
+#define DEFINE_SPINLOCK(x)                                                                         \
+    struct arch_lock_class x##_lock_class_ = {#x, 0};                                              \
+    spinlock_t x = SPINLOCK_INIT_CLASS(#x, &x##_lock_class_)
+#define spin_lock_init(l)                                                                          \
+    do {                                                                                           \
+        static struct arch_lock_class cls_ = {#l, 0};                                              \
+        spin_lock_init_class((l), #l, &cls_);                                                      \
+    } while (0)
+
+void spin_lock_init_class(spinlock_t *l, const char *name, struct arch_lock_class *cls);
+void spin_lock(spinlock_t *l);
+void spin_unlock(spinlock_t *l);
+/* true and held, or false at once if another CPU holds it or waits for it. */
+bool spin_trylock(spinlock_t *l);
+/* Disable interrupts, then lock; the unlock restores the state saved here. */
+arch_irqflags_t spin_lock_irqsave(spinlock_t *l);
+void spin_unlock_irqrestore(spinlock_t *l, arch_irqflags_t flags);
+bool spin_is_locked(spinlock_t *l);
+/* Consistent: holders plus waiters (next - owner) at most the number of CPUs. */
+bool spin_valid(spinlock_t *l);
+
+typedef struct rwlock {
+    uint32_t word;            /* RW_WRITER | readers * RW_READER */
+    uint32_t writers_waiting; /* writers between rwlock_write_lock's start and getting in */
+    bool prefer_writers;
+    struct arch_lockdep_map dep;
+} rwlock_t;
+
+#define RW_WRITER 1u
+#define RW_READER 2u
+
+#define RWLOCK_INIT_CLASS(lockname, cls, pref) {0, 0, pref, {lockname, cls}}
+#define DEFINE_RWLOCK(x)                                                                           \
+    struct arch_lock_class x##_lock_class_ = {#x, 0};                                              \
+    rwlock_t x = RWLOCK_INIT_CLASS(#x, &x##_lock_class_, false)
+#define rwlock_init(l)                                                                             \
+    do {                                                                                           \
+        static struct arch_lock_class cls_ = {#l, 0};                                              \
+        rwlock_init_class((l), #l, &cls_, false);                                                  \
+    } while (0)
+#define rwlock_init_writer_pref(l)                                                                 \
+    do {                                                                                           \
+        static struct arch_lock_class cls_ = {#l, 0};                                              \
+        rwlock_init_class((l), #l, &cls_, true);                                                   \
+    } while (0)
+
+void rwlock_init_class(rwlock_t *l, const char *name, struct arch_lock_class *cls,
+                       bool prefer_writers);
+void read_lock(rwlock_t *l);
+void read_unlock(rwlock_t *l);
+void write_lock(rwlock_t *l);
+void write_unlock(rwlock_t *l);
+bool read_trylock(rwlock_t *l);
+bool write_trylock(rwlock_t *l);
+arch_irqflags_t read_lock_irqsave(rwlock_t *l);
+void read_unlock_irqrestore(rwlock_t *l, arch_irqflags_t flags);
+arch_irqflags_t write_lock_irqsave(rwlock_t *l);
+void write_unlock_irqrestore(rwlock_t *l, arch_irqflags_t flags);
+/* Snapshots (exact when nobody is changing the lock). */
+unsigned rwlock_readers(rwlock_t *l);
+bool rwlock_writer_held(rwlock_t *l);
+unsigned rwlock_writers_waiting(rwlock_t *l);
+/* Consistent: no readers while a writer holds it, counts within the number of CPUs. */
+bool rwlock_valid(rwlock_t *l);
+
+/* A held lock that knows how to let go, and what to run afterwards. */
+struct lock_guard {
+    void (*unlock)(struct lock_guard *g);
+    void *lock;
+    arch_irqflags_t flags;
+    void (*after)(void *arg);
+    void *arg;
+};
+
+struct lock_guard guard_spin(spinlock_t *l);
+struct lock_guard guard_spin_irqsave(spinlock_t *l);
+struct lock_guard guard_read(rwlock_t *l);
+struct lock_guard guard_write(rwlock_t *l);
+struct lock_guard guard_write_irqsave(rwlock_t *l);
+/* Run fn(arg) once the lock is dropped (one callback per guard; a second replaces it). */
+void guard_defer(struct lock_guard *g, void (*fn)(void *), void *arg);
+/* Drop the lock (restoring interrupts for the irqsave forms), then run the deferred
+ * callback. Releasing twice is harmless. */
+void guard_release(struct lock_guard *g);
+
+/* A guard released when the variable goes out of scope. */
+#define LOCK_GUARD(name, init) struct lock_guard name __attribute__((cleanup(guard_release))) = init
+
+#endif

@@ -1,0 +1,313 @@
+/* sched_test.c - the deterministic scheduler itself: strategies, the preemption bound,
+ * spinning, deadlock and no-progress reports, panics, replay and bad schedule files. */
+#include "../ktest/ktest.h"
+#include <arch/atomic.h>
+#include <arch/cpu.h>
+#include <arch/panic.h>
+#include <sim/sched.h>
+#include <stdio.h>
+#include <string.h>
+
+static struct sim_explore_result res; /* large: not on the stack */
+
+/* ---- every interleaving of two CPUs doing two steps each ---- */
+
+static struct {
+    uint32_t n;
+    uint8_t log[4];
+    uint32_t seen; /* bit per order, indexed by the log read as binary */
+    uint64_t hash; /* of the sequence of orders */
+} il;
+
+static void il_setup(void *ctx)
+{
+    il.n = 0;
+}
+
+static void il_cpu(unsigned cpu, void *ctx)
+{
+    for (int k = 0; k < 2; k++) {
+        uint32_t i = arch_atomic_fetch_add(&il.n, 1, ARCH_SEQ_CST);
+        il.log[i] = (uint8_t)cpu;
+    }
+}
+
+static bool il_final(void *ctx, char *why, size_t n)
+{
+    unsigned order = 0;
+    for (int i = 0; i < 4; i++)
+        order = order << 1 | il.log[i];
+    il.seen |= 1u << order;
+    il.hash = il.hash * 31 + order;
+    return true;
+}
+
+static const struct sim_scenario il_sc = {
+    .name = "interleave", .ncpus = 2, .setup = il_setup, .cpu = il_cpu, .final = il_final};
+
+static unsigned popcount(uint32_t x)
+{
+    return (unsigned)__builtin_popcount(x);
+}
+
+static void sched_test_dfs_sees_every_interleaving(struct ktest *t)
+{
+    struct sim_explore_opts o = {.strategy = SIM_DFS, .preemptions = 10, .quiet = true};
+    il.seen = 0;
+    KASSERT_EQ(t, sim_explore(&il_sc, &o, &res), 0);
+    KEXPECT_TRUE(t, res.exhausted);
+    KEXPECT_EQ(t, popcount(il.seen), 6u); /* C(4, 2) orders of two 2-step CPUs */
+    ktest_log(t, "dfs: %lu schedules for 6 orders", (unsigned long)res.schedules);
+}
+
+static void sched_test_preemption_bound_limits_the_search(struct ktest *t)
+{
+    struct sim_explore_opts o = {.strategy = SIM_DFS, .preemptions = 0, .quiet = true};
+    il.seen = 0;
+    KASSERT_EQ(t, sim_explore(&il_sc, &o, &res), 0);
+    KEXPECT_TRUE(t, res.exhausted);
+    /* Without preemption a CPU runs to the end once started: 0011 and 1100 only. */
+    KEXPECT_EQ(t, il.seen, (1u << 0x3) | (1u << 0xc));
+    uint64_t pb0 = res.schedules;
+    o.preemptions = 1;
+    il.seen = 0;
+    KASSERT_EQ(t, sim_explore(&il_sc, &o, &res), 0);
+    KEXPECT_GT(t, res.schedules, pb0);
+    KEXPECT_GT(t, popcount(il.seen), 2u);
+}
+
+static void sched_test_random_and_pct_are_deterministic(struct ktest *t)
+{
+    for (int s = SIM_RANDOM; s <= SIM_PCT; s++) {
+        struct sim_explore_opts o = {.strategy = s, .seed = 42, .schedules = 200, .quiet = true};
+        il.seen = 0, il.hash = 0;
+        KASSERT_EQ(t, sim_explore(&il_sc, &o, &res), 0);
+        uint64_t hash = il.hash;
+        uint32_t seen = il.seen;
+        il.seen = 0, il.hash = 0;
+        KASSERT_EQ(t, sim_explore(&il_sc, &o, &res), 0);
+        KEXPECT_EQ(t, il.hash, hash); /* the same 200 schedules in the same order */
+        KEXPECT_EQ(t, il.seen, seen);
+        if (s == SIM_RANDOM)
+            KEXPECT_EQ(t, popcount(seen), 6u); /* 200 random schedules see every order */
+        else
+            KEXPECT_GE(t, popcount(seen), 2u);
+        o.seed = 43;
+        il.hash = 0;
+        KASSERT_EQ(t, sim_explore(&il_sc, &o, &res), 0);
+        KEXPECT_NE(t, il.hash, hash); /* another seed, other schedules */
+    }
+}
+
+/* ---- spinning ---- */
+
+static uint32_t flag[2];
+
+static void flags_setup(void *ctx)
+{
+    flag[0] = flag[1] = 0;
+}
+
+static void spin_cpu(unsigned cpu, void *ctx)
+{
+    if (cpu == 0) {
+        while (!arch_atomic_load(&flag[0], ARCH_ACQUIRE))
+            arch_cpu_relax();
+    } else {
+        for (int i = 0; i < 3; i++)
+            arch_sched_yield();
+        arch_atomic_store(&flag[0], 1, ARCH_RELEASE);
+    }
+}
+
+static void sched_test_spinning_does_not_explode_the_search(struct ktest *t)
+{
+    const struct sim_scenario sc = {.name = "spin", .ncpus = 2, .setup = flags_setup, .cpu = spin_cpu};
+    struct sim_explore_opts o = {.strategy = SIM_DFS, .preemptions = 3, .quiet = true};
+    KASSERT_EQ(t, sim_explore(&sc, &o, &res), 0);
+    KEXPECT_TRUE(t, res.exhausted);
+    /* The spinner runs once per write of the other CPU at most: a handful of schedules. */
+    KEXPECT_LT(t, res.schedules, 200u);
+    o = (struct sim_explore_opts){.strategy = SIM_RANDOM, .seed = 1, .schedules = 500, .quiet = true};
+    KASSERT_EQ(t, sim_explore(&sc, &o, &res), 0);
+    KEXPECT_LT(t, res.steps, 500u * 20); /* no schedule spins on */
+}
+
+static void wait_forever_cpu(unsigned cpu, void *ctx)
+{
+    while (!arch_atomic_load(&flag[cpu], ARCH_ACQUIRE))
+        arch_cpu_relax();
+}
+
+static void sched_test_deadlock_is_reported(struct ktest *t)
+{
+    const struct sim_scenario sc = {
+        .name = "stuck", .ncpus = 2, .setup = flags_setup, .cpu = wait_forever_cpu};
+    struct sim_explore_opts o = {.strategy = SIM_RANDOM, .seed = 7, .schedules = 10, .quiet = true,
+                                 .save = "sched_test_stuck.schedule"};
+    KASSERT_EQ(t, sim_explore(&sc, &o, &res), 1);
+    KEXPECT_EQ(t, res.first_failure, 1u);
+    KEXPECT_STR_CONTAINS(t, res.report, "deadlock");
+    KEXPECT_STR_CONTAINS(t, res.report, "cpu 0: spinning");
+    KEXPECT_STR_CONTAINS(t, res.report, "cpu 1: spinning");
+    KEXPECT_STR_CONTAINS(t, res.report, "wait_forever_cpu"); /* where it spins */
+}
+
+static void yield_forever_cpu(unsigned cpu, void *ctx)
+{
+    for (;;)
+        arch_sched_yield();
+}
+
+static void sched_test_no_progress_is_reported(struct ktest *t)
+{
+    const struct sim_scenario sc = {.name = "busy", .ncpus = 1, .cpu = yield_forever_cpu};
+    struct sim_explore_opts o = {
+        .strategy = SIM_RANDOM, .seed = 1, .schedules = 1, .max_steps = 1000, .quiet = true,
+        .save = "sched_test_busy.schedule"};
+    KASSERT_EQ(t, sim_explore(&sc, &o, &res), 1);
+    KEXPECT_STR_CONTAINS(t, res.report, "no progress: the schedule passed 1000 steps");
+}
+
+static void panic_cpu(unsigned cpu, void *ctx)
+{
+    arch_sched_yield();
+    if (cpu == 1)
+        arch_panic("cpu %u gives up", cpu);
+}
+
+static void sched_test_panic_fails_the_schedule_only(struct ktest *t)
+{
+    const struct sim_scenario sc = {.name = "panic", .ncpus = 2, .cpu = panic_cpu};
+    struct sim_explore_opts o = {.strategy = SIM_RANDOM, .seed = 3, .schedules = 5, .quiet = true,
+                                 .save = "sched_test_panic.schedule"};
+    KASSERT_EQ(t, sim_explore(&sc, &o, &res), 1);
+    KEXPECT_STR_CONTAINS(t, res.report, "kernel panic on cpu 1: cpu 1 gives up");
+    /* The machine goes on: the next exploration runs normally. */
+    KEXPECT_EQ(t, sim_explore(&il_sc, &(struct sim_explore_opts){.strategy = SIM_RANDOM,
+                                                                .schedules = 3, .quiet = true},
+                              &res),
+               0);
+}
+
+/* ---- replay ---- */
+
+static uint32_t counter;
+
+static void lost_setup(void *ctx)
+{
+    counter = 0;
+}
+
+static void lost_cpu(unsigned cpu, void *ctx)
+{
+    uint32_t v = arch_atomic_load(&counter, ARCH_RELAXED);
+    arch_atomic_store(&counter, v + 1, ARCH_RELAXED);
+}
+
+static bool lost_final(void *ctx, char *why, size_t n)
+{
+    if (counter == 3)
+        return true;
+    snprintf(why, n, "counter is %u after 3 increments", counter);
+    return false;
+}
+
+static const struct sim_scenario lost_sc = {
+    .name = "sched_test_lost", .ncpus = 3, .setup = lost_setup, .cpu = lost_cpu, .final = lost_final};
+
+static void sched_test_replay_gives_the_same_report(struct ktest *t)
+{
+    static char first[sizeof(res.report)];
+    struct sim_explore_opts o = {.strategy = SIM_RANDOM, .seed = 11, .schedules = 1000,
+                                 .quiet = true, .save = "sched_test_lost.schedule"};
+    KASSERT_EQ(t, sim_explore(&lost_sc, &o, &res), 1);
+    KEXPECT_STR_CONTAINS(t, res.report, "wrong final state");
+    strcpy(first, res.report);
+    struct sim_explore_opts r = {.strategy = SIM_REPLAY, .replay = "sched_test_lost.schedule"};
+    for (int i = 0; i < 2; i++) {
+        KASSERT_EQ(t, sim_explore(&lost_sc, &r, &res), 1);
+        KEXPECT_STREQ(t, res.report, first);
+    }
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static void sched_test_bad_schedule_files_are_refused(struct ktest *t)
+{
+    struct sim_explore_opts r = {.strategy = SIM_REPLAY, .replay = "sched_test_bad.schedule"};
+    const char *bad[] = {
+        "not a schedule\n",
+        "kernsim-schedule 1\nscenario sched_test_lost\ncpus 3\nsteps 4\nchoices 01\n", /* short */
+        "kernsim-schedule 1\nscenario sched_test_lost\ncpus 3\nsteps 2\nchoices 09\n", /* cpu 9 */
+        "kernsim-schedule 1\nscenario other\ncpus 3\nsteps 2\nchoices 01\n",           /* another test */
+        "kernsim-schedule 1\nscenario sched_test_lost\ncpus 2\nsteps 2\nchoices 01\n", /* cpus */
+        "kernsim-schedule 1\nscenario sched_test_lost\ncpus 3\nsteps 0\nchoices \n",   /* empty */
+        "kernsim-schedule 1\nbogus line\n",
+    };
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        write_file("sched_test_bad.schedule", bad[i]);
+        KEXPECT_EQ(t, sim_explore(&lost_sc, &r, &res), -1);
+        KEXPECT_EQ(t, res.schedules, 0u); /* nothing ran */
+    }
+    r.replay = "no/such/file.schedule";
+    KEXPECT_EQ(t, sim_explore(&lost_sc, &r, &res), -1);
+    /* A schedule that fits the file format but not the program: it stops, named. */
+    r.replay = "sched_test_bad.schedule";
+    write_file("sched_test_bad.schedule",
+               "kernsim-schedule 1\nscenario sched_test_lost\ncpus 3\nsteps 3\nchoices 000\n");
+    KEXPECT_EQ(t, sim_explore(&lost_sc, &r, &res), -1);
+    KEXPECT_STR_CONTAINS(t, res.report, "does not fit this program");
+}
+
+static void sched_test_bad_options_are_refused(struct ktest *t)
+{
+    struct sim_explore_opts o = {.strategy = SIM_RANDOM, .schedules = 0};
+    KEXPECT_EQ(t, sim_explore(&lost_sc, &o, &res), -1); /* random needs a count */
+    o = (struct sim_explore_opts){.strategy = (enum sim_strategy)9, .schedules = 1};
+    KEXPECT_EQ(t, sim_explore(&lost_sc, &o, &res), -1);
+    struct sim_scenario sc = lost_sc;
+    sc.ncpus = SIM_SCHED_MAX_CPUS + 1;
+    o = (struct sim_explore_opts){.strategy = SIM_RANDOM, .schedules = 1};
+    KEXPECT_EQ(t, sim_explore(&sc, &o, &res), -1);
+    sc.ncpus = 0;
+    KEXPECT_EQ(t, sim_explore(&sc, &o, &res), -1);
+}
+
+/* ---- free-running ---- */
+
+static uint32_t fr_count;
+
+static void fr_cpu(unsigned cpu, void *ctx)
+{
+    for (int i = 0; i < 10000; i++)
+        arch_atomic_fetch_add(&fr_count, 1, ARCH_RELAXED);
+    (void)cpu;
+}
+
+static void sched_test_free_running_cpus_are_threads(struct ktest *t)
+{
+    fr_count = 0;
+    KASSERT_EQ(t, sim_run_cpus(2, fr_cpu, NULL), 0);
+    KEXPECT_EQ(t, fr_count, 20000u);
+    KEXPECT_EQ(t, sim_run_cpus(1000, fr_cpu, NULL), -1);
+}
+
+KTEST_SUITE(sched, KTEST_CASE(sched_test_dfs_sees_every_interleaving),
+            KTEST_CASE(sched_test_preemption_bound_limits_the_search),
+            KTEST_CASE(sched_test_random_and_pct_are_deterministic),
+            KTEST_CASE(sched_test_spinning_does_not_explode_the_search),
+            KTEST_CASE(sched_test_deadlock_is_reported),
+            KTEST_CASE(sched_test_no_progress_is_reported),
+            KTEST_CASE(sched_test_panic_fails_the_schedule_only),
+            KTEST_CASE(sched_test_replay_gives_the_same_report),
+            KTEST_CASE(sched_test_bad_schedule_files_are_refused),
+            KTEST_CASE(sched_test_bad_options_are_refused),
+            KTEST_CASE(sched_test_free_running_cpus_are_threads));
