@@ -50,7 +50,7 @@ function(ks_hosted_test file)
 endfunction()
 
 foreach(t ${KS_SHARED_TESTS} tests/hosted/sim_mmu_test.c tests/hosted/paging_sim_test.c
-          tests/hosted/sched_test.c)
+          tests/hosted/sched_test.c tests/hosted/sync_sched_test.c)
   ks_hosted_test(${t})
 endforeach()
 

@@ -50,15 +50,33 @@ void sim_ctx_switch(void **save_sp, void *load_sp);
 #define STACK_GUARD UINT64_C(0x10000)
 
 enum fstate { F_RUN, F_SPIN, F_DONE };
+#define RS_MAX 16
 
 struct fiber {
     void *sp; /* saved stack pointer while switched out */
     uint8_t *lo;
     void *tsan;
     enum fstate state;
-    bool pending_write; /* stopped before a store or RMW: it counts once it has run */
+    /* Stopped before a store or RMW: the location and its value then. At the next
+     * point the op has run; if the value changed it was a write, which may let
+     * spinning CPUs on. */
+    uintptr_t pend_addr;
+    unsigned pend_size;
+    uint64_t pend_old;
+    /* What this spin iteration (since the last relax, or the start) read through
+     * atomics, and the values it saw. A relax waits until one of them changes. */
+    struct {
+        uintptr_t addr;
+        unsigned size;
+        uint64_t val;
+    } rs[RS_MAX];
+    unsigned nrs;
+    bool rs_lost;  /* read more places than rs holds: wait for any write instead */
+    uintptr_t rd_addr; /* stopped before a load or RMW of this */
+    unsigned rd_size;
     uint64_t spin_epoch;
     uintptr_t park_fp; /* frame of its last sched_hook: where its stack walk starts */
+    unsigned preempt_off; /* arch_preempt_disable depth: no points while nonzero */
 };
 
 /* One decision: who ran next, and what DFS needs to try the others. */
@@ -71,7 +89,8 @@ static struct {
     const struct sim_scenario *sc;
     const struct sim_explore_opts *o;
     unsigned n;
-    bool active; /* inside a schedule */
+    bool active;   /* inside a schedule */
+    bool in_check; /* the scenario's check runs: its own atomics are not points */
     unsigned cur;
     struct fiber f[SIM_SCHED_MAX_CPUS];
     bool stacks_ready;
@@ -240,12 +259,26 @@ static void strategy_begin(uint64_t index)
     }
 }
 
+static uint64_t peek(uintptr_t a, unsigned size);
+
+/* Whether a value a spinning CPU read has changed since (or, when it read too many
+ * places to remember, whether anything was written). */
+static bool spin_over(const struct fiber *f)
+{
+    if (f->rs_lost || !f->nrs)
+        return f->spin_epoch != S.epoch;
+    for (unsigned i = 0; i < f->nrs; i++)
+        if (peek(f->rs[i].addr, f->rs[i].size) != f->rs[i].val)
+            return true;
+    return false;
+}
+
 static unsigned runnable_mask(void)
 {
     unsigned m = 0;
     for (unsigned i = 0; i < S.n; i++) {
         const struct fiber *f = &S.f[i];
-        if (f->state == F_RUN || (f->state == F_SPIN && f->spin_epoch != S.epoch))
+        if (f->state == F_RUN || (f->state == F_SPIN && spin_over(f)))
             m |= 1u << i;
     }
     return m;
@@ -274,6 +307,13 @@ static unsigned choose(unsigned runnable)
     case SIM_DFS:
         if (i < S.prefix) {
             next = S.trace[i].chosen;
+            if (!(runnable >> next & 1)) {
+                rep("kernsim sched: the scenario is not deterministic: step %lu ran cpu %u in "
+                    "an earlier schedule with the same prefix, but now the runnable CPUs are "
+                    "0x%x\n", (unsigned long)i, next, runnable);
+                S.replay_error = true;
+                fail_now();
+            }
         } else {
             next = cur_ok ? cur : (unsigned)__builtin_ctz(runnable);
             uint16_t before = i ? S.trace[i - 1].preempts : 0;
@@ -388,31 +428,91 @@ static void reschedule(bool dying)
     enter(next, dying ? &dummy : &S.f[me].sp, dying, false);
 }
 
-static void sched_hook(const volatile void *addr, int kind)
+/* Operands are read without MSan's checks: only equality matters here. */
+__attribute__((no_sanitize("memory"))) static uint64_t peek(uintptr_t a, unsigned size)
 {
-    (void)addr;
-    if (!S.active)
+    switch (size) {
+    case 1:
+        return *(volatile uint8_t *)a;
+    case 2:
+        return *(volatile uint16_t *)a;
+    case 4:
+        return *(volatile uint32_t *)a;
+    default:
+        return *(volatile uint64_t *)a;
+    }
+}
+
+/* The op `me` stopped before has run: count it if it wrote. */
+static void settle(struct fiber *me)
+{
+    if (me->pend_addr && peek(me->pend_addr, me->pend_size) != me->pend_old)
+        S.epoch++;
+    me->pend_addr = 0;
+}
+
+static void sched_hook(const volatile void *addr, int kind_size)
+{
+    if (!S.active || S.in_check)
         return;
     tsan_ignore(true);
+    int kind = kind_size & 0xff;
+    unsigned size = (unsigned)kind_size >> 8;
     struct fiber *me = &S.f[S.cur];
-    me->park_fp = (uintptr_t)__builtin_frame_address(0);
-    if (me->pending_write) {
-        S.epoch++;
-        me->pending_write = false;
+    if (kind == ARCH_SP_PREEMPT_OFF || kind == ARCH_SP_PREEMPT_ON || me->preempt_off) {
+        if (kind == ARCH_SP_PREEMPT_OFF)
+            me->preempt_off++;
+        else if (kind == ARCH_SP_PREEMPT_ON && me->preempt_off)
+            me->preempt_off--;
+        tsan_ignore(false);
+        return;
     }
+    me->park_fp = (uintptr_t)__builtin_frame_address(0);
+    settle(me);
     if (kind == ARCH_SP_RELAX) {
-        me->state = F_SPIN;
+        /* If everything this iteration read still holds its value, the loop would
+         * only read it again: the CPU waits until one of them changes. If one has
+         * changed already, it gets another look at once. */
         me->spin_epoch = S.epoch;
-    } else if (kind == ARCH_SP_STORE || kind == ARCH_SP_RMW) {
-        me->pending_write = true;
+        if (!spin_over(me))
+            me->state = F_SPIN;
+    } else if (addr && (size == 1 || size == 2 || size == 4 || size == 8)) {
+        if (kind == ARCH_SP_STORE || kind == ARCH_SP_RMW)
+            me->pend_addr = (uintptr_t)addr, me->pend_size = size;
+        if (kind == ARCH_SP_LOAD || kind == ARCH_SP_RMW)
+            me->rd_addr = (uintptr_t)addr, me->rd_size = size;
     }
     char why[512];
-    if (S.sc->check && !S.sc->check(S.sc->ctx, why, sizeof(why))) {
+    S.in_check = true;
+    bool ok = !S.sc->check || S.sc->check(S.sc->ctx, why, sizeof(why));
+    S.in_check = false;
+    if (!ok) {
         rep("kernsim sched: invariant broken at step %lu: %s\n", (unsigned long)S.step, why);
         rep_cpus();
         fail_now();
     }
     reschedule(false);
+    /* Running again, right before the op: what it is about to read or overwrite. */
+    if (me->pend_addr)
+        me->pend_old = peek(me->pend_addr, me->pend_size);
+    if (me->rd_addr) {
+        uint64_t v = peek(me->rd_addr, me->rd_size);
+        unsigned i = 0;
+        while (i < me->nrs && me->rs[i].addr != me->rd_addr)
+            i++;
+        if (i < me->nrs) {
+            /* Read again: keep the first value. If it differs now, the iteration saw
+             * a change (a failed compare-exchange) and must not wait. */
+        } else if (i < RS_MAX) {
+            me->rs[i].addr = me->rd_addr, me->rs[i].size = me->rd_size, me->rs[i].val = v;
+            me->nrs++;
+        } else {
+            me->rs_lost = true;
+        }
+        me->rd_addr = 0;
+    }
+    if (kind == ARCH_SP_RELAX)
+        me->nrs = 0, me->rs_lost = false; /* a new iteration */
     tsan_ignore(false);
 }
 
@@ -426,9 +526,7 @@ static __attribute__((noreturn)) void fiber_start(void)
     tsan_ignore(true);
     struct fiber *f = &S.f[me];
     f->park_fp = 0;
-    if (f->pending_write)
-        S.epoch++;
-    f->pending_write = false;
+    settle(f);
     f->state = F_DONE;
     reschedule(true);
     __builtin_unreachable();
@@ -475,9 +573,12 @@ static void fiber_reset(struct fiber *f, bool fresh_tsan)
         *--top = 0;                   /* r15 r14 r13 r12 rbx rbp: rbp 0 ends stack walks */
     f->sp = top;
     f->state = F_RUN;
-    f->pending_write = false;
+    f->pend_addr = f->rd_addr = 0;
+    f->nrs = 0;
+    f->rs_lost = false;
     f->spin_epoch = 0;
     f->park_fp = 0;
+    f->preempt_off = 0;
     if (__tsan_create_fiber && (fresh_tsan || !f->tsan)) {
         if (f->tsan)
             __tsan_destroy_fiber(f->tsan);

@@ -244,7 +244,7 @@ void *heap_raw_alloc(size_t size, size_t align)
     return p;
 }
 
-static void *alloc(size_t size, size_t align, bool zero)
+static void *alloc_unlocked(size_t size, size_t align, bool zero)
 {
     if (!heap_g.ready || !size || size > (SIZE_MAX >> 2))
         return NULL;
@@ -260,6 +260,15 @@ static void *alloc(size_t size, size_t align, bool zero)
         return NULL;
     if (zero)
         __builtin_memset(p, 0, size);
+    return p;
+}
+
+/* Every slow path runs with preemption off: see arch_preempt_disable. */
+static void *alloc(size_t size, size_t align, bool zero)
+{
+    arch_preempt_disable();
+    void *p = alloc_unlocked(size, align, zero);
+    arch_preempt_enable();
     return p;
 }
 
@@ -340,17 +349,22 @@ static void free_raw(void *p, const char *who)
         large_free(l, p, true);
 }
 
+static __attribute__((noinline)) void kfree_slow(void *p)
+{
+    arch_preempt_disable();
+    if (heap_g.mode == HEAP_CHECKING)
+        chk_free(p, 0, false);
+    else
+        free_raw(p, "kfree");
+    arch_preempt_enable();
+}
+
 void kfree(void *p)
 {
     if (__builtin_expect(heap_g.fast && span_free_local(p), 1))
         return;
-    if (!p)
-        return;
-    if (heap_g.mode == HEAP_CHECKING) {
-        chk_free(p, 0, false);
-        return;
-    }
-    free_raw(p, "kfree");
+    if (p)
+        kfree_slow(p);
 }
 
 /* Usable size of a live fast-mode block, or 0 (reported) if p is not one. */
@@ -382,7 +396,7 @@ static size_t usable_raw(const void *p, const char *who)
     return l->usable;
 }
 
-void kfree_sized(void *p, size_t size)
+static void kfree_sized_unlocked(void *p, size_t size)
 {
     if (!p)
         return;
@@ -415,13 +429,21 @@ void kfree_sized(void *p, size_t size)
     free_raw(p, "kfree_sized");
 }
 
+void kfree_sized(void *p, size_t size)
+{
+    arch_preempt_disable();
+    kfree_sized_unlocked(p, size);
+    arch_preempt_enable();
+}
+
 size_t kmalloc_usable_size(const void *p)
 {
     if (!p)
         return 0;
-    if (heap_g.mode == HEAP_CHECKING)
-        return chk_usable(p);
-    return usable_raw(p, "kmalloc_usable_size");
+    arch_preempt_disable();
+    size_t n = heap_g.mode == HEAP_CHECKING ? chk_usable(p) : usable_raw(p, "kmalloc_usable_size");
+    arch_preempt_enable();
+    return n;
 }
 
 void *krealloc(void *p, size_t size)

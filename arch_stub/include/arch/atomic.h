@@ -18,36 +18,40 @@ enum arch_memorder {
     ARCH_SEQ_CST = __ATOMIC_SEQ_CST,
 };
 
-/* What a scheduling point is about to do, for the scheduler's bookkeeping. */
+/* What a scheduling point is about to do, for the scheduler's bookkeeping; the
+ * operand's size is in the bits above (ARCH_SP_SIZE), 0 for none. */
 enum arch_sched_kind {
     ARCH_SP_LOAD,
     ARCH_SP_STORE,
     ARCH_SP_RMW,
     ARCH_SP_RELAX,
     ARCH_SP_YIELD,
+    ARCH_SP_PREEMPT_OFF,
+    ARCH_SP_PREEMPT_ON,
 };
+#define ARCH_SP_SIZE(p) ((int)sizeof(*(p)) << 8)
 
-#define arch_atomic_load(p, mo) (ARCH_SCHED_POINT((p), ARCH_SP_LOAD), __atomic_load_n((p), (mo)))
+#define arch_atomic_load(p, mo) (ARCH_SCHED_POINT((p), ARCH_SP_LOAD | ARCH_SP_SIZE(p)), __atomic_load_n((p), (mo)))
 #define arch_atomic_store(p, v, mo)                                                                \
     do {                                                                                           \
-        ARCH_SCHED_POINT((p), ARCH_SP_STORE);                                                      \
+        ARCH_SCHED_POINT((p), ARCH_SP_STORE | ARCH_SP_SIZE(p));                                                      \
         __atomic_store_n((p), (v), (mo));                                                          \
     } while (0)
 #define arch_atomic_xchg(p, v, mo)                                                                 \
-    (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_exchange_n((p), (v), (mo)))
+    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)), __atomic_exchange_n((p), (v), (mo)))
 /* Strong compare-exchange: true and *p = desired if *p == *expected; otherwise false
  * and *expected = the value seen. */
 #define arch_atomic_cmpxchg(p, expected, desired, mo_ok, mo_fail)                                  \
-    (ARCH_SCHED_POINT((p), ARCH_SP_RMW),                                                           \
+    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)),                                                           \
      __atomic_compare_exchange_n((p), (expected), (desired), false, (mo_ok), (mo_fail)))
 #define arch_atomic_fetch_add(p, v, mo)                                                            \
-    (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_add((p), (v), (mo)))
+    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)), __atomic_fetch_add((p), (v), (mo)))
 #define arch_atomic_fetch_sub(p, v, mo)                                                            \
-    (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_sub((p), (v), (mo)))
+    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)), __atomic_fetch_sub((p), (v), (mo)))
 #define arch_atomic_fetch_and(p, v, mo)                                                            \
-    (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_and((p), (v), (mo)))
+    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)), __atomic_fetch_and((p), (v), (mo)))
 #define arch_atomic_fetch_or(p, v, mo)                                                             \
-    (ARCH_SCHED_POINT((p), ARCH_SP_RMW), __atomic_fetch_or((p), (v), (mo)))
+    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)), __atomic_fetch_or((p), (v), (mo)))
 /* A full fence; orders everything before against everything after. */
 #define arch_atomic_fence(mo)                                                                      \
     do {                                                                                           \
@@ -57,5 +61,12 @@ enum arch_sched_kind {
 
 /* An explicit scheduling point with no memory effect (a voluntary yield). */
 #define arch_sched_yield() ARCH_SCHED_POINT((void *)0, ARCH_SP_YIELD)
+
+/* Between these (they nest) the CPU is not switched away from: its atomics are not
+ * scheduling points, as under preempt_disable. For code whose own interleavings are
+ * tested elsewhere and whose internal points would otherwise vary from run to run
+ * with its state (the heap's slow paths), which would make schedules unreplayable. */
+#define arch_preempt_disable() ARCH_SCHED_POINT((void *)0, ARCH_SP_PREEMPT_OFF)
+#define arch_preempt_enable()  ARCH_SCHED_POINT((void *)0, ARCH_SP_PREEMPT_ON)
 
 #endif
