@@ -66,6 +66,15 @@ foreach(prog heap_test heap_sim_test)
   endforeach()
 endforeach()
 
+# Planted concurrency bugs the scheduler must find with fixed seeds and replay
+# (label bugs): one program each, with the shared hunting harness.
+foreach(bug lost_update aba_stack abba_deadlock lock_order rw_starvation queue_publish)
+  add_executable(bug_${bug} tests/runner/sim_main.c tests/bugs/${bug}.c tests/bugs/bug_harness.c)
+  target_link_libraries(bug_${bug} PRIVATE ks_ktest_host)
+  add_test(NAME bugs.${bug} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:bug_${bug}>)
+  set_tests_properties(bugs.${bug} PROPERTIES LABELS bugs TIMEOUT 300)
+endforeach()
+
 # The heap before paging has its own boot order, so its own program.
 add_executable(heap_early tests/hosted/heap_early.c)
 target_link_libraries(heap_early PRIVATE ks_sim)

@@ -68,7 +68,8 @@ struct fiber {
     struct {
         uintptr_t addr;
         unsigned size;
-        uint64_t val;
+        bool changed; /* read with different values in this iteration */
+        uint64_t val; /* the last value read */
     } rs[RS_MAX];
     unsigned nrs;
     bool rs_lost;  /* read more places than rs holds: wait for any write instead */
@@ -268,7 +269,7 @@ static bool spin_over(const struct fiber *f)
     if (f->rs_lost || !f->nrs)
         return f->spin_epoch != S.epoch;
     for (unsigned i = 0; i < f->nrs; i++)
-        if (peek(f->rs[i].addr, f->rs[i].size) != f->rs[i].val)
+        if (f->rs[i].changed || peek(f->rs[i].addr, f->rs[i].size) != f->rs[i].val)
             return true;
     return false;
 }
@@ -407,6 +408,7 @@ static void reschedule(bool dying)
         }
         rep("kernsim sched: deadlock at step %lu: no CPU can make progress\n",
             (unsigned long)S.step);
+
         rep_cpus();
         fail_now();
     }
@@ -470,9 +472,9 @@ static void sched_hook(const volatile void *addr, int kind_size)
     me->park_fp = (uintptr_t)__builtin_frame_address(0);
     settle(me);
     if (kind == ARCH_SP_RELAX) {
-        /* If everything this iteration read still holds its value, the loop would
-         * only read it again: the CPU waits until one of them changes. If one has
-         * changed already, it gets another look at once. */
+        /* If everything this iteration read held one value throughout and still
+         * holds it, the loop would only read the same again: the CPU waits until one
+         * of them changes. If one has moved already, it gets another look at once. */
         me->spin_epoch = S.epoch;
         if (!spin_over(me))
             me->state = F_SPIN;
@@ -501,10 +503,13 @@ static void sched_hook(const volatile void *addr, int kind_size)
         while (i < me->nrs && me->rs[i].addr != me->rd_addr)
             i++;
         if (i < me->nrs) {
-            /* Read again: keep the first value. If it differs now, the iteration saw
-             * a change (a failed compare-exchange) and must not wait. */
+            /* Read again: if the value moved, this iteration saw a change (a failed
+             * compare-exchange, say) and must not wait on it. */
+            me->rs[i].changed |= me->rs[i].val != v;
+            me->rs[i].val = v;
         } else if (i < RS_MAX) {
             me->rs[i].addr = me->rd_addr, me->rs[i].size = me->rd_size, me->rs[i].val = v;
+            me->rs[i].changed = false;
             me->nrs++;
         } else {
             me->rs_lost = true;
@@ -772,6 +777,7 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
         return -1;
     sim_sched_hook = sched_hook;
     sim_lockdep_enable(true);
+    sim_lockdep_check_order(!o->no_lock_order);
     S.sc = sc, S.o = o, S.n = sc->ncpus;
     S.max_steps = o->max_steps ? o->max_steps : 100000;
     S.pct_depth = o->pct_depth ? o->pct_depth : 3;
@@ -852,6 +858,7 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
                 (unsigned long)res->schedules, (unsigned long)res->steps,
                 res->exhausted ? "; the bounded space is exhausted" : "");
     sim_sched_hook = NULL;
+    sim_lockdep_check_order(true);
     free(S.trace);
     S.trace = NULL;
     S.sc = NULL;

@@ -29,9 +29,8 @@ typedef struct spinlock {
 } spinlock_t;
 
 #define SPINLOCK_INIT_CLASS(lockname, cls) {0, 0, {lockname, cls}}
-#define DEFINE_SPINLOCK(x)                                                                         \
-    struct arch_lock_class x##_lock_class_ = {#x, 0};                                              \
-    spinlock_t x = SPINLOCK_INIT_CLASS(#x, &x##_lock_class_)
+/* At file scope (the class is a compound literal with static storage). */
+#define DEFINE_SPINLOCK(x) spinlock_t x = SPINLOCK_INIT_CLASS(#x, &(struct arch_lock_class){.name = #x})
 #define spin_lock_init(l)                                                                          \
     do {                                                                                           \
         static struct arch_lock_class cls_ = {#l, 0};                                              \
@@ -62,8 +61,7 @@ typedef struct rwlock {
 
 #define RWLOCK_INIT_CLASS(lockname, cls, pref) {0, 0, pref, {lockname, cls}}
 #define DEFINE_RWLOCK(x)                                                                           \
-    struct arch_lock_class x##_lock_class_ = {#x, 0};                                              \
-    rwlock_t x = RWLOCK_INIT_CLASS(#x, &x##_lock_class_, false)
+    rwlock_t x = RWLOCK_INIT_CLASS(#x, &(struct arch_lock_class){.name = #x}, false)
 #define rwlock_init(l)                                                                             \
     do {                                                                                           \
         static struct arch_lock_class cls_ = {#l, 0};                                              \

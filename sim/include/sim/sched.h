@@ -54,6 +54,8 @@ struct sim_explore_opts {
     const char *save;      /* where a failing schedule is written; NULL: <name>.schedule */
     bool quiet;            /* no progress lines, only the seed, the outcome and a report */
     bool keep_going;       /* do not stop at the first failing schedule (benchmarks) */
+    bool no_lock_order;    /* track locks (deadlock reports name holders) but do not check
+                            * their order: to see the deadlock lockdep would foresee */
 };
 
 struct sim_explore_result {
@@ -87,6 +89,8 @@ bool sim_sched_active(void);
 /* Lock tracking and lock-order checking (lockdep). On by default; benchmarks turn it
  * off to measure the locks alone, as kernels build without lock proving. */
 void sim_lockdep_enable(bool on);
+/* Check the order of lock classes (on by default; tracking alone still names holders). */
+void sim_lockdep_check_order(bool on);
 /* Inversions reported so far (each class pair is reported once per schedule, or once
  * per process in free-running mode). */
 uint64_t sim_lockdep_reports(void);

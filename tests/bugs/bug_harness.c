@@ -1,0 +1,49 @@
+/* bug_harness.c - see bug_harness.h. */
+#include "bug_harness.h"
+#include <stdio.h>
+#include <string.h>
+
+static struct sim_explore_result res, again;
+
+static uint64_t hunt_one(struct ktest *t, const struct sim_scenario *sc, const char *expect,
+                         const struct bug_hunt *how, enum sim_strategy st)
+{
+    static const char *names[] = {"random", "pct", "dfs"};
+    char path[160];
+    snprintf(path, sizeof(path), "%s.%s.schedule", sc->name, names[st]);
+    struct sim_explore_opts o = {.strategy = st,
+                                 .seed = 1,
+                                 .schedules = how->budget,
+                                 .preemptions = how->preemptions,
+                                 .quiet = true,
+                                 .save = path,
+                                 .no_lock_order = how->no_lock_order};
+    int rc = sim_explore(sc, &o, &res);
+    if (rc != 1)
+        return 0;
+    KEXPECT_STR_CONTAINS(t, res.report, expect);
+    struct sim_explore_opts r = {.strategy = SIM_REPLAY, .replay = path,
+                                 .no_lock_order = how->no_lock_order};
+    KEXPECT_EQ(t, sim_explore(sc, &r, &again), 1);
+    KEXPECT_STREQ(t, again.report, res.report); /* the same report, byte for byte */
+    return res.first_failure;
+}
+
+void bug_hunt(struct ktest *t, const struct sim_scenario *sc, const char *expect,
+              const struct bug_hunt *how)
+{
+    uint64_t n[3];
+    for (int st = SIM_RANDOM; st <= SIM_DFS; st++)
+        n[st] = hunt_one(t, sc, expect, how, (enum sim_strategy)st);
+    KEXPECT_NE(t, n[SIM_RANDOM], 0u);
+    if (how->pct_must_find)
+        KEXPECT_NE(t, n[SIM_PCT], 0u);
+    if (how->dfs_must_find)
+        KEXPECT_NE(t, n[SIM_DFS], 0u);
+    ktest_log(t, "%s: schedules to find it: random %lu, pct %lu, dfs (bound %u) %lu (0: not "
+                 "within %lu)",
+              sc->name, (unsigned long)n[0], (unsigned long)n[1], how->preemptions,
+              (unsigned long)n[2], (unsigned long)how->budget);
+    printf("BUG %s random=%lu pct=%lu dfs=%lu\n", sc->name, (unsigned long)n[0], (unsigned long)n[1],
+           (unsigned long)n[2]);
+}
