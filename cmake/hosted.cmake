@@ -131,6 +131,18 @@ if(KERNSIM_SANITIZE OR KERNSIM_VALGRIND)
     target_link_libraries(heap_canary PRIVATE ks_sim)
   endif()
   ks_checker_canaries(sim.checker_catches_kernel_heap_ heap_canary "${kcanaries}")
+  # Races between simulated CPUs: threads, and fibers whose hand-offs do not
+  # synchronise. A lock between them must leave TSan silent.
+  if(KERNSIM_SANITIZE MATCHES "thread")
+    add_executable(race_canary tests/hosted/race_canary.c)
+    target_link_libraries(race_canary PRIVATE ks_sim)
+    ks_checker_canaries(sim.tsan_catches_ race_canary
+                        "free-race|WARNING: ThreadSanitizer: data race;det-race|WARNING: ThreadSanitizer: data race")
+    foreach(mode free-locked det-locked)
+      add_test(NAME sim.tsan_quiet_${mode} COMMAND $<TARGET_FILE:race_canary> ${mode})
+      set_tests_properties(sim.tsan_quiet_${mode} PROPERTIES LABELS sim TIMEOUT 60)
+    endforeach()
+  endif()
   ks_checker_canaries(sim.checker_catches_ checker_canary "${canaries}")
 endif()
 

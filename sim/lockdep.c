@@ -16,6 +16,26 @@
 #include <stdio.h>
 #include <string.h>
 
+/* ThreadSanitizer must not see the tracker: its mutex would order CPUs that the locks
+ * themselves do not, hiding races. NULL without TSan. */
+void __tsan_ignore_thread_begin(void) __attribute__((weak));
+void __tsan_ignore_thread_end(void) __attribute__((weak));
+void AnnotateIgnoreSyncBegin(const char *file, int line) __attribute__((weak));
+void AnnotateIgnoreSyncEnd(const char *file, int line) __attribute__((weak));
+
+static void tsan_hide(bool on)
+{
+    if (!__tsan_ignore_thread_begin)
+        return;
+    if (on) {
+        __tsan_ignore_thread_begin();
+        AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
+    } else {
+        AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
+        __tsan_ignore_thread_end();
+    }
+}
+
 #define MAX_CLASSES 128
 #define MAX_HELD    16
 #define MAX_CPUS    64
@@ -119,7 +139,9 @@ static void finish_report(void)
     L.reports++;
     if (sim_sched_active()) {
         pthread_mutex_unlock(&L.mu);
+        tsan_hide(false);
         sim_sched_fail(L.last); /* does not return */
+        tsan_hide(true);
         pthread_mutex_lock(&L.mu);
     }
     fputs(L.last, stderr);
@@ -163,6 +185,7 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
     unsigned cpu = arch_cpu_id();
     if (cpu >= MAX_CPUS)
         return;
+    tsan_hide(true);
     pthread_mutex_lock(&L.mu);
     typeof(L.cpu[0]) *me = &L.cpu[cpu];
     unsigned c = class_id(map);
@@ -205,6 +228,7 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
         break;
     }
     pthread_mutex_unlock(&L.mu);
+    tsan_hide(false);
 }
 
 void sim_lockdep_enable(bool on)

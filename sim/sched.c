@@ -15,6 +15,7 @@
 #include <arch/atomic.h>
 #include <arch/console.h>
 #include <arch/cpu.h>
+#include <arch/panic.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sim/sched.h>
@@ -77,6 +78,7 @@ struct fiber {
     unsigned rd_size;
     uint64_t spin_epoch;
     uintptr_t park_fp; /* frame of its last sched_hook: where its stack walk starts */
+    bool idle;         /* finished a schedule cleanly: resumable at fiber_start's loop */
     unsigned preempt_off; /* arch_preempt_disable depth: no points while nonzero */
 };
 
@@ -379,36 +381,43 @@ static void switch_ctx(void **save, void *to_sp, void *to_tsan, uintptr_t to_lo,
         __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 }
 
-static void enter(unsigned next, void **save, bool dying, bool sync)
+static void enter(unsigned next, void **save, bool sync)
 {
     struct fiber *t = &S.f[next];
     S.cur = next;
     t->state = F_RUN;
     sim_current_cpu = next;
     sim_stack_set_bounds((uintptr_t)t->lo, (uintptr_t)t->lo + STACK_SIZE);
-    switch_ctx(save, t->sp, t->tsan, (uintptr_t)t->lo, STACK_SIZE, dying, sync);
+    /* Bookkeeping runs under TSan's ignores; a CPU is never switched out with them
+     * on, so one abandoned by a failed schedule can be destroyed cleanly. */
+    tsan_ignore(false);
+    switch_ctx(save, t->sp, t->tsan, (uintptr_t)t->lo, STACK_SIZE, false, sync);
+    tsan_ignore(true);
 }
 
 /* The current CPU stops (it may be finished): decide who runs next and go there. */
-static void reschedule(bool dying)
+/* The current CPU stops before an operation, or has finished its work for this
+ * schedule (`finished`): decide who runs next and go there. A finished CPU keeps its
+ * stack and is resumed at the start of the next schedule. */
+static void reschedule(bool finished)
 {
-    unsigned runnable = runnable_mask();
+    unsigned me = S.cur, runnable = runnable_mask();
     if (!runnable) {
         bool all_done = true;
         for (unsigned i = 0; i < S.n; i++)
             all_done &= S.f[i].state == F_DONE;
         if (all_done) {
             S.active = false;
-            void *dummy;
             sim_stack_set_bounds(0, 0);
-            tsan_edge(&S.f[S.cur], true);
+            tsan_edge(&S.f[me], true);
             tsan_ignore(false);
-            switch_ctx(&dummy, S.main_sp, S.main_tsan, S.main_lo, S.main_hi - S.main_lo, true,
-                       true);
+            switch_ctx(&S.f[me].sp, S.main_sp, S.main_tsan, S.main_lo, S.main_hi - S.main_lo,
+                       false, true);
+            tsan_ignore(true);
+            return; /* the next schedule */
         }
         rep("kernsim sched: deadlock at step %lu: no CPU can make progress\n",
             (unsigned long)S.step);
-
         rep_cpus();
         fail_now();
     }
@@ -418,16 +427,13 @@ static void reschedule(bool dying)
         rep_cpus();
         fail_now();
     }
-    unsigned me = S.cur, next = choose(runnable);
-    if (next == me && !dying) {
+    unsigned next = choose(runnable);
+    if (next == me && !finished) {
         S.f[me].state = F_RUN;
         return;
     }
-    void *dummy;
     tsan_edge(&S.f[me], true);
-    if (dying)
-        tsan_ignore(false);
-    enter(next, dying ? &dummy : &S.f[me].sp, dying, false);
+    enter(next, &S.f[me].sp, false);
 }
 
 /* Operands are read without MSan's checks: only equality matters here. */
@@ -455,9 +461,11 @@ static void settle(struct fiber *me)
 
 static void sched_hook(const volatile void *addr, int kind_size)
 {
-    if (!S.active || S.in_check)
-        return;
     tsan_ignore(true);
+    if (!S.active || S.in_check) {
+        tsan_ignore(false);
+        return;
+    }
     int kind = kind_size & 0xff;
     unsigned size = (unsigned)kind_size >> 8;
     struct fiber *me = &S.f[S.cur];
@@ -521,20 +529,30 @@ static void sched_hook(const volatile void *addr, int kind_size)
     tsan_ignore(false);
 }
 
+/* A CPU's life: run its work for a schedule, finish, wait for the next schedule.
+ * Entered fresh (from fiber_reset's frame) the first time; resumed afterwards, so
+ * calls return normally and every checker's view of the stack stays balanced. The
+ * scheduler's bookkeeping runs with TSan's ignores on, as in sched_hook. */
 static __attribute__((noreturn)) void fiber_start(void)
 {
     if (__sanitizer_finish_switch_fiber)
         __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
-    unsigned me = S.cur;
-    tsan_edge(&S.sc, false); /* sees the setup */
-    S.sc->cpu(me, S.sc->ctx);
-    tsan_ignore(true);
-    struct fiber *f = &S.f[me];
-    f->park_fp = 0;
-    settle(f);
-    f->state = F_DONE;
-    reschedule(true);
-    __builtin_unreachable();
+    tsan_ignore(true); /* balanced by the end of each round */
+    for (;;) {
+        unsigned me = S.cur;
+        const struct sim_scenario *sc = S.sc;
+        S.f[me].idle = false;
+        tsan_edge(&S.sc, false); /* sees the setup */
+        tsan_ignore(false);
+        sc->cpu(me, sc->ctx);
+        tsan_ignore(true);
+        struct fiber *f = &S.f[me];
+        f->park_fp = 0;
+        settle(f);
+        f->state = F_DONE;
+        f->idle = true;
+        reschedule(true);
+    }
 }
 
 static int stacks_init(void)
@@ -567,16 +585,32 @@ static int stacks_init(void)
     return 0;
 }
 
-static void fiber_reset(struct fiber *f, bool fresh_tsan)
+/* Ready a CPU for a schedule: an idle one resumes where it finished; any other (new,
+ * or abandoned mid-run by a failed schedule) gets a fresh stack and, under TSan, a
+ * fresh fiber (the old one's view of the stack holds the abandoned frames). */
+static void fiber_reset(struct fiber *f)
 {
-    if (__asan_unpoison_memory_region)
-        __asan_unpoison_memory_region(f->lo, STACK_SIZE); /* frames abandoned mid-run */
-    uintptr_t *top = (uintptr_t *)(f->lo + STACK_SIZE);
-    *--top = 0;                       /* fiber_start's return address: none */
-    *--top = (uintptr_t)fiber_start;  /* sim_ctx_switch returns here */
-    for (int r = 0; r < 6; r++)
-        *--top = 0;                   /* r15 r14 r13 r12 rbx rbp: rbp 0 ends stack walks */
-    f->sp = top;
+    if (!f->idle) {
+        /* A fresh mapping: no frames, and no shadow state from a fiber that used the
+         * stack before (TSan resets its shadow on mmap; ASan is told). */
+        if (f->tsan && mmap(f->lo, STACK_SIZE, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+                            0) != f->lo)
+            arch_panic("kernsim sched: cannot remap a CPU stack");
+        if (__asan_unpoison_memory_region)
+            __asan_unpoison_memory_region(f->lo, STACK_SIZE); /* frames abandoned mid-run */
+        uintptr_t *top = (uintptr_t *)(f->lo + STACK_SIZE);
+        *--top = 0;                      /* fiber_start's return address: none */
+        *--top = (uintptr_t)fiber_start; /* sim_ctx_switch returns here */
+        for (int r = 0; r < 6; r++)
+            *--top = 0; /* r15 r14 r13 r12 rbx rbp: rbp 0 ends stack walks */
+        f->sp = top;
+        if (__tsan_create_fiber) {
+            if (f->tsan)
+                __tsan_destroy_fiber(f->tsan);
+            f->tsan = __tsan_create_fiber(0);
+        }
+    }
     f->state = F_RUN;
     f->pend_addr = f->rd_addr = 0;
     f->nrs = 0;
@@ -584,22 +618,19 @@ static void fiber_reset(struct fiber *f, bool fresh_tsan)
     f->spin_epoch = 0;
     f->park_fp = 0;
     f->preempt_off = 0;
-    if (__tsan_create_fiber && (fresh_tsan || !f->tsan)) {
-        if (f->tsan)
-            __tsan_destroy_fiber(f->tsan);
-        f->tsan = __tsan_create_fiber(0);
-    }
 }
 
 /* One schedule: setup, the CPUs, final, teardown. Fills the report on failure. */
-static void run_schedule(uint64_t index, bool after_failure)
+static void run_schedule(uint64_t index)
 {
+    /* The explorer's bookkeeping is invisible to TSan; the scenario's code is not. */
     const struct sim_scenario *sc = S.sc;
     if (sc->setup)
         sc->setup(sc->ctx);
+    tsan_ignore(true);
     sim_lockdep_reset();
     for (unsigned i = 0; i < S.n; i++)
-        fiber_reset(&S.f[i], after_failure);
+        fiber_reset(&S.f[i]);
     S.step = 0;
     S.epoch = 1;
     S.failed = false;
@@ -613,19 +644,22 @@ static void run_schedule(uint64_t index, bool after_failure)
     S.active = true;
     S.step = 1;
     unsigned first = choose((1u << S.n) - 1);
-    tsan_ignore(true);
-    enter(first, &S.main_sp, false, true);
-    tsan_ignore(false);
+    enter(first, &S.main_sp, true);
     /* Back on the explorer's stack: every CPU finished, or the schedule failed. */
+    for (unsigned i = 0; i < S.n; i++)
+        tsan_edge(&S.f[i], false); /* joins every CPU */
     S.active = false;
     sim_current_cpu = 0;
     sim_stack_set_bounds(0, 0);
-    for (unsigned i = 0; i < S.n; i++)
-        tsan_edge(&S.f[i], false); /* joins every CPU */
+    bool failed = S.failed;
+    uint64_t steps = S.step;
+    tsan_ignore(false);
     char why[512];
-    if (!S.failed && sc->final && !sc->final(sc->ctx, why, sizeof(why))) {
-        rep("kernsim sched: wrong final state after %lu steps: %s\n", (unsigned long)S.step, why);
+    if (!failed && sc->final && !sc->final(sc->ctx, why, sizeof(why))) {
+        tsan_ignore(true);
+        rep("kernsim sched: wrong final state after %lu steps: %s\n", (unsigned long)steps, why);
         S.failed = true;
+        tsan_ignore(false);
     }
     if (sc->teardown)
         sc->teardown(sc->ctx);
@@ -806,10 +840,8 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
                 sc->name, o->strategy == SIM_PCT ? "pct depth " : "random",
                 o->strategy == SIM_PCT ? S.pct_depth : 0, (unsigned long)o->seed,
                 (unsigned long)total, S.n);
-    bool after_failure = false;
     for (uint64_t k = 0; total == 0 || k < total; k++) {
-        run_schedule(k, after_failure);
-        after_failure = S.failed;
+        run_schedule(k);
         res->schedules++;
         res->steps += S.step;
         if (S.step > S.pct_k)

@@ -37,7 +37,7 @@ static void cpu(unsigned me, void *ctx)
     }
     for (int i = 0; i < READS; i++) {
         read_lock(&rs.lock);
-        rs.reads++;
+        arch_atomic_fetch_add(&rs.reads, 1, ARCH_RELAXED); /* readers share the lock */
         arch_sched_yield(); /* reading */
         read_unlock(&rs.lock);
     }

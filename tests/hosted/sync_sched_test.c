@@ -58,14 +58,14 @@ static void explore_all(struct ktest *t, const struct sim_scenario *sc, uint64_t
 static struct {
     spinlock_t lock;
     uint32_t inside, total, iters;
-    bool irq_wrong;
+    bool irq_wrong[SIM_SCHED_MAX_CPUS]; /* per CPU: each writes its own */
 } sp;
 
 static void sp_setup(void *ctx)
 {
     spin_lock_init(&sp.lock);
     sp.inside = sp.total = 0;
-    sp.irq_wrong = false;
+    memset(sp.irq_wrong, 0, sizeof(sp.irq_wrong));
 }
 
 static void sp_cpu(unsigned cpu, void *ctx)
@@ -80,9 +80,9 @@ static void sp_cpu(unsigned cpu, void *ctx)
         sp.total = v + 1;
         arch_atomic_fetch_sub(&sp.inside, 1, ARCH_RELAXED);
         if (irqsave) {
-            sp.irq_wrong |= arch_irqs_enabled();
+            sp.irq_wrong[cpu] |= arch_irqs_enabled();
             spin_unlock_irqrestore(&sp.lock, f);
-            sp.irq_wrong |= !arch_irqs_enabled();
+            sp.irq_wrong[cpu] |= !arch_irqs_enabled();
         } else {
             spin_unlock(&sp.lock);
         }
@@ -93,7 +93,8 @@ static bool sp_check(void *ctx, char *why, size_t n)
 {
     FAIL_IF(sp.inside > 1, "%u CPUs inside the spinlock", sp.inside);
     FAIL_IF(!spin_valid(&sp.lock), "spinlock tickets inconsistent");
-    FAIL_IF(sp.irq_wrong, "interrupt state not saved or restored");
+    for (unsigned c = 0; c < SIM_SCHED_MAX_CPUS; c++)
+        FAIL_IF(sp.irq_wrong[c], "cpu %u: interrupt state not saved or restored", c);
     return true;
 }
 
