@@ -113,6 +113,7 @@ void guard_defer(struct lock_guard *g, void (*fn)(void *), void *arg);
 void guard_release(struct lock_guard *g);
 
 /* A guard released when the variable goes out of scope. */
-#define LOCK_GUARD(name, init) struct lock_guard name __attribute__((cleanup(guard_release))) = init
+#define LOCK_GUARD(name, init)                                                                     \
+    struct lock_guard name __attribute__((cleanup(guard_release), unused)) = init
 
 #endif
