@@ -182,3 +182,17 @@ target_link_libraries(heap_bench PRIVATE ks_sim)
 add_test(NAME sim.heap_bench_runs COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:heap_bench>
                                           --allocator kernsim-fast --quick --reps 1)
 set_tests_properties(sim.heap_bench_runs PROPERTIES LABELS sim TIMEOUT 120)
+
+add_executable(sched_bench scripts/bench/sched_bench.c)
+target_link_libraries(sched_bench PRIVATE ks_sim)
+add_test(NAME sim.sched_bench_runs COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:sched_bench> --quick --reps 1)
+set_tests_properties(sim.sched_bench_runs PROPERTIES LABELS sim TIMEOUT 120)
+
+# The peers' locks and ring are inline assembly that ThreadSanitizer and MemorySanitizer
+# cannot see into: the comparison is built only where it can run cleanly.
+if(NOT KERNSIM_SANITIZE MATCHES "thread|memory")
+  add_executable(sync_bench scripts/bench/sync_bench.c)
+  target_link_libraries(sync_bench PRIVATE ks_sim)
+  add_test(NAME sim.sync_bench_runs COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:sync_bench> --quick --reps 1)
+  set_tests_properties(sim.sync_bench_runs PROPERTIES LABELS sim TIMEOUT 120)
+endif()

@@ -68,6 +68,10 @@ static struct {
         const struct arch_lockdep_map *wait_map;
         uint32_t wait_stack;
     } cpu[MAX_CPUS];
+    /* Edges set since the last reset, so a reset clears only those (one per schedule). */
+    uint16_t touched[512][2];
+    unsigned ntouched;
+    bool touched_lost;
     uint64_t reports;
     char last[16384];
     size_t len;
@@ -178,6 +182,10 @@ static void check_order(unsigned cpu, const struct held *h, const struct arch_lo
         finish_report();
     }
     L.edge[a][c] = (struct edge){h->stack, now, (uint8_t)cpu, true};
+    if (L.ntouched < sizeof(L.touched) / sizeof(L.touched[0]))
+        L.touched[L.ntouched][0] = (uint16_t)a, L.touched[L.ntouched++][1] = (uint16_t)c;
+    else
+        L.touched_lost = true;
 }
 
 static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *map, unsigned flags)
@@ -244,9 +252,20 @@ void sim_lockdep_check_order(bool on)
 
 void sim_lockdep_reset(void)
 {
-    memset(L.edge, 0, sizeof(L.edge));
-    memset(L.reported, 0, sizeof(L.reported));
-    memset(L.cpu, 0, sizeof(L.cpu));
+    if (L.touched_lost) {
+        memset(L.edge, 0, sizeof(L.edge));
+        memset(L.reported, 0, sizeof(L.reported));
+    } else {
+        for (unsigned i = 0; i < L.ntouched; i++) {
+            unsigned a = L.touched[i][0], c = L.touched[i][1];
+            L.edge[a][c].set = false;
+            L.reported[a < c ? a : c][a < c ? c : a] = false;
+        }
+    }
+    L.ntouched = 0;
+    L.touched_lost = false;
+    for (unsigned i = 0; i < MAX_CPUS; i++)
+        L.cpu[i].n = 0, L.cpu[i].wait_lock = NULL, L.cpu[i].wait_map = NULL;
 }
 
 uint64_t sim_lockdep_reports(void)

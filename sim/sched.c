@@ -51,7 +51,7 @@ void sim_ctx_switch(void **save_sp, void *load_sp);
 #define STACK_GUARD UINT64_C(0x10000)
 
 enum fstate { F_RUN, F_SPIN, F_DONE };
-#define RS_MAX 16
+#define RS_MAX 40
 
 struct fiber {
     void *sp; /* saved stack pointer while switched out */
@@ -175,8 +175,9 @@ static uint32_t fiber_stack(const struct fiber *f)
     return sim_stack_capture_from(f->park_fp, (uintptr_t)f->lo, (uintptr_t)f->lo + STACK_SIZE);
 }
 
-/* Where every unfinished CPU is, and what it waits for. */
-static void rep_cpus(void)
+/* Where every unfinished CPU is, and what it waits for. Not inlined: its buffer would
+ * be set up (and, under MSan, poisoned) on every scheduling point. */
+static __attribute__((noinline)) void rep_cpus(void)
 {
     for (unsigned i = 0; i < S.n; i++) {
         const struct fiber *f = &S.f[i];
@@ -185,7 +186,7 @@ static void rep_cpus(void)
             continue;
         }
         rep("  cpu %u: %s\n", i, f->state == F_SPIN ? "spinning" : "runnable");
-        char what[4096];
+        static char what[4096];
         if (sim_lockdep_describe_cpu(i, what, sizeof(what)))
             rep("%s", what);
         rep("    at:\n");
@@ -492,7 +493,7 @@ static void sched_hook(const volatile void *addr, int kind_size)
         if (kind == ARCH_SP_LOAD || kind == ARCH_SP_RMW)
             me->rd_addr = (uintptr_t)addr, me->rd_size = size;
     }
-    char why[512];
+    static char why[512]; /* one host thread runs the CPUs: no need for a fresh one */
     S.in_check = true;
     bool ok = !S.sc->check || S.sc->check(S.sc->ctx, why, sizeof(why));
     S.in_check = false;

@@ -1,9 +1,11 @@
-/* rwlock.c - the reader-writer spinlock.
+/* rwlock.c - the reader-writer spinlock with per-CPU reader counts.
  *
- * One word: RW_WRITER while a writer holds the lock, plus RW_READER per reader. A
- * reader gets in with one compare-exchange when there is no writer (and, if the lock
- * prefers writers, none waiting); a writer gets in by swapping 0 for RW_WRITER. So the
- * word never shows a writer and readers together. */
+ * A reader adds itself to its CPU's slot, then looks at the writer flag; a writer
+ * raises the flag, then adds up the slots. Both steps are sequentially consistent,
+ * so at least one of the two sees the other (the store-then-load pattern of Dekker's
+ * algorithm): a reader that sees the flag takes itself out again and waits; a writer
+ * that sees readers either waits for them with the flag up (writer preference: no new
+ * reader gets in) or lowers it and tries again later (reader preference). */
 #include "sync.h"
 #include <arch/atomic.h>
 
@@ -13,34 +15,53 @@ void rwlock_init_class(rwlock_t *l, const char *name, struct arch_lock_class *cl
     *l = (rwlock_t)RWLOCK_INIT_CLASS(name, cls, prefer_writers);
 }
 
-static bool read_try_once(rwlock_t *l)
+static uint32_t *my_slot(rwlock_t *l)
 {
-    uint32_t w = arch_atomic_load(&l->word, ARCH_RELAXED);
-    if (w & RW_WRITER)
-        return false;
+    return &l->slot[arch_cpu_id() % RW_SLOTS].readers;
+}
+
+/* Slots in use: CPU i counts in slot i % RW_SLOTS. */
+static unsigned slots(void)
+{
+    return arch_cpu_count() < RW_SLOTS ? arch_cpu_count() : RW_SLOTS;
+}
+
+static uint32_t readers(rwlock_t *l)
+{
+    uint32_t n = 0;
+    for (unsigned i = 0, k = slots(); i < k; i++)
+        n += arch_atomic_load(&l->slot[i].readers, ARCH_SEQ_CST);
+    return n;
+}
+
+/* One attempt: in (true), or out again with nothing changed (false). */
+static bool read_try_once(rwlock_t *l, uint32_t *slot)
+{
     if (l->prefer_writers && arch_atomic_load(&l->writers_waiting, ARCH_RELAXED))
         return false;
-    return arch_atomic_cmpxchg(&l->word, &w, w + RW_READER, ARCH_ACQUIRE, ARCH_RELAXED);
+    arch_atomic_fetch_add(slot, 1, ARCH_SEQ_CST);
+    if (!arch_atomic_load(&l->writer, ARCH_SEQ_CST))
+        return true;
+    arch_atomic_fetch_sub(slot, 1, ARCH_RELAXED);
+    return false;
 }
 
 void read_lock(rwlock_t *l)
 {
+    uint32_t *slot = my_slot(l);
     arch_lock_event(ARCH_LOCK_ACQUIRE, l, &l->dep, ARCH_LOCK_SHARED);
-    while (!read_try_once(l))
-        arch_cpu_relax();
+    while (!read_try_once(l, slot)) {
+        while (arch_atomic_load(&l->writer, ARCH_RELAXED) ||
+               (l->prefer_writers && arch_atomic_load(&l->writers_waiting, ARCH_RELAXED)))
+            arch_cpu_relax();
+    }
     arch_lock_event(ARCH_LOCK_ACQUIRED, l, &l->dep, ARCH_LOCK_SHARED);
 }
 
 bool read_trylock(rwlock_t *l)
 {
-    /* A failed compare-exchange against another reader is not "held": retry that. */
-    for (;;) {
-        uint32_t w = arch_atomic_load(&l->word, ARCH_RELAXED);
-        if (w & RW_WRITER || (l->prefer_writers && arch_atomic_load(&l->writers_waiting, ARCH_RELAXED)))
-            return false;
-        if (arch_atomic_cmpxchg(&l->word, &w, w + RW_READER, ARCH_ACQUIRE, ARCH_RELAXED))
-            break;
-    }
+    if (!read_try_once(l, my_slot(l)))
+        return false;
     arch_lock_event(ARCH_LOCK_ACQUIRED, l, &l->dep, ARCH_LOCK_SHARED | ARCH_LOCK_TRY);
     return true;
 }
@@ -48,18 +69,38 @@ bool read_trylock(rwlock_t *l)
 void read_unlock(rwlock_t *l)
 {
     arch_lock_event(ARCH_LOCK_RELEASED, l, &l->dep, ARCH_LOCK_SHARED);
-    arch_atomic_fetch_sub(&l->word, RW_READER, ARCH_RELEASE);
+    arch_atomic_fetch_sub(my_slot(l), 1, ARCH_RELEASE);
+}
+
+/* Raise the flag (false if another writer has it); then, with readers in, either keep
+ * it up and wait for them (writer preference) or lower it and report failure. */
+static bool write_try_once(rwlock_t *l, bool wait_for_readers)
+{
+    uint32_t zero = 0;
+    if (!arch_atomic_cmpxchg(&l->writer, &zero, 1, ARCH_SEQ_CST, ARCH_RELAXED))
+        return false;
+    if (!readers(l))
+        return true;
+    if (wait_for_readers) {
+        while (readers(l))
+            arch_cpu_relax();
+        return true;
+    }
+    arch_atomic_store(&l->writer, 0, ARCH_RELEASE);
+    return false;
 }
 
 void write_lock(rwlock_t *l)
 {
     arch_lock_event(ARCH_LOCK_ACQUIRE, l, &l->dep, 0);
+    if (write_try_once(l, l->prefer_writers)) { /* uncontended: nobody needs to know */
+        arch_lock_event(ARCH_LOCK_ACQUIRED, l, &l->dep, 0);
+        return;
+    }
     arch_atomic_fetch_add(&l->writers_waiting, 1, ARCH_RELAXED);
-    for (;;) {
-        uint32_t w = 0;
-        if (arch_atomic_cmpxchg(&l->word, &w, RW_WRITER, ARCH_ACQUIRE, ARCH_RELAXED))
-            break;
-        arch_cpu_relax();
+    while (!write_try_once(l, l->prefer_writers)) {
+        while (arch_atomic_load(&l->writer, ARCH_RELAXED) || (!l->prefer_writers && readers(l)))
+            arch_cpu_relax();
     }
     arch_atomic_fetch_sub(&l->writers_waiting, 1, ARCH_RELAXED);
     arch_lock_event(ARCH_LOCK_ACQUIRED, l, &l->dep, 0);
@@ -67,8 +108,7 @@ void write_lock(rwlock_t *l)
 
 bool write_trylock(rwlock_t *l)
 {
-    uint32_t w = 0;
-    if (!arch_atomic_cmpxchg(&l->word, &w, RW_WRITER, ARCH_ACQUIRE, ARCH_RELAXED))
+    if (!write_try_once(l, false))
         return false;
     arch_lock_event(ARCH_LOCK_ACQUIRED, l, &l->dep, ARCH_LOCK_TRY);
     return true;
@@ -77,7 +117,7 @@ bool write_trylock(rwlock_t *l)
 void write_unlock(rwlock_t *l)
 {
     arch_lock_event(ARCH_LOCK_RELEASED, l, &l->dep, 0);
-    arch_atomic_fetch_sub(&l->word, RW_WRITER, ARCH_RELEASE);
+    arch_atomic_store(&l->writer, 0, ARCH_RELEASE);
 }
 
 arch_irqflags_t read_lock_irqsave(rwlock_t *l)
@@ -108,12 +148,15 @@ void write_unlock_irqrestore(rwlock_t *l, arch_irqflags_t flags)
 
 unsigned rwlock_readers(rwlock_t *l)
 {
-    return __atomic_load_n(&l->word, __ATOMIC_RELAXED) / RW_READER;
+    uint32_t n = 0;
+    for (unsigned i = 0; i < RW_SLOTS; i++)
+        n += __atomic_load_n(&l->slot[i].readers, __ATOMIC_RELAXED);
+    return n;
 }
 
 bool rwlock_writer_held(rwlock_t *l)
 {
-    return __atomic_load_n(&l->word, __ATOMIC_RELAXED) & RW_WRITER;
+    return __atomic_load_n(&l->writer, __ATOMIC_RELAXED);
 }
 
 unsigned rwlock_writers_waiting(rwlock_t *l)
@@ -123,11 +166,9 @@ unsigned rwlock_writers_waiting(rwlock_t *l)
 
 bool rwlock_valid(rwlock_t *l)
 {
-    uint32_t w = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
     unsigned cpus = arch_cpu_count();
-    if ((w & RW_WRITER) && w != RW_WRITER)
-        return false; /* a writer and readers at once */
-    return w / RW_READER <= cpus && __atomic_load_n(&l->writers_waiting, __ATOMIC_RELAXED) <= cpus;
+    return __atomic_load_n(&l->writer, __ATOMIC_RELAXED) <= 1 && rwlock_readers(l) <= cpus &&
+           __atomic_load_n(&l->writers_waiting, __ATOMIC_RELAXED) <= cpus;
 }
 
 /* ---- guards ---- */

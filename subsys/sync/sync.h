@@ -1,9 +1,11 @@
 /* sync/sync.h - the kernel's spinlock and rwlock, and guards for both.
  *
  * spinlock_t is a ticket lock: FIFO-fair, one fetch-add to take it, one store to let
- * go. rwlock_t keeps readers and the writer in one word; it prefers readers unless
- * made with rwlock_init_writer_pref, in which case a waiting writer holds new readers
- * back. Both tell the machine what they do (arch/lockdep.h), so the sim can name the
+ * go. rwlock_t counts readers per CPU (a read-side section writes only its CPU's
+ * cache line) and has one writer flag. It prefers writers: a waiting writer holds new
+ * readers back, so a stream of readers cannot starve it. rwlock_init_reader_pref
+ * makes one that prefers readers (a writer gets in only when none are in), for read
+ * sides that must never wait on a writer that has not yet got the lock. Both tell the machine what they do (arch/lockdep.h), so the sim can name the
  * holder in a deadlock report and check the order of lock classes.
  *
  * Each definition site is a lock class:
@@ -49,28 +51,33 @@ bool spin_is_locked(spinlock_t *l);
 /* Consistent: holders plus waiters (next - owner) at most the number of CPUs. */
 bool spin_valid(spinlock_t *l);
 
+/* Readers count themselves in a per-CPU slot (CPU id modulo RW_SLOTS), so read-side
+ * sections on different CPUs write no shared cache line; a writer raises `writer` and
+ * waits for every slot to drain. */
+#define RW_SLOTS 16
+
 typedef struct rwlock {
-    uint32_t word;            /* RW_WRITER | readers * RW_READER */
+    uint32_t writer;          /* 1 while a writer holds the lock or is checking for readers */
     uint32_t writers_waiting; /* writers between rwlock_write_lock's start and getting in */
     bool prefer_writers;
     struct arch_lockdep_map dep;
+    struct {
+        uint32_t readers;
+    } __attribute__((aligned(64))) slot[RW_SLOTS];
 } rwlock_t;
 
-#define RW_WRITER 1u
-#define RW_READER 2u
-
-#define RWLOCK_INIT_CLASS(lockname, cls, pref) {0, 0, pref, {lockname, cls}}
+#define RWLOCK_INIT_CLASS(lockname, cls, pref) {0, 0, pref, {lockname, cls}, {{0}}}
 #define DEFINE_RWLOCK(x)                                                                           \
-    rwlock_t x = RWLOCK_INIT_CLASS(#x, &(struct arch_lock_class){.name = #x}, false)
+    rwlock_t x = RWLOCK_INIT_CLASS(#x, &(struct arch_lock_class){.name = #x}, true)
 #define rwlock_init(l)                                                                             \
     do {                                                                                           \
         static struct arch_lock_class cls_ = {#l, 0};                                              \
-        rwlock_init_class((l), #l, &cls_, false);                                                  \
+        rwlock_init_class((l), #l, &cls_, true);                                                   \
     } while (0)
-#define rwlock_init_writer_pref(l)                                                                 \
+#define rwlock_init_reader_pref(l)                                                                 \
     do {                                                                                           \
         static struct arch_lock_class cls_ = {#l, 0};                                              \
-        rwlock_init_class((l), #l, &cls_, true);                                                   \
+        rwlock_init_class((l), #l, &cls_, false);                                                  \
     } while (0)
 
 void rwlock_init_class(rwlock_t *l, const char *name, struct arch_lock_class *cls,
@@ -89,7 +96,8 @@ void write_unlock_irqrestore(rwlock_t *l, arch_irqflags_t flags);
 unsigned rwlock_readers(rwlock_t *l);
 bool rwlock_writer_held(rwlock_t *l);
 unsigned rwlock_writers_waiting(rwlock_t *l);
-/* Consistent: no readers while a writer holds it, counts within the number of CPUs. */
+/* Consistent: the writer flag is 0 or 1 and the counts are within the number of CPUs
+ * (with the lock quiescent: no readers while a writer holds it). */
 bool rwlock_valid(rwlock_t *l);
 
 /* A held lock that knows how to let go, and what to run afterwards. */

@@ -20,9 +20,9 @@ static struct {
 static void setup(void *ctx)
 {
     if (rs.writer_pref)
-        rwlock_init_writer_pref(&rs.lock);
+        rwlock_init(&rs.lock); /* the default prefers writers */
     else
-        rwlock_init(&rs.lock);
+        rwlock_init_reader_pref(&rs.lock);
     rs.reads = 0;
     rs.waiting_since = ~0u;
 }

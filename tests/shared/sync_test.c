@@ -87,7 +87,7 @@ static void sync_test_guards_release_then_run_the_callback(struct ktest *t)
 static void sync_test_rwlock_readers_share_writers_exclude(struct ktest *t)
 {
     rwlock_t l;
-    rwlock_init(&l);
+    rwlock_init_reader_pref(&l);
     read_lock(&l);
     KEXPECT_TRUE(t, read_trylock(&l));
     KEXPECT_EQ(t, rwlock_readers(&l), 2u);
@@ -103,21 +103,24 @@ static void sync_test_rwlock_readers_share_writers_exclude(struct ktest *t)
     write_unlock(&l);
     KEXPECT_EQ(t, rwlock_writers_waiting(&l), 0u);
     KEXPECT_TRUE(t, rwlock_valid(&l));
-    l.word = RW_WRITER | RW_READER; /* a writer and a reader at once */
+    l.writer = 2; /* not a flag */
+    KEXPECT_FALSE(t, rwlock_valid(&l));
+    l.writer = 0;
+    l.slot[0].readers = 1000; /* more readers than CPUs */
     KEXPECT_FALSE(t, rwlock_valid(&l));
 }
 
 static void sync_test_writer_preference_holds_readers_back(struct ktest *t)
 {
     rwlock_t l;
-    rwlock_init_writer_pref(&l);
+    rwlock_init(&l); /* prefers writers by default */
     KEXPECT_TRUE(t, read_trylock(&l));
     read_unlock(&l);
     l.writers_waiting = 1; /* as while another CPU's write_lock waits */
     KEXPECT_FALSE(t, read_trylock(&l));
     l.writers_waiting = 0;
     rwlock_t r;
-    rwlock_init(&r); /* reader-preferring: a waiting writer does not stop readers */
+    rwlock_init_reader_pref(&r); /* a waiting writer does not stop readers */
     r.writers_waiting = 1;
     KEXPECT_TRUE(t, read_trylock(&r));
     read_unlock(&r);
