@@ -173,7 +173,8 @@ static void check_order(unsigned cpu, const struct held *h, const struct arch_lo
         out("  but the opposite order was seen before:\n");
         for (unsigned i = 0; i + 1 < n; i++) {
             const struct edge *e = &L.edge[path[i]][path[i + 1]];
-            out("  cpu %u took '%s' while holding '%s'\n", e->cpu, cname(path[i + 1]), cname(path[i]));
+            out("  cpu %u took '%s' while holding '%s'\n", e->cpu, cname(path[i + 1]),
+                cname(path[i]));
             out("    '%s' was taken at:\n", cname(path[i]));
             out_stack(e->from_stack, "      ");
             out("    '%s' was taken at:\n", cname(path[i + 1]));
@@ -288,12 +289,13 @@ bool sim_lockdep_describe_cpu(unsigned cpu, char *buf, size_t size)
     do {                                                                                           \
         if (len + 1 < size) {                                                                      \
             int w_ = snprintf(buf + len, size - len, __VA_ARGS__);                                 \
-            len += w_ > 0 ? ((size_t)w_ < size - len ? (size_t)w_ : size - len - 1) : 0;          \
+            len += w_ > 0 ? ((size_t)w_ < size - len ? (size_t)w_ : size - len - 1) : 0;           \
         }                                                                                          \
     } while (0)
     const typeof(L.cpu[0]) *me = &L.cpu[cpu];
     if (me->wait_lock) {
-        PUT("    waits for '%s' (class %s)", me->wait_map && me->wait_map->name ? me->wait_map->name : "?",
+        PUT("    waits for '%s' (class %s)",
+            me->wait_map && me->wait_map->name ? me->wait_map->name : "?",
             cname(class_id(me->wait_map)));
         bool held = false;
         for (unsigned o = 0; o < MAX_CPUS; o++) {

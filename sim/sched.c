@@ -73,12 +73,12 @@ struct fiber {
         uint64_t val; /* the last value read */
     } rs[RS_MAX];
     unsigned nrs;
-    bool rs_lost;  /* read more places than rs holds: wait for any write instead */
+    bool rs_lost;      /* read more places than rs holds: wait for any write instead */
     uintptr_t rd_addr; /* stopped before a load or RMW of this */
     unsigned rd_size;
     uint64_t spin_epoch;
-    uintptr_t park_fp; /* frame of its last sched_hook: where its stack walk starts */
-    bool idle;         /* finished a schedule cleanly: resumable at fiber_start's loop */
+    uintptr_t park_fp;    /* frame of its last sched_hook: where its stack walk starts */
+    bool idle;            /* finished a schedule cleanly: resumable at fiber_start's loop */
     unsigned preempt_off; /* arch_preempt_disable depth: no points while nonzero */
 };
 
@@ -159,15 +159,15 @@ static void rep(const char *fmt, ...)
     int w = vsnprintf(S.report + S.report_len, S.report_size - S.report_len, fmt, ap);
     va_end(ap);
     if (w > 0)
-        S.report_len += (size_t)w < S.report_size - S.report_len ? (size_t)w
-                                                                  : S.report_size - S.report_len - 1;
+        S.report_len +=
+            (size_t)w < S.report_size - S.report_len ? (size_t)w : S.report_size - S.report_len - 1;
 }
 
 static void rep_stack(uint32_t id, const char *indent)
 {
     if (S.report_len + 1 < S.report_size)
-        S.report_len += sim_stack_format(id, indent, S.report + S.report_len,
-                                         S.report_size - S.report_len);
+        S.report_len +=
+            sim_stack_format(id, indent, S.report + S.report_len, S.report_size - S.report_len);
 }
 
 static uint32_t fiber_stack(const struct fiber *f)
@@ -296,7 +296,8 @@ static unsigned choose(unsigned runnable)
     bool cur_ok = cur < S.n && (runnable >> cur & 1);
     switch (S.o->strategy) {
     case SIM_RANDOM:
-        next = nth_bit(runnable, (unsigned)(splitmix(&S.rng) % (unsigned)__builtin_popcount(runnable)));
+        next = nth_bit(runnable,
+                       (unsigned)(splitmix(&S.rng) % (unsigned)__builtin_popcount(runnable)));
         break;
     case SIM_PCT: {
         for (unsigned j = 0; j + 1 < S.pct_depth; j++)
@@ -314,7 +315,8 @@ static unsigned choose(unsigned runnable)
             if (!(runnable >> next & 1)) {
                 rep("kernsim sched: the scenario is not deterministic: step %lu ran cpu %u in "
                     "an earlier schedule with the same prefix, but now the runnable CPUs are "
-                    "0x%x\n", (unsigned long)i, next, runnable);
+                    "0x%x\n",
+                    (unsigned long)i, next, runnable);
                 S.replay_error = true;
                 fail_now();
             }
@@ -412,8 +414,8 @@ static void reschedule(bool finished)
             sim_stack_set_bounds(0, 0);
             tsan_edge(&S.f[me], true);
             tsan_ignore(false);
-            switch_ctx(&S.f[me].sp, S.main_sp, S.main_tsan, S.main_lo, S.main_hi - S.main_lo,
-                       false, true);
+            switch_ctx(&S.f[me].sp, S.main_sp, S.main_tsan, S.main_lo, S.main_hi - S.main_lo, false,
+                       true);
             tsan_ignore(true);
             return; /* the next schedule */
         }
@@ -594,9 +596,9 @@ static void fiber_reset(struct fiber *f)
     if (!f->idle) {
         /* A fresh mapping: no frames, and no shadow state from a fiber that used the
          * stack before (TSan resets its shadow on mmap; ASan is told). */
-        if (f->tsan && mmap(f->lo, STACK_SIZE, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
-                            0) != f->lo)
+        if (f->tsan &&
+            mmap(f->lo, STACK_SIZE, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != f->lo)
             arch_panic("kernsim sched: cannot remap a CPU stack");
         if (__asan_unpoison_memory_region)
             __asan_unpoison_memory_region(f->lo, STACK_SIZE); /* frames abandoned mid-run */
@@ -679,10 +681,11 @@ static int write_schedule(const char *path, uint64_t index)
         fprintf(stderr, "kernsim sched: cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
-    fprintf(f, "kernsim-schedule 1\n# found by %s, seed 0x%lx, schedule %lu\nscenario %s\n"
-               "cpus %u\nsteps %lu\nchoices ",
-            strategy_name(S.o->strategy), (unsigned long)S.o->seed, (unsigned long)index, S.sc->name,
-            S.n, (unsigned long)S.step);
+    fprintf(f,
+            "kernsim-schedule 1\n# found by %s, seed 0x%lx, schedule %lu\nscenario %s\n"
+            "cpus %u\nsteps %lu\nchoices ",
+            strategy_name(S.o->strategy), (unsigned long)S.o->seed, (unsigned long)index,
+            S.sc->name, S.n, (unsigned long)S.step);
     for (uint64_t i = 0; i < S.step; i++)
         fputc('0' + S.trace[i].chosen, f);
     fputc('\n', f);
@@ -764,8 +767,10 @@ int sim_explore_opts_from_env(struct sim_explore_opts *o)
         else if (!strncmp(s, "replay:", 7) && s[7])
             o->strategy = SIM_REPLAY, o->replay = s + 7;
         else {
-            fprintf(stderr, "kernsim sched: KERNSIM_STRATEGY=%s: expected random, pct, dfs or "
-                            "replay:FILE\n", s);
+            fprintf(stderr,
+                    "kernsim sched: KERNSIM_STRATEGY=%s: expected random, pct, dfs or "
+                    "replay:FILE\n",
+                    s);
             return -1;
         }
     }
@@ -798,8 +803,10 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
     }
     if (!sc || !sc->cpu || !sc->name || !sc->ncpus || sc->ncpus > SIM_SCHED_MAX_CPUS ||
         sc->ncpus > arch_cpu_count()) {
-        fprintf(stderr, "kernsim sched: scenario needs a name, a cpu function and 1..%u CPUs "
-                        "(the machine has %u)\n", SIM_SCHED_MAX_CPUS, arch_cpu_count());
+        fprintf(stderr,
+                "kernsim sched: scenario needs a name, a cpu function and 1..%u CPUs "
+                "(the machine has %u)\n",
+                SIM_SCHED_MAX_CPUS, arch_cpu_count());
         return -1;
     }
     if ((unsigned)o->strategy > SIM_REPLAY || (o->strategy == SIM_REPLAY && !o->replay) ||
@@ -831,14 +838,14 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
     }
     uint64_t total = o->strategy == SIM_REPLAY ? 1 : o->schedules;
     if (o->strategy == SIM_REPLAY)
-        fprintf(stderr, "kernsim sched: %s: replaying %s (%lu steps, %u CPUs)\n", sc->name, o->replay,
-                (unsigned long)S.replay_len, S.n);
+        fprintf(stderr, "kernsim sched: %s: replaying %s (%lu steps, %u CPUs)\n", sc->name,
+                o->replay, (unsigned long)S.replay_len, S.n);
     else if (o->strategy == SIM_DFS)
         fprintf(stderr, "kernsim sched: %s: dfs, preemption bound %u, %u CPUs\n", sc->name,
                 o->preemptions, S.n);
     else
-        fprintf(stderr, "kernsim sched: %s: %s%.0u, seed 0x%lx, %lu schedules, %u CPUs\n",
-                sc->name, o->strategy == SIM_PCT ? "pct depth " : "random",
+        fprintf(stderr, "kernsim sched: %s: %s%.0u, seed 0x%lx, %lu schedules, %u CPUs\n", sc->name,
+                o->strategy == SIM_PCT ? "pct depth " : "random",
                 o->strategy == SIM_PCT ? S.pct_depth : 0, (unsigned long)o->seed,
                 (unsigned long)total, S.n);
     for (uint64_t k = 0; total == 0 || k < total; k++) {
@@ -860,8 +867,9 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
                 if (S.replay_error) {
                     rc = -1;
                 } else if (o->strategy != SIM_REPLAY && write_schedule(path, k + 1) == 0) {
-                    fprintf(stderr, "kernsim sched: %s: FAILED in schedule %lu (step %lu); "
-                                    "schedule written to %s\n",
+                    fprintf(stderr,
+                            "kernsim sched: %s: FAILED in schedule %lu (step %lu); "
+                            "schedule written to %s\n",
                             sc->name, (unsigned long)(k + 1), (unsigned long)S.step, path);
                 } else if (o->strategy == SIM_REPLAY) {
                     fprintf(stderr, "kernsim sched: %s: the replay FAILED at step %lu\n", sc->name,

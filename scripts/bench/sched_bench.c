@@ -102,18 +102,23 @@ int main(int argc, char **argv)
     double pts[99], sch[2][99];
     for (int k = 0; k < reps; k++) {
         const struct sim_scenario sc = {.name = "bench-points", .ncpus = 2, .cpu = add_cpu};
-        struct sim_explore_opts o = {.strategy = SIM_RANDOM, .seed = 1, .schedules = 1,
-                                     .max_steps = 1000000, .quiet = true};
+        struct sim_explore_opts o = {
+            .strategy = SIM_RANDOM, .seed = 1, .schedules = 1, .max_steps = 1000000, .quiet = true};
         counter = 0;
         double t0 = now();
         if (sim_explore(&sc, &o, &res) || counter != 2 * (uint64_t)adds)
             return 1;
         pts[k] = (double)res.steps / (now() - t0);
         for (int s = 0; s < 2; s++) {
-            const struct sim_scenario q = {.name = "bench-queue", .ncpus = 2, .setup = q_setup,
-                                           .cpu = q_cpu, .final = q_final};
-            struct sim_explore_opts qo = {.strategy = s ? SIM_PCT : SIM_RANDOM, .seed = 1,
-                                          .schedules = nsched, .quiet = true};
+            const struct sim_scenario q = {.name = "bench-queue",
+                                           .ncpus = 2,
+                                           .setup = q_setup,
+                                           .cpu = q_cpu,
+                                           .final = q_final};
+            struct sim_explore_opts qo = {.strategy = s ? SIM_PCT : SIM_RANDOM,
+                                          .seed = 1,
+                                          .schedules = nsched,
+                                          .quiet = true};
             t0 = now();
             if (sim_explore(&q, &qo, &res))
                 return 1;

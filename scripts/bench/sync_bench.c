@@ -266,7 +266,7 @@ int main(int argc, char **argv)
     printf("RATIO rwlock99 kernsim/ck_rwlock %.2fx (target >= 1.0)\n", r[0] / r[2]);
     printf("RATIO rwlock99 kernsim-reader-pref/pthread %.2fx, /ck_rwlock %.2fx\n", r[3] / r[1],
            r[3] / r[2]);
-    printf("RATIO spin kernsim/ck_ticket %.2fx time, kernsim/pthread_spin %.2fx time\n", s[0] / s[1],
-           s[0] / s[2]);
+    printf("RATIO spin kernsim/ck_ticket %.2fx time, kernsim/pthread_spin %.2fx time\n",
+           s[0] / s[1], s[0] / s[2]);
     return 0;
 }

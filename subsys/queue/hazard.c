@@ -5,8 +5,8 @@
 #include <arch/cpu.h>
 #include <heap/heap.h>
 
-#define HP_CPUS     64
-#define RETIRE_MAX  256 /* more than every CPU's slots together: a scan always frees one */
+#define HP_CPUS    64
+#define RETIRE_MAX 256 /* more than every CPU's slots together: a scan always frees one */
 
 static struct {
     void *slot[HP_SLOTS];

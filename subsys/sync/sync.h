@@ -5,8 +5,9 @@
  * cache line) and has one writer flag. It prefers writers: a waiting writer holds new
  * readers back, so a stream of readers cannot starve it. rwlock_init_reader_pref
  * makes one that prefers readers (a writer gets in only when none are in), for read
- * sides that must never wait on a writer that has not yet got the lock. Both tell the machine what they do (arch/lockdep.h), so the sim can name the
- * holder in a deadlock report and check the order of lock classes.
+ * sides that must never wait on a writer that has not yet got the lock. Both tell the machine what
+ * they do (arch/lockdep.h), so the sim can name the holder in a deadlock report and check the order
+ * of lock classes.
  *
  * Each definition site is a lock class:
  *     static DEFINE_SPINLOCK(dev_lock);
@@ -30,9 +31,16 @@ typedef struct spinlock {
     struct arch_lockdep_map dep;
 } spinlock_t;
 
-#define SPINLOCK_INIT_CLASS(lockname, cls) {0, 0, {lockname, cls}}
+#define SPINLOCK_INIT_CLASS(lockname, cls)                                                         \
+    {                                                                                              \
+        0, 0,                                                                                      \
+        {                                                                                          \
+            lockname, cls                                                                          \
+        }                                                                                          \
+    }
 /* At file scope (the class is a compound literal with static storage). */
-#define DEFINE_SPINLOCK(x) spinlock_t x = SPINLOCK_INIT_CLASS(#x, &(struct arch_lock_class){.name = #x})
+#define DEFINE_SPINLOCK(x)                                                                         \
+    spinlock_t x = SPINLOCK_INIT_CLASS(#x, &(struct arch_lock_class){.name = #x})
 #define spin_lock_init(l)                                                                          \
     do {                                                                                           \
         static struct arch_lock_class cls_ = {#l, 0};                                              \
@@ -66,7 +74,15 @@ typedef struct rwlock {
     } __attribute__((aligned(64))) slot[RW_SLOTS];
 } rwlock_t;
 
-#define RWLOCK_INIT_CLASS(lockname, cls, pref) {0, 0, pref, {lockname, cls}, {{0}}}
+#define RWLOCK_INIT_CLASS(lockname, cls, pref)                                                     \
+    {                                                                                              \
+        0, 0, pref, {lockname, cls},                                                               \
+        {                                                                                          \
+            {                                                                                      \
+                0                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
 #define DEFINE_RWLOCK(x)                                                                           \
     rwlock_t x = RWLOCK_INIT_CLASS(#x, &(struct arch_lock_class){.name = #x}, true)
 #define rwlock_init(l)                                                                             \

@@ -88,8 +88,12 @@ static bool check(void *ctx, char *why, size_t n)
 
 static void bug_aba_stack(struct ktest *t)
 {
-    const struct sim_scenario sc = {.name = "aba_stack", .ncpus = 2, .setup = setup, .cpu = cpu,
-                                    .check = check, .final = check};
+    const struct sim_scenario sc = {.name = "aba_stack",
+                                    .ncpus = 2,
+                                    .setup = setup,
+                                    .cpu = cpu,
+                                    .check = check,
+                                    .final = check};
     bug_hunt(t, &sc, "ABA: node",
              &(struct bug_hunt){.budget = 20000, .preemptions = 2, .dfs_must_find = true});
 }

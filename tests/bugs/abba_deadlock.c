@@ -24,20 +24,24 @@ static void cpu(unsigned me, void *ctx)
     spin_unlock(first);
 }
 
-static const struct sim_scenario sc = {.name = "abba_deadlock", .ncpus = 2, .setup = setup, .cpu = cpu};
+static const struct sim_scenario sc = {
+    .name = "abba_deadlock", .ncpus = 2, .setup = setup, .cpu = cpu};
 
 static void bug_abba_deadlock(struct ktest *t)
 {
     bug_hunt(t, &sc, "waits for 'lock_b' (class lock_b), held by cpu 1",
-             &(struct bug_hunt){.budget = 1000, .preemptions = 2, .no_lock_order = true,
-                                .pct_must_find = true, .dfs_must_find = true});
+             &(struct bug_hunt){.budget = 1000,
+                                .preemptions = 2,
+                                .no_lock_order = true,
+                                .pct_must_find = true,
+                                .dfs_must_find = true});
 }
 
 static void bug_abba_lockdep_sees_it_first(struct ktest *t)
 {
     bug_hunt(t, &sc, "lock-order inversion between",
-             &(struct bug_hunt){.budget = 1000, .preemptions = 2, .pct_must_find = true,
-                                .dfs_must_find = true});
+             &(struct bug_hunt){
+                 .budget = 1000, .preemptions = 2, .pct_must_find = true, .dfs_must_find = true});
 }
 
 KTEST_SUITE(bugs_abba_deadlock, KTEST_CASE(bug_abba_deadlock),

@@ -22,8 +22,8 @@ static uint64_t hunt_one(struct ktest *t, const struct sim_scenario *sc, const c
     if (rc != 1)
         return 0;
     KEXPECT_STR_CONTAINS(t, res.report, expect);
-    struct sim_explore_opts r = {.strategy = SIM_REPLAY, .replay = path,
-                                 .no_lock_order = how->no_lock_order};
+    struct sim_explore_opts r = {
+        .strategy = SIM_REPLAY, .replay = path, .no_lock_order = how->no_lock_order};
     KEXPECT_EQ(t, sim_explore(sc, &r, &again), 1);
     KEXPECT_STREQ(t, again.report, res.report); /* the same report, byte for byte */
     return res.first_failure;
@@ -40,10 +40,11 @@ void bug_hunt(struct ktest *t, const struct sim_scenario *sc, const char *expect
         KEXPECT_NE(t, n[SIM_PCT], 0u);
     if (how->dfs_must_find)
         KEXPECT_NE(t, n[SIM_DFS], 0u);
-    ktest_log(t, "%s: schedules to find it: random %lu, pct %lu, dfs (bound %u) %lu (0: not "
-                 "within %lu)",
+    ktest_log(t,
+              "%s: schedules to find it: random %lu, pct %lu, dfs (bound %u) %lu (0: not "
+              "within %lu)",
               sc->name, (unsigned long)n[0], (unsigned long)n[1], how->preemptions,
               (unsigned long)n[2], (unsigned long)how->budget);
-    printf("BUG %s random=%lu pct=%lu dfs=%lu\n", sc->name, (unsigned long)n[0], (unsigned long)n[1],
-           (unsigned long)n[2]);
+    printf("BUG %s random=%lu pct=%lu dfs=%lu\n", sc->name, (unsigned long)n[0],
+           (unsigned long)n[1], (unsigned long)n[2]);
 }

@@ -13,7 +13,8 @@ static uint32_t turn;
 static void setup(void *ctx)
 {
     spin_lock_init_class(&dev_lock, dev_lock.dep.name, dev_lock.dep.cls); /* unlocked, same class */
-    spin_lock_init_class(&queue_lock, queue_lock.dep.name, queue_lock.dep.cls); /* unlocked, same class */
+    spin_lock_init_class(&queue_lock, queue_lock.dep.name,
+                         queue_lock.dep.cls); /* unlocked, same class */
     turn = 0;
 }
 
@@ -49,8 +50,8 @@ static void bug_lock_order_inversion(struct ktest *t)
 {
     const struct sim_scenario sc = {.name = "lock_order", .ncpus = 2, .setup = setup, .cpu = cpu};
     bug_hunt(t, &sc, "lock-order inversion between 'queue_lock' and 'dev_lock'",
-             &(struct bug_hunt){.budget = 100, .preemptions = 2, .pct_must_find = true,
-                                .dfs_must_find = true});
+             &(struct bug_hunt){
+                 .budget = 100, .preemptions = 2, .pct_must_find = true, .dfs_must_find = true});
 }
 
 KTEST_SUITE(bugs_lock_order, KTEST_CASE(bug_lock_order_inversion));

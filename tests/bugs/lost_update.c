@@ -32,8 +32,8 @@ static void bug_lost_update(struct ktest *t)
     const struct sim_scenario sc = {
         .name = "lost_update", .ncpus = 2, .setup = setup, .cpu = cpu, .final = final};
     bug_hunt(t, &sc, "lost update: the counter is",
-             &(struct bug_hunt){.budget = 1000, .preemptions = 2, .pct_must_find = true,
-                                .dfs_must_find = true});
+             &(struct bug_hunt){
+                 .budget = 1000, .preemptions = 2, .pct_must_find = true, .dfs_must_find = true});
 }
 
 KTEST_SUITE(bugs_lost_update, KTEST_CASE(bug_lost_update));

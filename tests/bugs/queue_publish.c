@@ -79,7 +79,8 @@ static void cpu(unsigned me, void *ctx)
         }
         n++;
         if (v < 1 || v > ITEMS)
-            snprintf(q.error, sizeof(q.error), "popped %lu, which was never pushed", (unsigned long)v);
+            snprintf(q.error, sizeof(q.error), "popped %lu, which was never pushed",
+                     (unsigned long)v);
         else if (q.got[v]++)
             snprintf(q.error, sizeof(q.error), "item %lu popped twice", (unsigned long)v);
     }
@@ -96,8 +97,12 @@ static bool check(void *ctx, char *why, size_t n)
 
 static void bug_queue_publishes_before_reading(struct ktest *t)
 {
-    const struct sim_scenario sc = {.name = "queue_publish", .ncpus = 2, .setup = setup,
-                                    .cpu = cpu, .check = check, .final = check};
+    const struct sim_scenario sc = {.name = "queue_publish",
+                                    .ncpus = 2,
+                                    .setup = setup,
+                                    .cpu = cpu,
+                                    .check = check,
+                                    .final = check};
     bug_hunt(t, &sc, "popped twice",
              &(struct bug_hunt){.budget = 5000, .preemptions = 2, .dfs_must_find = true});
 }

@@ -38,7 +38,7 @@ static void cpu(unsigned me, void *ctx)
     for (int i = 0; i < READS; i++) {
         read_lock(&rs.lock);
         arch_atomic_fetch_add(&rs.reads, 1, ARCH_RELAXED); /* readers share the lock */
-        arch_sched_yield(); /* reading */
+        arch_sched_yield();                                /* reading */
         read_unlock(&rs.lock);
     }
 }
@@ -52,8 +52,9 @@ static bool check(void *ctx, char *why, size_t n)
     else if (rs.waiting_since == ~0u)
         rs.waiting_since = rs.reads;
     if (rs.waiting_since != ~0u && rs.reads - rs.waiting_since > STARVE_BOUND) {
-        snprintf(why, n, "writer starvation: the writer has waited while readers took the lock "
-                         "%u times (bound %u)",
+        snprintf(why, n,
+                 "writer starvation: the writer has waited while readers took the lock "
+                 "%u times (bound %u)",
                  rs.reads - rs.waiting_since, STARVE_BOUND);
         return false;
     }
@@ -75,7 +76,10 @@ static void bug_rw_writer_preference_prevents_it(struct ktest *t)
     static struct sim_explore_result res;
     rs.writer_pref = true;
     for (int st = SIM_RANDOM; st <= SIM_PCT; st++) {
-        struct sim_explore_opts o = {.strategy = st, .seed = 1, .schedules = 5000, .quiet = true,
+        struct sim_explore_opts o = {.strategy = st,
+                                     .seed = 1,
+                                     .schedules = 5000,
+                                     .quiet = true,
                                      .save = "rw_starvation.writer_pref.schedule"};
         KEXPECT_EQ(t, sim_explore(&sc, &o, &res), 0);
     }

@@ -10,7 +10,8 @@
 
 static struct sim_explore_result res; /* large: not on the stack */
 
-void __sanitizer_symbolize_pc(void *pc, const char *fmt, char *out, size_t size) __attribute__((weak));
+void __sanitizer_symbolize_pc(void *pc, const char *fmt, char *out, size_t size)
+    __attribute__((weak));
 
 /* ---- every interleaving of two CPUs doing two steps each ---- */
 
@@ -124,13 +125,15 @@ static void spin_cpu(unsigned cpu, void *ctx)
 
 static void sched_test_spinning_does_not_explode_the_search(struct ktest *t)
 {
-    const struct sim_scenario sc = {.name = "spin", .ncpus = 2, .setup = flags_setup, .cpu = spin_cpu};
+    const struct sim_scenario sc = {
+        .name = "spin", .ncpus = 2, .setup = flags_setup, .cpu = spin_cpu};
     struct sim_explore_opts o = {.strategy = SIM_DFS, .preemptions = 3, .quiet = true};
     KASSERT_EQ(t, sim_explore(&sc, &o, &res), 0);
     KEXPECT_TRUE(t, res.exhausted);
     /* The spinner runs once per write of the other CPU at most: a handful of schedules. */
     KEXPECT_LT(t, res.schedules, 200u);
-    o = (struct sim_explore_opts){.strategy = SIM_RANDOM, .seed = 1, .schedules = 500, .quiet = true};
+    o = (struct sim_explore_opts){
+        .strategy = SIM_RANDOM, .seed = 1, .schedules = 500, .quiet = true};
     KASSERT_EQ(t, sim_explore(&sc, &o, &res), 0);
     KEXPECT_LT(t, res.steps, 500u * 20); /* no schedule spins on */
 }
@@ -145,7 +148,10 @@ static void sched_test_deadlock_is_reported(struct ktest *t)
 {
     const struct sim_scenario sc = {
         .name = "stuck", .ncpus = 2, .setup = flags_setup, .cpu = wait_forever_cpu};
-    struct sim_explore_opts o = {.strategy = SIM_RANDOM, .seed = 7, .schedules = 10, .quiet = true,
+    struct sim_explore_opts o = {.strategy = SIM_RANDOM,
+                                 .seed = 7,
+                                 .schedules = 10,
+                                 .quiet = true,
                                  .save = "sched_test_stuck.schedule"};
     KASSERT_EQ(t, sim_explore(&sc, &o, &res), 1);
     KEXPECT_EQ(t, res.first_failure, 1u);
@@ -154,7 +160,8 @@ static void sched_test_deadlock_is_reported(struct ktest *t)
     KEXPECT_STR_CONTAINS(t, res.report, "cpu 1: spinning");
     /* Where it spins: by name with a sanitizer's symbolizer, else module+offset (the
      * sim reads no ELF symbols of its own yet). */
-    KEXPECT_STR_CONTAINS(t, res.report, __sanitizer_symbolize_pc ? "wait_forever_cpu" : "sched_test+0x");
+    KEXPECT_STR_CONTAINS(t, res.report,
+                         __sanitizer_symbolize_pc ? "wait_forever_cpu" : "sched_test+0x");
 }
 
 static void yield_forever_cpu(unsigned cpu, void *ctx)
@@ -166,9 +173,12 @@ static void yield_forever_cpu(unsigned cpu, void *ctx)
 static void sched_test_no_progress_is_reported(struct ktest *t)
 {
     const struct sim_scenario sc = {.name = "busy", .ncpus = 1, .cpu = yield_forever_cpu};
-    struct sim_explore_opts o = {
-        .strategy = SIM_RANDOM, .seed = 1, .schedules = 1, .max_steps = 1000, .quiet = true,
-        .save = "sched_test_busy.schedule"};
+    struct sim_explore_opts o = {.strategy = SIM_RANDOM,
+                                 .seed = 1,
+                                 .schedules = 1,
+                                 .max_steps = 1000,
+                                 .quiet = true,
+                                 .save = "sched_test_busy.schedule"};
     KASSERT_EQ(t, sim_explore(&sc, &o, &res), 1);
     KEXPECT_STR_CONTAINS(t, res.report, "no progress: the schedule passed 1000 steps");
 }
@@ -183,14 +193,19 @@ static void panic_cpu(unsigned cpu, void *ctx)
 static void sched_test_panic_fails_the_schedule_only(struct ktest *t)
 {
     const struct sim_scenario sc = {.name = "panic", .ncpus = 2, .cpu = panic_cpu};
-    struct sim_explore_opts o = {.strategy = SIM_RANDOM, .seed = 3, .schedules = 5, .quiet = true,
+    struct sim_explore_opts o = {.strategy = SIM_RANDOM,
+                                 .seed = 3,
+                                 .schedules = 5,
+                                 .quiet = true,
                                  .save = "sched_test_panic.schedule"};
     KASSERT_EQ(t, sim_explore(&sc, &o, &res), 1);
     KEXPECT_STR_CONTAINS(t, res.report, "kernel panic on cpu 1: cpu 1 gives up");
     /* The machine goes on: the next exploration runs normally. */
-    KEXPECT_EQ(t, sim_explore(&il_sc, &(struct sim_explore_opts){.strategy = SIM_RANDOM,
-                                                                .schedules = 3, .quiet = true},
-                              &res),
+    KEXPECT_EQ(t,
+               sim_explore(&il_sc,
+                           &(struct sim_explore_opts){
+                               .strategy = SIM_RANDOM, .schedules = 3, .quiet = true},
+                           &res),
                0);
 }
 
@@ -217,14 +232,20 @@ static bool lost_final(void *ctx, char *why, size_t n)
     return false;
 }
 
-static const struct sim_scenario lost_sc = {
-    .name = "sched_test_lost", .ncpus = 3, .setup = lost_setup, .cpu = lost_cpu, .final = lost_final};
+static const struct sim_scenario lost_sc = {.name = "sched_test_lost",
+                                            .ncpus = 3,
+                                            .setup = lost_setup,
+                                            .cpu = lost_cpu,
+                                            .final = lost_final};
 
 static void sched_test_replay_gives_the_same_report(struct ktest *t)
 {
     static char first[sizeof(res.report)];
-    struct sim_explore_opts o = {.strategy = SIM_RANDOM, .seed = 11, .schedules = 1000,
-                                 .quiet = true, .save = "sched_test_lost.schedule"};
+    struct sim_explore_opts o = {.strategy = SIM_RANDOM,
+                                 .seed = 11,
+                                 .schedules = 1000,
+                                 .quiet = true,
+                                 .save = "sched_test_lost.schedule"};
     KASSERT_EQ(t, sim_explore(&lost_sc, &o, &res), 1);
     KEXPECT_STR_CONTAINS(t, res.report, "wrong final state");
     strcpy(first, res.report);
@@ -251,7 +272,7 @@ static void sched_test_bad_schedule_files_are_refused(struct ktest *t)
         "not a schedule\n",
         "kernsim-schedule 1\nscenario sched_test_lost\ncpus 3\nsteps 4\nchoices 01\n", /* short */
         "kernsim-schedule 1\nscenario sched_test_lost\ncpus 3\nsteps 2\nchoices 09\n", /* cpu 9 */
-        "kernsim-schedule 1\nscenario other\ncpus 3\nsteps 2\nchoices 01\n",           /* another test */
+        "kernsim-schedule 1\nscenario other\ncpus 3\nsteps 2\nchoices 01\n", /* another test */
         "kernsim-schedule 1\nscenario sched_test_lost\ncpus 2\nsteps 2\nchoices 01\n", /* cpus */
         "kernsim-schedule 1\nscenario sched_test_lost\ncpus 3\nsteps 0\nchoices \n",   /* empty */
         "kernsim-schedule 1\nbogus line\n",

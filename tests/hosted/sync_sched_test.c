@@ -43,7 +43,8 @@ static void explore_all(struct ktest *t, const struct sim_scenario *sc, uint64_t
 {
     struct sim_explore_opts o = {.strategy = SIM_DFS, .preemptions = 2, .quiet = true};
     if (dfs && slow_checker())
-        ktest_log(t, "%s: dfs skipped under Valgrind and MSan (it runs in asan and tsan)", sc->name);
+        ktest_log(t, "%s: dfs skipped under Valgrind and MSan (it runs in asan and tsan)",
+                  sc->name);
     else if (dfs) {
         KEXPECT_EQ(t, sim_explore(sc, &o, &res), 0);
         KEXPECT_TRUE(t, res.exhausted);
@@ -55,8 +56,9 @@ static void explore_all(struct ktest *t, const struct sim_scenario *sc, uint64_t
             .strategy = s, .seed = 0x5eed, .schedules = budget(random_pct), .quiet = true};
         KEXPECT_EQ(t, sim_explore(sc, &o, &res), 0);
         KEXPECT_EQ(t, res.schedules, budget(random_pct));
-        ktest_log(t, "%s: %s: %lu schedules, %lu steps", sc->name, s == SIM_RANDOM ? "random" : "pct",
-                  (unsigned long)res.schedules, (unsigned long)res.steps);
+        ktest_log(t, "%s: %s: %lu schedules, %lu steps", sc->name,
+                  s == SIM_RANDOM ? "random" : "pct", (unsigned long)res.schedules,
+                  (unsigned long)res.steps);
     }
 }
 
@@ -122,8 +124,12 @@ static bool sp_final(void *ctx, char *why, size_t n)
 
 static void sync_sched_test_spinlock(struct ktest *t)
 {
-    const struct sim_scenario sc = {.name = "spinlock", .ncpus = 3, .setup = sp_setup, .cpu = sp_cpu,
-                                    .check = sp_check, .final = sp_final};
+    const struct sim_scenario sc = {.name = "spinlock",
+                                    .ncpus = 3,
+                                    .setup = sp_setup,
+                                    .cpu = sp_cpu,
+                                    .check = sp_check,
+                                    .final = sp_final};
     sp.iters = 1;
     explore_all(t, &sc, 0, true);
     sp.iters = 3;
@@ -178,7 +184,8 @@ static bool rw_check(void *ctx, char *why, size_t n)
 
 static bool rw_final(void *ctx, char *why, size_t n)
 {
-    FAIL_IF(rw.writes != 3 || rw.reads != 3, "%u writes and %u reads, want 3 and 3", rw.writes, rw.reads);
+    FAIL_IF(rw.writes != 3 || rw.reads != 3, "%u writes and %u reads, want 3 and 3", rw.writes,
+            rw.reads);
     FAIL_IF(rwlock_readers(&rw.lock) || rwlock_writer_held(&rw.lock) ||
                 rwlock_writers_waiting(&rw.lock),
             "the lock is not free at the end");
@@ -187,8 +194,12 @@ static bool rw_final(void *ctx, char *why, size_t n)
 
 static void sync_sched_test_rwlock(struct ktest *t)
 {
-    const struct sim_scenario sc = {.name = "rwlock", .ncpus = 3, .setup = rw_setup, .cpu = rw_cpu,
-                                    .check = rw_check, .final = rw_final};
+    const struct sim_scenario sc = {.name = "rwlock",
+                                    .ncpus = 3,
+                                    .setup = rw_setup,
+                                    .cpu = rw_cpu,
+                                    .check = rw_check,
+                                    .final = rw_final};
     for (int pref = 0; pref < 2; pref++) {
         rw.writer_pref = pref;
         explore_all(t, &sc, 10000, true);
@@ -250,14 +261,15 @@ static void q_take(unsigned cpu, void *v)
     uintptr_t x = (uintptr_t)v;
     unsigned p = (unsigned)(x >> 8), i = (unsigned)(x & 0xff) - 1;
     if (p >= Q_PRODUCERS || i >= q.items) {
-        snprintf(q.error, sizeof(q.error), "cpu %u popped 0x%lx, which no one pushed", cpu, (unsigned long)x);
+        snprintf(q.error, sizeof(q.error), "cpu %u popped 0x%lx, which no one pushed", cpu,
+                 (unsigned long)x);
         return;
     }
     if (q.got[p][i]++)
         snprintf(q.error, sizeof(q.error), "item %u of producer %u popped twice", i, p);
     if ((int)i <= q.last[cpu][p])
-        snprintf(q.error, sizeof(q.error), "cpu %u popped item %u of producer %u after item %d", cpu,
-                 i, p, q.last[cpu][p]);
+        snprintf(q.error, sizeof(q.error), "cpu %u popped item %u of producer %u after item %d",
+                 cpu, i, p, q.last[cpu][p]);
     q.last[cpu][p] = (int)i;
 }
 
@@ -286,7 +298,8 @@ static void q_cpu(unsigned cpu, void *ctx)
 static bool q_check(void *ctx, char *why, size_t n)
 {
     FAIL_IF(q.error[0], "%s", q.error);
-    FAIL_IF(!q.list && mpmc_ring_count(&q.ring) > mpmc_ring_capacity(&q.ring), "ring over capacity");
+    FAIL_IF(!q.list && mpmc_ring_count(&q.ring) > mpmc_ring_capacity(&q.ring),
+            "ring over capacity");
     return true;
 }
 
@@ -297,8 +310,8 @@ static bool q_final(void *ctx, char *why, size_t n)
         for (unsigned i = 0; i < q.items; i++)
             FAIL_IF(q.got[p][i] != 1, "item %u of producer %u popped %u times", i, p, q.got[p][i]);
     uint64_t left = 0;
-    FAIL_IF(q.list ? !mpmc_list_valid(&q.lst, &left) || left : !mpmc_ring_valid(&q.ring) ||
-                                                                 mpmc_ring_count(&q.ring),
+    FAIL_IF(q.list ? !mpmc_list_valid(&q.lst, &left) || left
+                   : !mpmc_ring_valid(&q.ring) || mpmc_ring_count(&q.ring),
             "queue not empty and well formed at the end");
     FAIL_IF(heap_reports_total() != q.heap_reports, "the kernel heap reported a bad free or a use "
                                                     "after free");
@@ -315,9 +328,13 @@ static void q_teardown(void *ctx)
 
 static void queue_case(struct ktest *t, bool list)
 {
-    const struct sim_scenario small = {.name = list ? "list-small" : "ring-small", .ncpus = 3,
-                                       .setup = q_setup, .cpu = q_cpu, .check = q_check,
-                                       .final = q_final, .teardown = q_teardown};
+    const struct sim_scenario small = {.name = list ? "list-small" : "ring-small",
+                                       .ncpus = 3,
+                                       .setup = q_setup,
+                                       .cpu = q_cpu,
+                                       .check = q_check,
+                                       .final = q_final,
+                                       .teardown = q_teardown};
     q.list = list;
     /* Exhaustive: two producers of one item and a consumer; then one producer of two
      * items and two consumers. */

@@ -31,10 +31,11 @@ enum arch_sched_kind {
 };
 #define ARCH_SP_SIZE(p) ((int)sizeof(*(p)) << 8)
 
-#define arch_atomic_load(p, mo) (ARCH_SCHED_POINT((p), ARCH_SP_LOAD | ARCH_SP_SIZE(p)), __atomic_load_n((p), (mo)))
+#define arch_atomic_load(p, mo)                                                                    \
+    (ARCH_SCHED_POINT((p), ARCH_SP_LOAD | ARCH_SP_SIZE(p)), __atomic_load_n((p), (mo)))
 #define arch_atomic_store(p, v, mo)                                                                \
     do {                                                                                           \
-        ARCH_SCHED_POINT((p), ARCH_SP_STORE | ARCH_SP_SIZE(p));                                                      \
+        ARCH_SCHED_POINT((p), ARCH_SP_STORE | ARCH_SP_SIZE(p));                                    \
         __atomic_store_n((p), (v), (mo));                                                          \
     } while (0)
 #define arch_atomic_xchg(p, v, mo)                                                                 \
@@ -42,7 +43,7 @@ enum arch_sched_kind {
 /* Strong compare-exchange: true and *p = desired if *p == *expected; otherwise false
  * and *expected = the value seen. */
 #define arch_atomic_cmpxchg(p, expected, desired, mo_ok, mo_fail)                                  \
-    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)),                                                           \
+    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)),                                         \
      __atomic_compare_exchange_n((p), (expected), (desired), false, (mo_ok), (mo_fail)))
 #define arch_atomic_fetch_add(p, v, mo)                                                            \
     (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)), __atomic_fetch_add((p), (v), (mo)))

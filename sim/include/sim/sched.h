@@ -45,23 +45,23 @@ enum sim_strategy {
 
 struct sim_explore_opts {
     enum sim_strategy strategy;
-    uint64_t seed;         /* random and PCT; schedule i uses a seed derived from it */
-    uint64_t schedules;    /* random and PCT: how many; DFS: a cap (0: until exhausted) */
-    unsigned pct_depth;    /* PCT bug depth d (d - 1 priority change points); 0: 3 */
-    unsigned preemptions;  /* DFS preemption bound */
-    uint64_t max_steps;    /* per schedule; more is reported as no progress. 0: 100000 */
-    const char *replay;    /* SIM_REPLAY: the schedule file */
-    const char *save;      /* where a failing schedule is written; NULL: <name>.schedule */
-    bool quiet;            /* no progress lines, only the seed, the outcome and a report */
-    bool keep_going;       /* do not stop at the first failing schedule (benchmarks) */
-    bool no_lock_order;    /* track locks (deadlock reports name holders) but do not check
-                            * their order: to see the deadlock lockdep would foresee */
+    uint64_t seed;        /* random and PCT; schedule i uses a seed derived from it */
+    uint64_t schedules;   /* random and PCT: how many; DFS: a cap (0: until exhausted) */
+    unsigned pct_depth;   /* PCT bug depth d (d - 1 priority change points); 0: 3 */
+    unsigned preemptions; /* DFS preemption bound */
+    uint64_t max_steps;   /* per schedule; more is reported as no progress. 0: 100000 */
+    const char *replay;   /* SIM_REPLAY: the schedule file */
+    const char *save;     /* where a failing schedule is written; NULL: <name>.schedule */
+    bool quiet;           /* no progress lines, only the seed, the outcome and a report */
+    bool keep_going;      /* do not stop at the first failing schedule (benchmarks) */
+    bool no_lock_order;   /* track locks (deadlock reports name holders) but do not check
+                           * their order: to see the deadlock lockdep would foresee */
 };
 
 struct sim_explore_result {
-    uint64_t schedules; /* run to the end or to a failure */
-    uint64_t steps;     /* scheduling points, all schedules */
-    uint64_t failures;  /* failing schedules (1 at most unless keep_going) */
+    uint64_t schedules;     /* run to the end or to a failure */
+    uint64_t steps;         /* scheduling points, all schedules */
+    uint64_t failures;      /* failing schedules (1 at most unless keep_going) */
     uint64_t first_failure; /* 1-based index of the first failing schedule, 0 if none */
     bool exhausted;         /* DFS: the whole bounded space was explored */
     char report[16384];     /* the first failure's report, "" if none */
