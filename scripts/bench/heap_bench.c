@@ -11,6 +11,7 @@
  *      which frees it (every free is a cross-CPU free)
  * Ops are allocations plus frees. Output: "RESULT <allocator> <workload> <ops/s>".
  * --only ab runs just those workloads (for profiling one). */
+#include "bench.h"
 #include <arch/cpu.h>
 #include <heap/heap.h>
 #include <paging/paging.h>
@@ -39,28 +40,21 @@ static inline void a_free(void *p)
         free(p);
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static double workload_a(long n)
 {
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < n; i++) {
         char *p = a_alloc(sizes[i & (NSIZES - 1)]);
         p[0] = (char)i;
         a_free(p);
     }
-    return 2.0 * (double)n / (now() - t0);
+    return 2.0 * (double)n / (bench_now() - t0);
 }
 
 static double workload_b(long batches)
 {
     static void *p[1000];
-    double t0 = now();
+    double t0 = bench_now();
     for (long b = 0; b < batches; b++) {
         for (int i = 0; i < 1000; i++) {
             p[i] = a_alloc(sizes[(b * 1000 + i) & (NSIZES - 1)]);
@@ -69,7 +63,7 @@ static double workload_b(long batches)
         for (int i = 0; i < 1000; i++)
             a_free(p[i]);
     }
-    return 2000.0 * (double)batches / (now() - t0);
+    return 2000.0 * (double)batches / (bench_now() - t0);
 }
 
 /* A single-producer single-consumer ring for workload c. */
@@ -101,7 +95,7 @@ static double workload_c(long n)
     c_total = n;
     atomic_store(&head, 0);
     atomic_store(&tail, 0);
-    double t0 = now();
+    double t0 = bench_now();
     pthread_create(&th, NULL, consumer, NULL);
     for (long i = 0; i < n; i++) {
         while (i - atomic_load_explicit(&tail, memory_order_acquire) >= RING)
@@ -112,13 +106,7 @@ static double workload_c(long n)
         atomic_store_explicit(&head, i + 1, memory_order_release); /* publish the slot */
     }
     pthread_join(th, NULL);
-    return 2.0 * (double)n / (now() - t0);
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
+    return 2.0 * (double)n / (bench_now() - t0);
 }
 
 int main(int argc, char **argv)
@@ -174,8 +162,7 @@ int main(int argc, char **argv)
     for (int w = 0; w < 3; w++) {
         if (!run[w])
             continue;
-        qsort(r[w], (size_t)reps, sizeof(double), cmp);
-        printf("RESULT %s %c %.0f\n", alloc, 'a' + w, r[w][reps / 2]);
+        printf("RESULT %s %c %.0f\n", alloc, 'a' + w, bench_median(r[w], reps));
     }
     if (use_kernsim && !heap_valid()) {
         fprintf(stderr, "heap_bench: heap_valid failed\n");

@@ -7,6 +7,7 @@
  *    mapper's own work on the tables (the part that is the same on hardware).
  * Each number is the median of --reps runs. Page history is off (it takes a backtrace
  * per PTE store). Usage: paging_bench [--quick] [--reps N] */
+#include "bench.h"
 #include <arch/cpu.h>
 #include <arch/mem.h>
 #include <paging/paging.h>
@@ -15,25 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void check(struct pg_ret r, const char *what)
 {
@@ -55,15 +37,15 @@ static double map_unmap_4k(struct pg_space *as, uint64_t va, phys_addr_t pa, int
                        PG_WRITE),
           "neighbour");
     for (int r = 0; r < reps; r++) {
-        double t0 = now_ns();
+        double t0 = (bench_now() * 1e9);
         for (int i = 0; i < n; i++) {
             check(pg_map(as, PAGE_4K(va), FRAME_4K(pa), PG_WRITE), "map 4k");
             check(pg_unmap(as, PAGE_4K(va)), "unmap 4k");
         }
-        v[r] = (now_ns() - t0) / n;
+        v[r] = ((bench_now() * 1e9) - t0) / n;
     }
     check(pg_unmap(as, PAGE_4K(va + ARCH_PAGE_4K)), "neighbour");
-    return median(v, reps);
+    return bench_median(v, reps);
 }
 
 static double translate_ns(struct pg_space *as, uint64_t va, phys_addr_t pa, int n)
@@ -73,17 +55,17 @@ static double translate_ns(struct pg_space *as, uint64_t va, phys_addr_t pa, int
     for (int r = 0; r < reps; r++) {
         struct pg_translation tr;
         uint64_t sum = 0;
-        double t0 = now_ns();
+        double t0 = (bench_now() * 1e9);
         for (int i = 0; i < n; i++) {
             pg_translate(as, va + (uint64_t)(i & 511) * 8, &tr);
             sum += tr.pa;
         }
-        v[r] = (now_ns() - t0) / n;
+        v[r] = ((bench_now() * 1e9) - t0) / n;
         if (!sum)
             exit(1);
     }
     check(pg_unmap(as, PAGE_4K(va)), "unmap for translate");
-    return median(v, reps);
+    return bench_median(v, reps);
 }
 
 /* ms to map (and separately to unmap) `size` at va with pages of `ps`, range form or
@@ -93,21 +75,21 @@ static void map_size(struct pg_space *as, uint64_t va, phys_addr_t pa, uint64_t 
 {
     double m[64], u[64];
     for (int r = 0; r < reps; r++) {
-        double t0 = now_ns();
+        double t0 = (bench_now() * 1e9);
         if (range) {
             check(pg_map_range(as, va, pa, size, ps, PG_WRITE), "map range");
         } else {
             for (uint64_t off = 0; off < size; off += ps)
                 check(pg_map_range(as, va + off, pa + off, ps, ps, PG_WRITE), "map single");
         }
-        double t1 = now_ns();
+        double t1 = (bench_now() * 1e9);
         check(pg_unmap_range(as, va, size, ps), "unmap range");
-        double t2 = now_ns();
+        double t2 = (bench_now() * 1e9);
         m[r] = (t1 - t0) / 1e6;
         u[r] = (t2 - t1) / 1e6;
     }
-    *map_ms = median(m, reps);
-    *unmap_ms = median(u, reps);
+    *map_ms = bench_median(m, reps);
+    *unmap_ms = bench_median(u, reps);
 }
 
 int main(int argc, char **argv)

@@ -7,6 +7,7 @@
  * schedules  the 2-CPU bounded-queue test (one producer of 4 items, one consumer,
  *            a 2-cell ring) under random and under PCT: complete schedules per second
  * Lines: "RESULT <what> <value>", medians of --reps runs. */
+#include "bench.h"
 #include <arch/atomic.h>
 #include <arch/cpu.h>
 #include <queue/queue.h>
@@ -18,19 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static uint64_t counter;
 static long adds;
@@ -105,10 +93,10 @@ int main(int argc, char **argv)
         struct sim_explore_opts o = {
             .strategy = SIM_RANDOM, .seed = 1, .schedules = 1, .max_steps = 1000000, .quiet = true};
         counter = 0;
-        double t0 = now();
+        double t0 = bench_now();
         if (sim_explore(&sc, &o, &res) || counter != 2 * (uint64_t)adds)
             return 1;
-        pts[k] = (double)res.steps / (now() - t0);
+        pts[k] = (double)res.steps / (bench_now() - t0);
         for (int s = 0; s < 2; s++) {
             const struct sim_scenario q = {.name = "bench-queue",
                                            .ncpus = 2,
@@ -119,17 +107,14 @@ int main(int argc, char **argv)
                                           .seed = 1,
                                           .schedules = nsched,
                                           .quiet = true};
-            t0 = now();
+            t0 = bench_now();
             if (sim_explore(&q, &qo, &res))
                 return 1;
-            sch[s][k] = (double)res.schedules / (now() - t0);
+            sch[s][k] = (double)res.schedules / (bench_now() - t0);
         }
     }
-    qsort(pts, (size_t)reps, sizeof(double), cmp);
-    qsort(sch[0], (size_t)reps, sizeof(double), cmp);
-    qsort(sch[1], (size_t)reps, sizeof(double), cmp);
-    printf("RESULT points_per_s %.0f (target >= 1000000)\n", pts[reps / 2]);
-    printf("RESULT queue_schedules_per_s_random %.0f\n", sch[0][reps / 2]);
-    printf("RESULT queue_schedules_per_s_pct %.0f\n", sch[1][reps / 2]);
+    printf("RESULT points_per_s %.0f (target >= 1000000)\n", bench_median(pts, reps));
+    printf("RESULT queue_schedules_per_s_random %.0f\n", bench_median(sch[0], reps));
+    printf("RESULT queue_schedules_per_s_pct %.0f\n", bench_median(sch[1], reps));
     return 0;
 }

@@ -12,6 +12,7 @@
  *          and pthread_spinlock_t; ns per pair
  * Each line: "RESULT <what> <impl> <value>" (median of --reps runs), then ratios.
  * Lock tracking (lockdep) is off, as in a kernel built without lock proving. */
+#include "bench.h"
 #include <ck_ring.h>
 #include <ck_rwlock.h>
 #include <ck_spinlock.h>
@@ -27,25 +28,6 @@
 #include <time.h>
 
 #define RING 1024
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static long n_items, n_ops;
 
@@ -97,10 +79,10 @@ static double run_queue(int which)
     if (which == 1)
         ck_ring_init(&cring, RING);
     atomic_store(&go, 0);
-    double t0 = now();
+    double t0 = bench_now();
     atomic_store(&go, 1);
     sim_run_cpus(2, queue_cpu, NULL);
-    double t = now() - t0;
+    double t = bench_now() - t0;
     if (which == 0)
         mpmc_ring_destroy(&kring);
     if (sink != (uintptr_t)n_items * (uintptr_t)(n_items + 1) / 2) {
@@ -173,10 +155,10 @@ static double run_rw(int which, unsigned threads)
         rwlock_init(&krw);
     shared_value = 0;
     atomic_store(&go, 0);
-    double t0 = now();
+    double t0 = bench_now();
     atomic_store(&go, 1);
     sim_run_cpus(threads, rw_cpu, NULL);
-    double t = now() - t0;
+    double t = bench_now() - t0;
     if (shared_value != threads * (n_ops / 100)) {
         fprintf(stderr, "sync_bench: rwlock %d lost writes (%ld)\n", which, shared_value);
         exit(1);
@@ -194,7 +176,7 @@ static double run_spin(int which)
     static pthread_spinlock_t ps;
     pthread_spin_init(&ps, PTHREAD_PROCESS_PRIVATE);
     long n = n_ops * 2;
-    double t0 = now();
+    double t0 = bench_now();
     for (long i = 0; i < n; i++) {
         if (which == 0) {
             spin_lock(&ks);
@@ -210,7 +192,7 @@ static double run_spin(int which)
             pthread_spin_unlock(&ps);
         }
     }
-    return (now() - t0) / (double)n * 1e9;
+    return (bench_now() - t0) / (double)n * 1e9;
 }
 
 int main(int argc, char **argv)
@@ -241,24 +223,24 @@ int main(int argc, char **argv)
     for (int w = 0; w < 2; w++) {
         for (int k = 0; k < reps; k++)
             v[k] = run_queue(w);
-        q[w] = median(v, reps);
+        q[w] = bench_median(v, reps);
         printf("RESULT queue %s %.0f items/s\n", qn[w], q[w]);
     }
     double r1[4];
     for (int w = 0; w < 4; w++) {
         for (int k = 0; k < reps; k++)
             v[k] = run_rw(w, 2);
-        r[w] = median(v, reps);
+        r[w] = bench_median(v, reps);
         printf("RESULT rwlock99 %s %.0f ops/s\n", rn[w], r[w]);
         for (int k = 0; k < reps; k++)
             v[k] = run_rw(w, 1);
-        r1[w] = median(v, reps);
+        r1[w] = bench_median(v, reps);
         printf("RESULT rwlock99-one-thread %s %.2f ns/op\n", rn[w], 1e9 / r1[w]);
     }
     for (int w = 0; w < 3; w++) {
         for (int k = 0; k < reps; k++)
             v[k] = run_spin(w);
-        s[w] = median(v, reps);
+        s[w] = bench_median(v, reps);
         printf("RESULT spin %s %.2f ns\n", sn[w], s[w]);
     }
     printf("RATIO queue kernsim/ck_ring %.2fx (target >= 1.0)\n", q[0] / q[1]);
