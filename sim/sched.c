@@ -752,8 +752,9 @@ static int read_schedule(const char *path, const struct sim_scenario *sc)
     return 0;
 }
 
-int sim_explore_opts_from_env(struct sim_explore_opts *o)
+int sim_explore_opts_from_env(struct sim_explore_opts *out)
 {
+    struct sim_explore_opts copy = *out, *o = &copy; /* *out changes only if all parse */
     const char *s = getenv("KERNSIM_STRATEGY"), *seed = getenv("KERNSIM_SEED"),
                *n = getenv("KERNSIM_SCHEDULES");
     char *end;
@@ -790,6 +791,7 @@ int sim_explore_opts_from_env(struct sim_explore_opts *o)
             return -1;
         }
     }
+    *out = copy;
     return 0;
 }
 
@@ -858,27 +860,28 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
             res->failures++;
             if (res->failures == 1) {
                 res->first_failure = k + 1;
-                const char *path = o->save ? o->save : NULL;
                 char def[256];
+                const char *path = o->save;
                 if (!path) {
                     snprintf(def, sizeof(def), "%s.schedule", sc->name);
                     path = def;
                 }
-                if (S.replay_error) {
+                if (S.replay_error)
                     rc = -1;
-                } else if (o->strategy != SIM_REPLAY && write_schedule(path, k + 1) == 0) {
+                else if (o->strategy == SIM_REPLAY)
+                    fprintf(stderr, "kernsim sched: %s: the replay FAILED at step %lu\n", sc->name,
+                            (unsigned long)S.step);
+                else if (write_schedule(path, k + 1) == 0)
                     fprintf(stderr,
                             "kernsim sched: %s: FAILED in schedule %lu (step %lu); "
                             "schedule written to %s\n",
                             sc->name, (unsigned long)(k + 1), (unsigned long)S.step, path);
-                } else if (o->strategy == SIM_REPLAY) {
-                    fprintf(stderr, "kernsim sched: %s: the replay FAILED at step %lu\n", sc->name,
-                            (unsigned long)S.step);
-                }
+                else
+                    fprintf(stderr, "kernsim sched: %s: FAILED in schedule %lu (step %lu)\n",
+                            sc->name, (unsigned long)(k + 1), (unsigned long)S.step);
                 fputs(res->report, stderr);
-                /* Keep the first report: later failures must not overwrite it. */
-                S.report = NULL, S.report_size = 0;
-                static char scratch[16384];
+                /* Keep the first report: later failures write elsewhere. */
+                static char scratch[sizeof(res->report)];
                 S.report = scratch, S.report_size = sizeof(scratch);
                 if (rc == 0)
                     rc = 1;

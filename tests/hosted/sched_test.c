@@ -6,6 +6,7 @@
 #include <arch/panic.h>
 #include <sim/sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct sim_explore_result res; /* large: not on the stack */
@@ -306,6 +307,44 @@ static void sched_test_bad_options_are_refused(struct ktest *t)
     KEXPECT_EQ(t, sim_explore(&sc, &o, &res), -1);
 }
 
+static void sched_test_options_from_the_environment(struct ktest *t)
+{
+    struct sim_explore_opts o = {.strategy = SIM_RANDOM, .seed = 5, .schedules = 7};
+    setenv("KERNSIM_STRATEGY", "pct", 1);
+    setenv("KERNSIM_SEED", "0x2a", 1);
+    unsetenv("KERNSIM_SCHEDULES");
+    KEXPECT_EQ(t, sim_explore_opts_from_env(&o), 0);
+    KEXPECT_EQ(t, o.strategy, SIM_PCT);
+    KEXPECT_EQ(t, o.seed, 42u);
+    KEXPECT_EQ(t, o.schedules, 7u); /* not set: kept */
+    setenv("KERNSIM_STRATEGY", "replay:x.schedule", 1);
+    KEXPECT_EQ(t, sim_explore_opts_from_env(&o), 0);
+    KEXPECT_EQ(t, o.strategy, SIM_REPLAY);
+    KEXPECT_STREQ(t, o.replay, "x.schedule");
+    const char *bad[][2] = {{"KERNSIM_STRATEGY", "bogus"},
+                            {"KERNSIM_STRATEGY", "replay:"},
+                            {"KERNSIM_SEED", "12abc"},
+                            {"KERNSIM_SCHEDULES", ""}};
+    setenv("KERNSIM_SEED", "99", 1); /* valid, but with a bad count nothing may change */
+    setenv("KERNSIM_SCHEDULES", "x", 1);
+    struct sim_explore_opts keep = o;
+    KEXPECT_EQ(t, sim_explore_opts_from_env(&o), -1);
+    KEXPECT_EQ(t, o.seed, keep.seed);
+    unsetenv("KERNSIM_SCHEDULES");
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unsetenv("KERNSIM_STRATEGY");
+        unsetenv("KERNSIM_SEED");
+        setenv(bad[i][0], bad[i][1], 1);
+        struct sim_explore_opts before = o;
+        KEXPECT_EQ(t, sim_explore_opts_from_env(&o), -1);
+        KEXPECT_EQ(t, o.strategy, before.strategy); /* a bad value changes nothing */
+        KEXPECT_EQ(t, o.seed, before.seed);
+        unsetenv(bad[i][0]);
+    }
+    unsetenv("KERNSIM_STRATEGY");
+    unsetenv("KERNSIM_SEED");
+}
+
 /* ---- free-running ---- */
 
 static uint32_t fr_count;
@@ -335,4 +374,5 @@ KTEST_SUITE(sched, KTEST_CASE(sched_test_dfs_sees_every_interleaving),
             KTEST_CASE(sched_test_replay_gives_the_same_report),
             KTEST_CASE(sched_test_bad_schedule_files_are_refused),
             KTEST_CASE(sched_test_bad_options_are_refused),
+            KTEST_CASE(sched_test_options_from_the_environment),
             KTEST_CASE(sched_test_free_running_cpus_are_threads));
