@@ -21,7 +21,7 @@ if(KERNSIM_VALGRIND)
 endif()
 
 add_library(ks_sim STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c sim/history.c sim/devices.c sim/debug.c
-                          sim/sched.c sim/lockdep.c sim/switch.S
+                          sim/sched.c sim/lockdep.c sim/switch.S sim/unwind_host.c
                           ${KS_SEAM_COMMON} ${KS_SUBSYS})
 target_link_libraries(ks_sim PUBLIC ks_host_flags)
 find_package(Threads REQUIRED)
@@ -74,6 +74,15 @@ foreach(bug lost_update aba_stack abba_deadlock lock_order rw_starvation queue_p
   add_test(NAME bugs.${bug} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:bug_${bug}>)
   set_tests_properties(bugs.${bug} PROPERTIES LABELS bugs TIMEOUT 300)
 endforeach()
+
+# The unwinder against libgcc: the frames it walks are built like release code.
+add_executable(unwind_test tests/runner/sim_main.c tests/hosted/unwind_test.c
+                           tests/hosted/unwind_frames.c)
+target_link_libraries(unwind_test PRIVATE ks_ktest_host gcc_s)
+set_source_files_properties(tests/hosted/unwind_frames.c PROPERTIES
+                            COMPILE_OPTIONS "-O2;-fomit-frame-pointer;-fasynchronous-unwind-tables")
+add_test(NAME sim.unwind_test COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:unwind_test>)
+set_tests_properties(sim.unwind_test PROPERTIES LABELS sim TIMEOUT 120)
 
 # The heap before paging has its own boot order, so its own program.
 add_executable(heap_early tests/hosted/heap_early.c)

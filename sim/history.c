@@ -93,6 +93,26 @@ __attribute__((no_sanitize("memory"))) static int fp_walk(const uintptr_t *fp, u
     return n;
 }
 
+/* The stack the calling code runs on (a fiber's, or the host thread's). */
+void sim_stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    if (!fp_hi) {
+        if (!thread_hi) {
+            pthread_attr_t attr;
+            void *base;
+            size_t size;
+            if (!pthread_getattr_np(pthread_self(), &attr)) {
+                if (!pthread_attr_getstack(&attr, &base, &size))
+                    thread_lo = (uintptr_t)base, thread_hi = (uintptr_t)base + size;
+                pthread_attr_destroy(&attr);
+            }
+        }
+        *lo = thread_lo, *hi = thread_hi;
+        return;
+    }
+    *lo = fp_lo, *hi = fp_hi;
+}
+
 #ifdef KERNSIM_FRAME_POINTERS
 __attribute__((noinline)) static int fp_backtrace(void **pcs, int max)
 {

@@ -33,6 +33,8 @@ void sim_history_record(uint64_t va, uint64_t size, bool mapped);
 uint32_t sim_stack_capture(unsigned skip);
 /* The stack of a frame-pointer chain starting at fp on the stack [lo, hi). */
 uint32_t sim_stack_capture_from(uintptr_t fp, uintptr_t lo, uintptr_t hi);
+/* The stack the calling code is on (fiber or host thread), [lo, hi). */
+void sim_stack_bounds(uintptr_t *lo, uintptr_t *hi);
 /* Which stack the walker may read; (0, 0) for the host thread's own. */
 void sim_stack_set_bounds(uintptr_t lo, uintptr_t hi);
 /* Format a stack as sim_stack_print prints it; returns the length written. */

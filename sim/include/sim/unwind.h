@@ -1,0 +1,15 @@
+/* sim/unwind.h - the hosted platform for subsys/unwind: which module's tables cover a
+ * pc (asked of the dynamic linker), and a stack reader that refuses anything outside
+ * the stack the caller runs on. */
+#ifndef SIM_UNWIND_H
+#define SIM_UNWIND_H
+
+#include <unwind/unwind.h>
+
+/* The tables of the loaded module whose text holds pc, or NULL. Thread-safe. */
+const struct unw_table *sim_unwind_lookup(uint64_t pc);
+
+/* Reads inside the current stack (the host thread's, or the CPU fiber's) only. */
+extern const struct unw_mem sim_unwind_stack_mem;
+
+#endif
