@@ -148,29 +148,33 @@ bool rd_encoded(struct rd *r, uint8_t enc, const struct rd_bases *b, uint64_t *o
     return true;
 }
 
-/* The record at p inside eh_frame: its body [*body, *next). false if it does not fit
- * or is the terminator. */
-static bool record(const struct unw_table *t, const uint8_t *p, const uint8_t **body,
-                   const uint8_t **next)
+/* The record at p inside eh_frame: its body [*body, *next). 1 for a record, 0 for
+ * the terminator or the section's end, -1 for a record that does not fit. */
+static int record(const struct unw_table *t, const uint8_t *p, const uint8_t **body,
+                  const uint8_t **next)
 {
     const uint8_t *end = t->eh_frame + t->eh_frame_size;
-    if (p < t->eh_frame || p >= end)
-        return false;
+    if (p < t->eh_frame || p > end)
+        return -1;
+    if (p == end)
+        return 0;
     struct rd r = {p, end, false};
     uint64_t len = rd_u(&r, 4);
+    if (!r.bad && len == 0)
+        return 0;
     if (len == 0xffffffff)
         len = rd_u(&r, 8);
-    if (r.bad || len == 0 || len < 4 || len > (uint64_t)(end - r.p))
-        return false;
+    if (r.bad || len < 4 || len > (uint64_t)(end - r.p))
+        return -1;
     *body = r.p;
     *next = r.p + len;
-    return true;
+    return 1;
 }
 
 static enum unw_err parse_cie(const struct unw_table *t, const uint8_t *p, struct cie *c)
 {
     const uint8_t *body, *next;
-    if (!record(t, p, &body, &next))
+    if (record(t, p, &body, &next) != 1)
         return UNW_BAD_TABLE;
     struct rd r = {body, next, false};
     if (rd_u(&r, 4) != 0) /* a CIE's id is 0 in .eh_frame */
@@ -239,7 +243,7 @@ enum unw_err unw_parse_fde(const struct unw_table *t, const uint8_t *fde, struct
                            const uint8_t **insns_end)
 {
     const uint8_t *body, *next;
-    if (!t->eh_frame || !record(t, fde, &body, &next))
+    if (!t->eh_frame || record(t, fde, &body, &next) != 1)
         return UNW_BAD_TABLE;
     struct rd r = {body, next, false};
     const uint8_t *idfield = r.p;
@@ -354,10 +358,15 @@ long unw_table_index(struct unw_table *t, struct unw_index_entry *entries, size_
     size_t n = 0;
     const uint8_t *p = t->eh_frame, *end = t->eh_frame + t->eh_frame_size;
     *err = UNW_OK;
-    while (p && p + 4 <= end) {
+    while (p && p < end) {
         const uint8_t *body, *next;
-        if (!record(t, p, &body, &next))
-            break; /* the terminator, or the end */
+        int k = record(t, p, &body, &next);
+        if (k < 0) {
+            *err = UNW_BAD_TABLE;
+            return -1;
+        }
+        if (k == 0)
+            break; /* the terminator */
         struct rd r = {body, next, false};
         if (rd_u(&r, 4) != 0) { /* an FDE */
             struct cie cie;
