@@ -84,6 +84,22 @@ set_source_files_properties(tests/hosted/unwind_frames.c PROPERTIES
 add_test(NAME sim.unwind_test COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:unwind_test>)
 set_tests_properties(sim.unwind_test PROPERTIES LABELS sim TIMEOUT 120)
 
+# The unwinder's table reader against elfutils libdw on every binary of the machine
+# (label corpus). ctest samples addresses to stay under two minutes;
+# `build/<preset>/ehframe_corpus --sample 0 /usr/bin /usr/lib/x86_64-linux-gnu` compares
+# every address.
+find_library(KS_LIBDW dw)
+find_library(KS_LIBELF elf)
+# libdw is not built for MSan, and one sanitizer run of it is enough for CI.
+if(KS_LIBDW AND KS_LIBELF AND NOT KERNSIM_VALGRIND AND NOT KERNSIM_FUZZ
+   AND NOT KERNSIM_SANITIZE MATCHES "memory|thread")
+  add_executable(ehframe_corpus tests/corpus/ehframe_corpus.c)
+  target_link_libraries(ehframe_corpus PRIVATE ks_sim ${KS_LIBDW} ${KS_LIBELF})
+  add_test(NAME corpus.ehframe_vs_libdw
+           COMMAND $<TARGET_FILE:ehframe_corpus> --sample 2 /usr/bin /usr/lib/x86_64-linux-gnu)
+  set_tests_properties(corpus.ehframe_vs_libdw PROPERTIES LABELS corpus TIMEOUT 300)
+endif()
+
 # The heap before paging has its own boot order, so its own program.
 add_executable(heap_early tests/hosted/heap_early.c)
 target_link_libraries(heap_early PRIVATE ks_sim)

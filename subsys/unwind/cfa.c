@@ -11,6 +11,7 @@ struct state {
     const uint8_t *cfa_expr;
     uint32_t cfa_expr_len;
     struct unw_rule reg[UNW_NREGS];
+    uint32_t named; /* registers some instruction gave a rule */
 };
 
 struct prog {
@@ -23,7 +24,10 @@ struct prog {
 static struct unw_rule *rule(struct state *s, uint64_t reg, bool *ignore)
 {
     *ignore = reg >= UNW_NREGS; /* vector registers and the like: valid, not tracked */
-    return *ignore ? NULL : &s->reg[reg];
+    if (*ignore)
+        return NULL;
+    s->named |= 1u << reg;
+    return &s->reg[reg];
 }
 
 /* A block operand: its length, then its bytes. */
@@ -59,9 +63,8 @@ static enum unw_err run(struct prog *g, const uint8_t *p, const uint8_t *end, ui
                 *ru = (struct unw_rule){.kind = UNW_RULE_OFFSET, .off = off};
             continue;
         case 3: /* restore */
-            if ((ru = rule(&g->cur, op & 0x3f, &ign)))
-                *ru = g->initial.reg[op & 0x3f];
-            continue;
+            reg = op & 0x3f;
+            goto restore;
         }
         switch (op) {
         case 0x00: /* nop */
@@ -94,8 +97,11 @@ static enum unw_err run(struct prog *g, const uint8_t *p, const uint8_t *end, ui
             break;
         case 0x06: /* restore_extended */
             reg = rd_uleb(&r);
-            if ((ru = rule(&g->cur, reg, &ign)))
+        restore: /* the rule the CIE gave, or none */
+            if ((ru = rule(&g->cur, reg, &ign))) {
                 *ru = g->initial.reg[reg];
+                g->cur.named = (g->cur.named & ~(1u << reg)) | (g->initial.named & (1u << reg));
+            }
             break;
         case 0x07: /* undefined */
         case 0x08: /* same_value */
@@ -133,16 +139,18 @@ static enum unw_err run(struct prog *g, const uint8_t *p, const uint8_t *end, ui
             break;
         case 0x0d: /* def_cfa_register */
             reg = rd_uleb(&r);
-            if ((reg >= UNW_NREGS && !r.bad) || g->cur.cfa_is_expr)
+            if (reg >= UNW_NREGS && !r.bad)
                 return UNW_BAD_CFA;
+            /* DWARF allows it only after a register rule; hand-written assembly also
+             * uses it to leave an expression, keeping the last offset, and libgcc and
+             * libdw accept that. */
+            g->cur.cfa_is_expr = false;
             g->cur.cfa_reg = (uint16_t)reg;
             break;
         case 0x0e: /* def_cfa_offset */
         case 0x13: /* def_cfa_offset_sf */
             off = op == 0x0e ? (int64_t)rd_uleb(&r) : rd_sleb(&r) * c->data_align;
-            if (g->cur.cfa_is_expr)
-                return UNW_BAD_CFA;
-            g->cur.cfa_off = off;
+            g->cur.cfa_off = off; /* under an expression rule it waits for a register */
             break;
         case 0x0f: /* def_cfa_expression */
             if (!block(&r, &g->cur.cfa_expr, &g->cur.cfa_expr_len))
@@ -229,5 +237,6 @@ enum unw_err unw_row_at(const struct unw_table *t, uint64_t pc, struct unw_row *
                             .fde = info};
     for (int i = 0; i < UNW_NREGS; i++)
         row->reg[i] = g.cur.reg[i];
+    row->named = g.cur.named;
     return UNW_OK;
 }

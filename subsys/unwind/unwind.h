@@ -116,6 +116,8 @@ struct unw_row {
     uint16_t ra_reg;
     uint64_t args_size;
     struct unw_rule reg[UNW_NREGS];
+    uint32_t named; /* bit per register whose rule an instruction set (else the default:
+                     * the same value, or undefined for the return address) */
     struct unw_fde_info fde;
 };
 /* The row for pc (which must lie in the FDE's range). */
