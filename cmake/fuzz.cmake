@@ -25,3 +25,4 @@ add_test(NAME fuzz.heap_ops.replay_checking
          COMMAND heap_ops_fuzz -runs=0 -close_fd_mask=1 ${CMAKE_SOURCE_DIR}/fuzz/corpus/heap_ops)
 set_tests_properties(fuzz.heap_ops.replay_checking PROPERTIES LABELS fuzz TIMEOUT 300
                      ENVIRONMENT KERNSIM_HEAP_MODE=checking)
+ks_fuzz_target(ehframe 20000)
