@@ -221,3 +221,7 @@ if(NOT KERNSIM_SANITIZE MATCHES "thread|memory")
   add_test(NAME sim.sync_bench_runs COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:sync_bench> --quick --reps 1)
   set_tests_properties(sim.sync_bench_runs PROPERTIES LABELS sim TIMEOUT 120)
 endif()
+
+# The unwinder beside libgcc, LLVM libunwind and nongnu libunwind (peers dlopen'ed).
+add_executable(unwind_bench scripts/bench/unwind_bench.c tests/hosted/unwind_frames.c)
+target_link_libraries(unwind_bench PRIVATE ks_sim gcc_s ${CMAKE_DL_LIBS})

@@ -43,17 +43,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         L = size;
     if (H > size - L)
         H = size - L;
+    unw_cache_flush(); /* new tables at the same addresses */
     memset(section, 0, sizeof(section));
     memcpy(section, data, L);
     memcpy(header, data + L, H);
     data += L + H, size -= L + H;
     for (int with_index = 0; with_index < 2; with_index++) {
-        table = (struct unw_table){.eh_frame = section, .eh_frame_size = L,
-                                   .eh_frame_hdr = H ? header : NULL, .eh_frame_hdr_size = H,
-                                   .text_lo = 0, .text_hi = UINT64_MAX};
+        table = (struct unw_table){.eh_frame = section,
+                                   .eh_frame_size = L,
+                                   .eh_frame_hdr = H ? header : NULL,
+                                   .eh_frame_hdr_size = H,
+                                   .text_lo = 0,
+                                   .text_hi = UINT64_MAX};
         enum unw_err err;
         if (with_index && unw_table_index(&table, idx, sizeof(idx) / sizeof(idx[0]), &err) < 0)
             continue;
+        unw_cache_flush();
         for (size_t q = 0; q + 12 <= size && q < 12 * 32; q += 12) {
             int32_t delta;
             uint64_t word;

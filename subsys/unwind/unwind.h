@@ -131,6 +131,10 @@ typedef const struct unw_table *(*unw_lookup_fn)(uint64_t pc);
  * or an error (regs unchanged). */
 enum unw_err unw_step(unw_lookup_fn lookup, const struct unw_mem *mem, struct unw_regs *regs);
 
+/* unw_step caches decoded rows by pc. A platform whose modules can go away (or move)
+ * flushes the cache when they do. */
+void unw_cache_flush(void);
+
 /* The registers of the caller of this function, as they are right after it returns
  * (rip = the return address). */
 void unw_getcontext(struct unw_regs *regs);

@@ -74,6 +74,28 @@ static void unwind_test_deep_stack_matches_libgcc(struct ktest *t)
     }
 }
 
+static uint64_t first[MAXF];
+static int n_first;
+
+static void cold_then_warm(void)
+{
+    unw_cache_flush();
+    n_first = unw_backtrace(sim_unwind_lookup, &sim_unwind_stack_mem, first, MAXF, NULL);
+    take_both(); /* now every row comes from the cache */
+}
+
+static void unwind_test_cached_rows_give_the_same_backtrace(struct ktest *t)
+{
+    unwind_frames_run(40, cold_then_warm);
+    /* The warm list has one more frame (take_both) ahead of the same ones. */
+    KEXPECT_EQ(t, bt.n_ours, n_first + 1);
+    int differ = 0;
+    for (int i = 1; i < n_first && i + 1 < bt.n_ours; i++)
+        differ += first[i] != bt.ours[i + 1];
+    KEXPECT_EQ(t, differ, 0);
+    KEXPECT_GE(t, compare(t), 40);
+}
+
 static void unwind_test_through_a_signal_frame(struct ktest *t)
 {
     unwind_frames_run_signal(20, take_both);
@@ -81,4 +103,5 @@ static void unwind_test_through_a_signal_frame(struct ktest *t)
 }
 
 KTEST_SUITE(unwind, KTEST_CASE(unwind_test_deep_stack_matches_libgcc),
+            KTEST_CASE(unwind_test_cached_rows_give_the_same_backtrace),
             KTEST_CASE(unwind_test_through_a_signal_frame));

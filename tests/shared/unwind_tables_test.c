@@ -65,8 +65,10 @@ static void build(struct eb *e, const uint8_t *insns, size_t n)
 
 static struct unw_index_entry idx[8];
 
+/* A new table at the same addresses: rows cached from the last one are stale. */
 static enum unw_err table(struct eb *e, struct unw_table *t)
 {
+    unw_cache_flush();
     *t = (struct unw_table){
         .eh_frame = e->b, .eh_frame_size = e->n, .text_lo = FUNC, .text_hi = FUNC + 0x1000};
     enum unw_err err;
