@@ -21,29 +21,6 @@ struct find {
     bool found;
 };
 
-/* The size of .eh_frame: records up to the zero terminator, inside [p, limit). */
-static size_t eh_frame_size(const uint8_t *p, const uint8_t *limit)
-{
-    const uint8_t *q = p;
-    while (q + 4 <= limit) {
-        uint32_t len;
-        memcpy(&len, q, 4);
-        if (len == 0)
-            return (size_t)(q + 4 - p);
-        uint64_t n = len, hdr = 4;
-        if (len == 0xffffffff) {
-            if (q + 12 > limit)
-                break;
-            memcpy(&n, q + 4, 8);
-            hdr = 12;
-        }
-        if (n > (uint64_t)(limit - q) - hdr)
-            break;
-        q += hdr + n;
-    }
-    return (size_t)(q - p);
-}
-
 static int visit(struct dl_phdr_info *info, size_t size, void *arg)
 {
     struct find *f = arg;
@@ -81,7 +58,8 @@ static int visit(struct dl_phdr_info *info, size_t size, void *arg)
         return 1;
     f->t = (struct unw_table){
         .eh_frame = eh,
-        .eh_frame_size = eh_frame_size(eh, limit),
+        .eh_frame_size =
+            (size_t)(limit - eh), /* records end at the terminator; reads stop at the segment */
         .eh_frame_hdr = hdr,
         .eh_frame_hdr_size = ehhdr->p_memsz,
         .text_lo = info->dlpi_addr + text->p_vaddr,
@@ -119,7 +97,10 @@ __attribute__((no_sanitize("memory"))) static bool stack_read(void *ctx, uint64_
     sim_stack_bounds(&lo, &hi);
     if (addr < lo || addr > hi || size > hi - addr)
         return false;
-    memcpy(out, (const void *)(uintptr_t)addr, size);
+    if (size == 8)
+        __builtin_memcpy(out, (const void *)(uintptr_t)addr, 8); /* the usual case, inline */
+    else
+        memcpy(out, (const void *)(uintptr_t)addr, size);
     if (__msan_unpoison)
         __msan_unpoison(out, size);
     return true;

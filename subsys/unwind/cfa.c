@@ -14,6 +14,13 @@ struct state {
     uint32_t named; /* registers some instruction gave a rule */
 };
 
+/* An operand times the data alignment factor, wrapping instead of overflowing (from
+ * a malformed table the result is only a wrong offset). */
+static int64_t scaled(uint64_t v, int64_t factor)
+{
+    return (int64_t)(v * (uint64_t)factor);
+}
+
 struct prog {
     struct state cur, initial, saved[REMEMBER_MAX];
     unsigned nsaved;
@@ -58,7 +65,7 @@ static enum unw_err run(struct prog *g, const uint8_t *p, const uint8_t *end, ui
             delta = (op & 0x3f) * c->code_align;
             goto advance;
         case 2: /* offset */
-            off = (int64_t)rd_uleb(&r) * c->data_align;
+            off = scaled(rd_uleb(&r), c->data_align);
             if ((ru = rule(&g->cur, op & 0x3f, &ign)))
                 *ru = (struct unw_rule){.kind = UNW_RULE_OFFSET, .off = off};
             continue;
@@ -91,7 +98,7 @@ static enum unw_err run(struct prog *g, const uint8_t *p, const uint8_t *end, ui
             goto advance;
         case 0x05: /* offset_extended */
             reg = rd_uleb(&r);
-            off = (int64_t)rd_uleb(&r) * c->data_align;
+            off = scaled(rd_uleb(&r), c->data_align);
             if ((ru = rule(&g->cur, reg, &ign)))
                 *ru = (struct unw_rule){.kind = UNW_RULE_OFFSET, .off = off};
             break;
@@ -132,7 +139,7 @@ static enum unw_err run(struct prog *g, const uint8_t *p, const uint8_t *end, ui
         case 0x0c: /* def_cfa */
         case 0x12: /* def_cfa_sf */
             reg = rd_uleb(&r);
-            off = op == 0x0c ? (int64_t)rd_uleb(&r) : rd_sleb(&r) * c->data_align;
+            off = op == 0x0c ? (int64_t)rd_uleb(&r) : scaled((uint64_t)rd_sleb(&r), c->data_align);
             if (reg >= UNW_NREGS && !r.bad)
                 return UNW_BAD_CFA;
             g->cur.cfa_is_expr = false, g->cur.cfa_reg = (uint16_t)reg, g->cur.cfa_off = off;
@@ -149,7 +156,7 @@ static enum unw_err run(struct prog *g, const uint8_t *p, const uint8_t *end, ui
             break;
         case 0x0e: /* def_cfa_offset */
         case 0x13: /* def_cfa_offset_sf */
-            off = op == 0x0e ? (int64_t)rd_uleb(&r) : rd_sleb(&r) * c->data_align;
+            off = op == 0x0e ? (int64_t)rd_uleb(&r) : scaled((uint64_t)rd_sleb(&r), c->data_align);
             g->cur.cfa_off = off; /* under an expression rule it waits for a register */
             break;
         case 0x0f: /* def_cfa_expression */
@@ -174,7 +181,8 @@ static enum unw_err run(struct prog *g, const uint8_t *p, const uint8_t *end, ui
         case 0x14: /* val_offset */
         case 0x15: /* val_offset_sf */
             reg = rd_uleb(&r);
-            off = op == 0x14 ? (int64_t)rd_uleb(&r) * c->data_align : rd_sleb(&r) * c->data_align;
+            off = op == 0x14 ? scaled(rd_uleb(&r), c->data_align)
+                             : scaled((uint64_t)rd_sleb(&r), c->data_align);
             if ((ru = rule(&g->cur, reg, &ign)))
                 *ru = (struct unw_rule){.kind = op == 0x11 ? UNW_RULE_OFFSET : UNW_RULE_VAL_OFFSET,
                                         .off = off};
@@ -184,7 +192,7 @@ static enum unw_err run(struct prog *g, const uint8_t *p, const uint8_t *end, ui
             break;
         case 0x2f: /* GNU_negative_offset_extended */
             reg = rd_uleb(&r);
-            off = -(int64_t)rd_uleb(&r) * c->data_align;
+            off = (int64_t)(0 - (uint64_t)scaled(rd_uleb(&r), c->data_align));
             if ((ru = rule(&g->cur, reg, &ign)))
                 *ru = (struct unw_rule){.kind = UNW_RULE_OFFSET, .off = off};
             break;

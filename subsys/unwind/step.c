@@ -15,14 +15,19 @@ struct crule {
     uint8_t kind, reg, pad[2];
 };
 
+/* The registers a cached row has rules for; a row that gives any other register a
+ * rule of its own (a signal frame does) is not cached. */
+static const uint8_t cregs[] = {UNW_RBX, UNW_RBP, UNW_RSP, UNW_R12,
+                                UNW_R13, UNW_R14, UNW_R15, UNW_RIP};
+#define NCREGS 8
+
 struct centry {
     uint64_t seq; /* odd while written; bumped by 2 per fill */
     uint64_t key; /* lookup pc, 0 for none */
     int32_t cfa_off;
     uint16_t cfa_reg;
     uint8_t ra_reg, signal_frame;
-    uint8_t cfa_is_expr, pad[7];
-    struct crule rule[UNW_NREGS];
+    struct crule rule[NCREGS];
 };
 
 #define CWORDS ((sizeof(struct centry) - 8) / 8)
@@ -78,24 +83,30 @@ void unw_cache_flush(void)
     }
 }
 
-/* The row in compact form; false if it cannot be cached (expressions, offsets beyond
- * 32 bits), in which case the full row must be kept for its expressions. */
+/* The row in compact form, or false if it cannot be cached (expressions, offsets
+ * beyond 32 bits, rules for other registers). */
 static bool compact(const struct unw_row *row, uint64_t key, struct centry *e)
 {
     *e = (struct centry){.key = key,
                          .cfa_off = (int32_t)row->cfa_off,
                          .cfa_reg = row->cfa_reg,
                          .ra_reg = (uint8_t)row->ra_reg,
-                         .signal_frame = row->fde.signal_frame,
-                         .cfa_is_expr = row->cfa_is_expr};
-    bool ok = !row->cfa_is_expr && e->cfa_off == row->cfa_off;
-    for (int i = 0; i < UNW_NREGS; i++) {
-        const struct unw_rule *u = &row->reg[i];
-        ok &= u->kind != UNW_RULE_EXPR && u->kind != UNW_RULE_VAL_EXPR && (int32_t)u->off == u->off;
-        e->rule[i] =
+                         .signal_frame = row->fde.signal_frame};
+    if (row->cfa_is_expr || e->cfa_off != row->cfa_off || row->ra_reg != UNW_RIP)
+        return false;
+    uint32_t tracked = 0;
+    for (int k = 0; k < NCREGS; k++) {
+        const struct unw_rule *u = &row->reg[cregs[k]];
+        if (u->kind == UNW_RULE_EXPR || u->kind == UNW_RULE_VAL_EXPR || (int32_t)u->off != u->off)
+            return false;
+        e->rule[k] =
             (struct crule){.off = (int32_t)u->off, .kind = u->kind, .reg = (uint8_t)u->reg};
+        tracked |= 1u << cregs[k];
     }
-    return ok;
+    for (int i = 0; i < UNW_NREGS; i++)
+        if (!(tracked >> i & 1) && row->reg[i].kind != UNW_RULE_SAME)
+            return false;
+    return true;
 }
 
 static bool read64(const struct unw_mem *mem, uint64_t addr, uint64_t *v)
@@ -103,79 +114,117 @@ static bool read64(const struct unw_mem *mem, uint64_t addr, uint64_t *v)
     return mem && mem->read && mem->read(mem->ctx, addr, v, 8);
 }
 
-/* Apply a row to the frame. `full` has the expressions (NULL for a cached row, which
- * has none). */
-static enum unw_err apply(const struct centry *c, const struct unw_row *full,
-                          const struct unw_mem *mem, struct unw_regs *regs)
+/* One rule's value in the caller; false (with *err) if it cannot be had. */
+static bool rule_value(uint8_t kind, int64_t off, unsigned reg, const struct unw_rule *full,
+                       uint64_t cfa, const struct unw_mem *mem, const struct unw_regs *regs,
+                       uint64_t *v, bool *known, enum unw_err *err)
 {
-    enum unw_err e;
-    uint64_t cfa, pc = regs->r[UNW_RIP];
-    if (c->cfa_is_expr) {
-        if ((e = unw_eval_expr(full->cfa_expr, full->cfa_expr_len, regs, mem, false, 0, &cfa)))
+    uint64_t addr;
+    *known = true;
+    switch (kind) {
+    case UNW_RULE_UNDEFINED:
+        *known = false;
+        return true;
+    case UNW_RULE_SAME:
+        *known = regs->valid & (1u << reg);
+        *v = regs->r[reg];
+        return true;
+    case UNW_RULE_OFFSET:
+        *err = UNW_BAD_MEM;
+        return read64(mem, cfa + (uint64_t)off, v);
+    case UNW_RULE_VAL_OFFSET:
+        *v = cfa + (uint64_t)off;
+        return true;
+    case UNW_RULE_REGISTER:
+        *known = full->reg < UNW_NREGS && (regs->valid & (1u << full->reg));
+        *v = *known ? regs->r[full->reg] : 0;
+        return true;
+    case UNW_RULE_EXPR:
+        if ((*err = unw_eval_expr(full->expr, full->expr_len, regs, mem, true, cfa, &addr)))
+            return false;
+        *err = UNW_BAD_MEM;
+        return read64(mem, addr, v);
+    default: /* UNW_RULE_VAL_EXPR */
+        return !(*err = unw_eval_expr(full->expr, full->expr_len, regs, mem, true, cfa, v));
+    }
+}
+
+/* The caller's frame from this one's registers, its CFA and its rules. */
+static enum unw_err finish(struct unw_regs *regs, struct unw_regs *next, uint64_t cfa,
+                           bool rsp_same, unsigned ra_reg, bool signal_frame)
+{
+    uint64_t pc = regs->r[UNW_RIP];
+    /* The caller's stack pointer is the CFA unless a rule says otherwise. */
+    if (rsp_same) {
+        next->r[UNW_RSP] = cfa;
+        next->valid |= 1u << UNW_RSP;
+    }
+    /* The return address column gives the caller's pc. */
+    if (ra_reg != UNW_RIP) {
+        next->r[UNW_RIP] = next->r[ra_reg];
+        next->valid = (next->valid & ~(1u << UNW_RIP)) | ((next->valid >> ra_reg & 1u) << UNW_RIP);
+    }
+    if (!(next->valid & (1u << UNW_RIP)) || !next->r[UNW_RIP])
+        return UNW_END;
+    if (next->r[UNW_RIP] == pc && next->r[UNW_RSP] == regs->r[UNW_RSP])
+        return UNW_NO_PROGRESS;
+    next->signal = signal_frame;
+    *regs = *next;
+    return UNW_OK;
+}
+
+/* A cached row: the registers it does not track keep their values. */
+static enum unw_err apply_cached(const struct centry *c, const struct unw_mem *mem,
+                                 struct unw_regs *regs)
+{
+    if (!(regs->valid & (1u << c->cfa_reg)))
+        return UNW_BAD_CFA;
+    uint64_t cfa = regs->r[c->cfa_reg] + (uint64_t)(int64_t)c->cfa_off;
+    struct unw_regs next = *regs;
+    for (int k = 0; k < NCREGS; k++) {
+        unsigned i = cregs[k];
+        const struct crule *ru = &c->rule[k];
+        if (ru->kind == UNW_RULE_SAME)
+            continue;
+        struct unw_rule full = {.reg = ru->reg};
+        uint64_t v = 0;
+        bool known;
+        enum unw_err e = UNW_OK;
+        if (!rule_value(ru->kind, ru->off, i, &full, cfa, mem, regs, &v, &known, &e))
+            return e;
+        next.r[i] = v;
+        next.valid = known ? next.valid | (1u << i) : next.valid & ~(1u << i);
+    }
+    return finish(regs, &next, cfa, c->rule[2].kind == UNW_RULE_SAME, UNW_RIP, c->signal_frame);
+}
+
+/* A full row, expressions and all. */
+static enum unw_err apply_row(const struct unw_row *row, const struct unw_mem *mem,
+                              struct unw_regs *regs)
+{
+    enum unw_err e = UNW_OK;
+    uint64_t cfa;
+    if (row->cfa_is_expr) {
+        if ((e = unw_eval_expr(row->cfa_expr, row->cfa_expr_len, regs, mem, false, 0, &cfa)))
             return e;
     } else {
-        if (!(regs->valid & (1u << c->cfa_reg)))
+        if (!(regs->valid & (1u << row->cfa_reg)))
             return UNW_BAD_CFA;
-        cfa = regs->r[c->cfa_reg] + (uint64_t)(int64_t)c->cfa_off;
+        cfa = regs->r[row->cfa_reg] + (uint64_t)row->cfa_off;
     }
     struct unw_regs next = {.valid = 0};
     for (int i = 0; i < UNW_NREGS; i++) {
-        const struct crule *ru = &c->rule[i];
-        uint64_t v = 0, addr;
-        bool known = true;
-        switch (ru->kind) {
-        case UNW_RULE_UNDEFINED:
-            known = false;
-            break;
-        case UNW_RULE_SAME:
-            known = regs->valid & (1u << i);
-            v = regs->r[i];
-            break;
-        case UNW_RULE_OFFSET:
-            if (!read64(mem, cfa + (uint64_t)(int64_t)ru->off, &v))
-                return UNW_BAD_MEM;
-            break;
-        case UNW_RULE_VAL_OFFSET:
-            v = cfa + (uint64_t)(int64_t)ru->off;
-            break;
-        case UNW_RULE_REGISTER:
-            known = ru->reg < UNW_NREGS && (regs->valid & (1u << ru->reg));
-            v = known ? regs->r[ru->reg] : 0;
-            break;
-        case UNW_RULE_EXPR:
-            if ((e = unw_eval_expr(full->reg[i].expr, full->reg[i].expr_len, regs, mem, true, cfa,
-                                   &addr)))
-                return e;
-            if (!read64(mem, addr, &v))
-                return UNW_BAD_MEM;
-            break;
-        case UNW_RULE_VAL_EXPR:
-            if ((e = unw_eval_expr(full->reg[i].expr, full->reg[i].expr_len, regs, mem, true, cfa,
-                                   &v)))
-                return e;
-            break;
-        }
+        uint64_t v = 0;
+        bool known;
+        if (!rule_value(row->reg[i].kind, row->reg[i].off, (unsigned)i, &row->reg[i], cfa, mem,
+                        regs, &v, &known, &e))
+            return e;
         next.r[i] = v;
         if (known)
             next.valid |= 1u << i;
     }
-    /* The caller's stack pointer is the CFA unless a rule says otherwise. */
-    if (c->rule[UNW_RSP].kind == UNW_RULE_SAME) {
-        next.r[UNW_RSP] = cfa;
-        next.valid |= 1u << UNW_RSP;
-    }
-    /* The return address column gives the caller's pc. */
-    if (c->ra_reg != UNW_RIP) {
-        next.r[UNW_RIP] = next.r[c->ra_reg];
-        next.valid = (next.valid & ~(1u << UNW_RIP)) | ((next.valid >> c->ra_reg & 1u) << UNW_RIP);
-    }
-    if (!(next.valid & (1u << UNW_RIP)) || !next.r[UNW_RIP])
-        return UNW_END;
-    if (next.r[UNW_RIP] == pc && next.r[UNW_RSP] == regs->r[UNW_RSP])
-        return UNW_NO_PROGRESS;
-    next.signal = c->signal_frame;
-    *regs = next;
-    return UNW_OK;
+    return finish(regs, &next, cfa, row->reg[UNW_RSP].kind == UNW_RULE_SAME, row->ra_reg,
+                  row->fde.signal_frame);
 }
 
 enum unw_err unw_step(unw_lookup_fn lookup, const struct unw_mem *mem, struct unw_regs *regs)
@@ -188,7 +237,7 @@ enum unw_err unw_step(unw_lookup_fn lookup, const struct unw_mem *mem, struct un
     uint64_t key = regs->signal ? pc : pc - 1;
     struct centry c;
     if (key && cache_get(key, &c))
-        return apply(&c, NULL, mem, regs);
+        return apply_cached(&c, mem, regs);
     const struct unw_table *t = lookup ? lookup(key) : NULL;
     if (!t)
         return UNW_NO_FDE;
@@ -196,9 +245,9 @@ enum unw_err unw_step(unw_lookup_fn lookup, const struct unw_mem *mem, struct un
     enum unw_err e = unw_row_at(t, key, &row);
     if (e)
         return e;
-    if (compact(&row, key, &c) && key)
+    if (key && compact(&row, key, &c))
         cache_put(&c);
-    return apply(&c, &row, mem, regs);
+    return apply_row(&row, mem, regs);
 }
 
 int unw_backtrace_from(unw_lookup_fn lookup, const struct unw_mem *mem,
