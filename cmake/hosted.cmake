@@ -100,6 +100,14 @@ if(KS_LIBDW AND KS_LIBELF AND NOT KERNSIM_VALGRIND AND NOT KERNSIM_FUZZ
   set_tests_properties(corpus.ehframe_vs_libdw PROPERTIES LABELS corpus TIMEOUT 300)
 endif()
 
+# catch_unwind: the frames it unwinds through are built with -fexceptions.
+add_executable(catch_test tests/runner/sim_main.c tests/hosted/catch_test.c
+                          tests/hosted/cleanup_frames.c)
+target_link_libraries(catch_test PRIVATE ks_ktest_host gcc_s)
+set_source_files_properties(tests/hosted/cleanup_frames.c PROPERTIES COMPILE_OPTIONS "-fexceptions")
+add_test(NAME sim.catch_test COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:catch_test>)
+set_tests_properties(sim.catch_test PROPERTIES LABELS sim TIMEOUT 60)
+
 # The heap before paging has its own boot order, so its own program.
 add_executable(heap_early tests/hosted/heap_early.c)
 target_link_libraries(heap_early PRIVATE ks_sim)

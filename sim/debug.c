@@ -41,6 +41,14 @@ void arch_san_poison(const void *p, size_t size)
     VALGRIND_MAKE_MEM_NOACCESS(p, size);
 }
 
+void __asan_handle_no_return(void) __attribute__((weak));
+
+void arch_san_no_return(void)
+{
+    if (__asan_handle_no_return)
+        __asan_handle_no_return();
+}
+
 void arch_san_unpoison(const void *p, size_t size)
 {
     if (__asan_unpoison_memory_region)

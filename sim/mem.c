@@ -95,6 +95,7 @@ int sim_boot(const struct sim_config *cfg)
     arch_write_cr3(SIM_BOOT_PML4);
     const char *ld = getenv("KERNSIM_LOCKDEP");
     sim_lockdep_enable(!ld || strcmp(ld, "0")); /* lock tracking unless KERNSIM_LOCKDEP=0 */
+    sim_unwind_init();
     return 0;
 }
 

@@ -33,6 +33,8 @@ void arch_panic(const char *fmt, ...)
     va_start(ap, fmt);
     kvsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (arch_panic_unwind)
+        arch_panic_unwind(msg); /* returns only if no catch_unwind is active */
     if (sim_sched_active()) {
         /* Under the deterministic scheduler a panic fails the schedule (which is written
          * out for replay) instead of ending the process. */

@@ -57,6 +57,9 @@ void sim_lockdep_reset(void);
 /* What `cpu` waits for and holds, with stacks; false if nothing. */
 bool sim_lockdep_describe_cpu(unsigned cpu, char *buf, size_t size);
 
+/* unwind_host.c: panics unwind to catch_unwind through the sim's module tables. */
+void sim_unwind_init(void);
+
 /* panic.c */
 void sim_print_backtrace(void);
 

@@ -2,6 +2,7 @@
  * linker (PT_GNU_EH_FRAME and the executable PT_LOAD), cached, and a stack reader. */
 #define _GNU_SOURCE
 #include "sim_internal.h"
+#include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
 #include <sim/unwind.h>
@@ -47,12 +48,12 @@ static int visit(struct dl_phdr_info *info, size_t size, void *arg)
     memcpy(&rel, hdr + 4, 4);
     const uint8_t *eh = hdr + 4 + rel;
     /* .eh_frame lies in a loaded segment: scan for its end inside that segment. */
-    const uint8_t *limit = NULL;
+    const uint8_t *limit = NULL, *seg = NULL;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         const uint8_t *lo = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
         if (ph->p_type == PT_LOAD && eh >= lo && eh < lo + ph->p_filesz)
-            limit = lo + ph->p_filesz;
+            seg = lo, limit = lo + ph->p_filesz;
     }
     if (!limit)
         return 1;
@@ -62,6 +63,8 @@ static int visit(struct dl_phdr_info *info, size_t size, void *arg)
             (size_t)(limit - eh), /* records end at the terminator; reads stop at the segment */
         .eh_frame_hdr = hdr,
         .eh_frame_hdr_size = ehhdr->p_memsz,
+        .lsda_lo = (uint64_t)(uintptr_t)seg, /* .gcc_except_table shares the tables' segment */
+        .lsda_hi = (uint64_t)(uintptr_t)limit,
         .text_lo = info->dlpi_addr + text->p_vaddr,
         .text_hi = info->dlpi_addr + text->p_vaddr + text->p_memsz,
     };
@@ -107,3 +110,17 @@ __attribute__((no_sanitize("memory"))) static bool stack_read(void *ctx, uint64_
 }
 
 const struct unw_mem sim_unwind_stack_mem = {stack_read, NULL};
+
+/* An exception that is not a kernsim panic (C++ code in a library, say) goes on to
+ * the unwinder that would have had it. */
+static void foreign_resume(void *exc)
+{
+    void (*next)(void *) = (void (*)(void *))dlsym(RTLD_NEXT, "_Unwind_Resume");
+    if (next)
+        next(exc);
+}
+
+void sim_unwind_init(void)
+{
+    unw_set_platform(sim_unwind_lookup, &sim_unwind_stack_mem, foreign_resume);
+}

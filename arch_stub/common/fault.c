@@ -106,3 +106,5 @@ enum arch_fault_action arch_fault_dispatch(const struct arch_fault *f, unsigned 
         return ARCH_FAULT_UNHANDLED;
     return fault_hook(f, fault_hook_ctx);
 }
+
+void (*arch_panic_unwind)(const char *msg);

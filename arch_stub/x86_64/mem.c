@@ -105,6 +105,10 @@ void arch_san_unpoison(const void *p, size_t size)
     (void)p, (void)size;
 }
 
+void arch_san_no_return(void)
+{
+}
+
 uint32_t arch_stack_capture(unsigned skip)
 {
     (void)skip;

@@ -31,6 +31,11 @@ void arch_panic(const char *fmt, ...)
     va_start(ap, fmt);
     kvsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (arch_panic_unwind) {
+        nested--; /* a catcher makes this panic an error return */
+        arch_panic_unwind(msg);
+        nested++;
+    }
     kprintf("# kernel panic: %s\n", msg);
     x86_backtrace((uint64_t)(uintptr_t)__builtin_frame_address(0));
     kprintf("Bail out! kernel panic\n");

@@ -66,6 +66,7 @@ struct unw_table {
     const uint8_t *eh_frame_hdr;
     size_t eh_frame_hdr_size;
     uint64_t text_lo, text_hi;
+    uint64_t lsda_lo, lsda_hi; /* where LSDAs may lie (0, 0: nowhere) */
     uint64_t data_base; /* for datarel encodings outside the header (0 if unknown) */
     /* Fallback index: sorted (start, FDE offset) pairs, filled by unw_table_index. */
     struct unw_index_entry {
@@ -148,6 +149,25 @@ int unw_backtrace(unw_lookup_fn lookup, const struct unw_mem *mem, uint64_t *pcs
  * first entry. */
 int unw_backtrace_from(unw_lookup_fn lookup, const struct unw_mem *mem, const struct unw_regs *regs,
                        uint64_t *pcs, int max, enum unw_err *err);
+
+/* ---- cleanups and catch_unwind ---- */
+
+/* The platform's module lookup and stack reader for panics (also makes arch_panic
+ * unwind to catch_unwind). foreign_resume gets exceptions that are not kernsim's
+ * panics (another language's, in the hosted build); it must not return. */
+void unw_set_platform(unw_lookup_fn lookup, const struct unw_mem *mem,
+                      void (*foreign_resume)(void *exc));
+
+/* Run fn(arg). If it panics, every cleanup between the panic and here runs (functions
+ * built with -fexceptions that use __attribute__((cleanup))), and catch_unwind
+ * returns -1 with the panic's message in msg; otherwise 0. Nests. */
+int catch_unwind(void (*fn)(void *), void *arg, char *msg, size_t msg_size);
+
+/* kernsim's personality: in the LSDA at lsda (bytes up to hi), for a call at ip in the
+ * function starting at func, the landing pad (0: none) and its selector (0: a
+ * cleanup; > 0: a catch-all handler). */
+enum unw_err unw_lsda_find(const uint8_t *lsda, const uint8_t *hi, uint64_t func, uint64_t ip,
+                           uint64_t *landing_pad, int64_t *selector);
 
 /* Evaluate a DWARF expression (tests and the fuzzer use it directly). `push` is pushed
  * first unless `has_push` is false. At most UNW_EXPR_STACK entries and UNW_EXPR_STEPS

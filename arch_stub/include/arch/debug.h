@@ -16,6 +16,9 @@ void arch_san_free(const void *p, size_t size);
 /* Memory that no one may touch (redzones, metadata, free blocks) / that may be. */
 void arch_san_poison(const void *p, size_t size);
 void arch_san_unpoison(const void *p, size_t size);
+/* Control is about to leave frames without returning through them (an unwinder
+ * jumping to a landing pad): the checkers forget what they knew of those frames. */
+void arch_san_no_return(void);
 
 /* Capture the caller's stack (skipping `skip` frames); 0 when none can be taken.
  * Stacks are interned: equal stacks get the same id. */

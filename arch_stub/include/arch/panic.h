@@ -11,6 +11,11 @@
 
 ARCH_NORETURN void arch_panic(const char *fmt, ...) ARCH_PRINTF(1, 2);
 
+/* Set by subsys/unwind: called with the message before a panic ends the machine. If a
+ * catch_unwind is active on this CPU it unwinds to it (running cleanups) and does
+ * not return; otherwise it returns and the panic goes on. */
+extern void (*arch_panic_unwind)(const char *msg);
+
 #define ARCH_BUG_ON(cond)                                                                          \
     do {                                                                                           \
         if (__builtin_expect(!!(cond), 0))                                                         \
