@@ -3,8 +3,9 @@
  *
  * Input: [2 bytes: .eh_frame length L][1 byte: header length H][L bytes][H bytes]
  * [queries: 12 bytes each: a 32-bit pc delta from the section, 64-bit stack word].
- * The section is copied to a buffer at a fixed offset so pc-relative pointers from
- * real binaries (the seed corpus) land near it. No crash, no sanitizer report, no
+ * The query bytes are also read as an LSDA (kernsim's personality runs on them with
+ * fuzzer-chosen call addresses). The section is copied to a buffer at a fixed offset so pc-relative
+ * pointers from real binaries (the seed corpus) land near it. No crash, no sanitizer report, no
  * hang: the work per input is bounded by its length. */
 #include <stdint.h>
 #include <string.h>
@@ -77,7 +78,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             regs.r[UNW_RIP] = pc;
             for (int s = 0; s < 4 && unw_step(lookup, &mem, &regs) == UNW_OK; s++)
                 ;
-            uint64_t v;
+            uint64_t v, pad;
+            int64_t sel;
+            unw_lsda_find(data, data + size, (uint64_t)(uintptr_t)data,
+                          (uint64_t)(uintptr_t)data + (word & 0xfff), &pad, &sel);
             unw_eval_expr(data + q, size - q < 32 ? size - q : 32, &regs, &mem, word & 2, word, &v);
         }
     }
