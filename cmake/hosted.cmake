@@ -22,6 +22,7 @@ endif()
 
 add_library(ks_sim STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c sim/history.c sim/devices.c sim/debug.c
                           sim/sched.c sim/lockdep.c sim/switch.S sim/unwind_host.c
+                          sim/symbols.c
                           ${KS_SEAM_COMMON} ${KS_SUBSYS})
 target_link_libraries(ks_sim PUBLIC ks_host_flags)
 find_package(Threads REQUIRED)
@@ -187,6 +188,15 @@ add_test(NAME sim.view_use_after_release_panics
                  --output "view of region 'timer-regs' used after the region was released" --
                  ${KS_TEST_WRAPPER} $<TARGET_FILE:view_after_release>)
 set_tests_properties(sim.view_use_after_release_panics PROPERTIES LABELS sim TIMEOUT 60)
+
+# An unhandled page fault's panic names the faulting function and its callers.
+add_executable(fault_backtrace tests/hosted/fault_backtrace.c)
+target_link_libraries(fault_backtrace PRIVATE ks_sim)
+add_test(NAME sim.fault_panic_has_a_backtrace
+         COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+                 --output "#   #[0-9]+ touch_unmapped\\+0x[0-9a-f]+\n#   #[0-9]+ driver_probe\\+0x" --
+                 ${KS_TEST_WRAPPER} $<TARGET_FILE:fault_backtrace>)
+set_tests_properties(sim.fault_panic_has_a_backtrace PROPERTIES LABELS sim TIMEOUT 60)
 
 # Page and frame sizes must match at compile time: the mismatch must not build, and
 # the same file without the mismatch must.

@@ -6,6 +6,7 @@
 #include <arch/panic.h>
 #include <arch/cpu.h>
 #include <sim/sched.h>
+#include <sim/unwind.h>
 #include <execinfo.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,15 +16,26 @@
 /* Provided by every sanitizer runtime; NULL when none is linked. */
 void __sanitizer_print_stack_trace(void) __attribute__((weak));
 
-void sim_print_backtrace(void)
+/* The backtrace from the caller, by kernsim's unwinder (through signal frames, so
+ * from a fault too), with names from the executable's symbol table. */
+__attribute__((noinline)) void sim_print_backtrace(void)
 {
-    if (__sanitizer_print_stack_trace) {
-        __sanitizer_print_stack_trace();
-        return;
+    uint64_t pcs[64];
+    enum unw_err err;
+    int n = unw_backtrace(sim_unwind_lookup, &sim_unwind_stack_mem, pcs, 64, &err);
+    kprintf("# backtrace:\n");
+    for (int i = 1; i < n; i++) { /* 0 is this function */
+        uint64_t off;
+        const char *name = sim_symbolize(pcs[i] - (i ? 1 : 0), &off);
+        if (name)
+            kprintf("#   #%d %s+0x%lx\n", i, name, (unsigned long)off + (i ? 1 : 0));
+        else
+            kprintf("#   #%d 0x%lx\n", i, (unsigned long)pcs[i]);
     }
-    void *frames[64];
-    int n = backtrace(frames, 64);
-    backtrace_symbols_fd(frames, n, 2);
+    if (err)
+        kprintf("#   (the walk stopped: %s)\n", unw_strerror(err));
+    if (n < 2 && __sanitizer_print_stack_trace)
+        __sanitizer_print_stack_trace(); /* ours found nothing: the checker's view */
 }
 
 void arch_panic(const char *fmt, ...)

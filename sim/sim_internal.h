@@ -60,6 +60,9 @@ bool sim_lockdep_describe_cpu(unsigned cpu, char *buf, size_t size);
 /* unwind_host.c: panics unwind to catch_unwind through the sim's module tables. */
 void sim_unwind_init(void);
 
+/* symbols.c: the function holding pc (and pc's offset in it), or NULL. */
+const char *sim_symbolize(uint64_t pc, uint64_t *offset);
+
 /* panic.c */
 void sim_print_backtrace(void);
 
