@@ -74,6 +74,8 @@ long_mode:
     xorw %ax, %ax
     movw %ax, %fs
     movw %ax, %gs
+    .cfi_startproc
+    .cfi_undefined rip          /* the outermost frame: unwinders stop here */
     leaq boot_stack_top(%rip), %rsp
     xorl %ebp, %ebp             /* ends frame-pointer backtraces */
     movl boot_start_info(%rip), %edi
@@ -81,6 +83,7 @@ long_mode:
 2:  cli
     hlt
     jmp 2b
+    .cfi_endproc
 
     .section .rodata
     .balign 16
@@ -109,6 +112,7 @@ boot_pd:   .skip 4096
     /* The stack has its own section: kernel.ld leaves an unmapped guard page below it. */
     .section .bss.stack, "aw", @nobits
     .balign 4096
+    .globl boot_stack, boot_stack_top
 boot_stack:
     .skip 65536
 boot_stack_top:

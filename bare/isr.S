@@ -64,7 +64,22 @@ isr_common:
     pushq %r15
     movq %rsp, %rdi             /* 22 quadwords pushed: rsp stays 16-byte aligned */
     cld
+    /* For unwinders, the call below is in a signal frame whose caller is the
+     * interrupted code: its registers are in the trap frame at rsp (struct
+     * x86_trap_frame), its rsp (the CFA) at rsp + 160. Each rule is
+     * DW_CFA_expression(reg, DW_OP_breg7 offset), or def_cfa_expression for the CFA. */
+    .cfi_startproc simple
+    .cfi_signal_frame
+    .cfi_escape 0x0f, 4, 0x77, 0xa0, 0x01, 0x06 /* CFA = *(rsp + 160) */
+    .cfi_escape 0x10, 16, 3, 0x77, 0x88, 0x01   /* rip at rsp + 136 */
+    .cfi_escape 0x10, 6, 3, 0x77, 0xd0, 0x00    /* rbp (80: two bytes of sleb128) */
+    .cfi_escape 0x10, 3, 3, 0x77, 0xd8, 0x00    /* rbx (88) */
+    .cfi_escape 0x10, 12, 2, 0x77, 24           /* r12 */
+    .cfi_escape 0x10, 13, 2, 0x77, 16           /* r13 */
+    .cfi_escape 0x10, 14, 2, 0x77, 8            /* r14 */
+    .cfi_escape 0x10, 15, 2, 0x77, 0            /* r15 */
     call bare_trap
+    .cfi_endproc
     popq %r15
     popq %r14
     popq %r13

@@ -10,6 +10,7 @@
 void bare_idt_init(void);
 void bare_mm_init(uint64_t ram_end);
 struct pg_space *bare_mm_final(uint64_t ram_end);
+void bare_unwind_init(void);
 
 /* xen/include/public/arch-x86/hvm/start_info.h */
 #define HVM_START_MAGIC 0x336ec578
@@ -150,6 +151,7 @@ void bare_main(uint32_t start_info_pa)
     const char *hm = cmdline_value(si, "heap.checking=", heap_mode_buf, sizeof(heap_mode_buf));
     heap_init(hm && !kstrcmp(hm, "1") ? HEAP_CHECKING : HEAP_FAST);
 
+    bare_unwind_init();
     kprintf("# kernsim bare kernel: %lu MiB RAM, %zu ranges\n", ram_end >> 20, n_ranges);
     struct pg_space *kernel = bare_mm_final(ram_end);
     if (!heap_attach_paging(kernel))

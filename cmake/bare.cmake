@@ -11,16 +11,16 @@ set(KS_BARE_FLAGS
     --target=x86_64-unknown-none-elf -ffreestanding -fno-builtin -nostdlib -nostdinc
     -isystem ${KS_CLANG_RESOURCE_INCLUDE}
     -mno-red-zone -mgeneral-regs-only -mcmodel=small -fno-pic -fno-pie
-    -fno-stack-protector -fno-asynchronous-unwind-tables -fno-omit-frame-pointer -O2 -g)
+    -fno-stack-protector -fasynchronous-unwind-tables -fno-omit-frame-pointer -O2 -g)
 
 find_program(KS_LLD ld.lld REQUIRED)
 
 add_executable(kernsim-kernel
-  bare/boot.S bare/isr.S bare/idt.c bare/mm.c bare/main.c
+  bare/boot.S bare/isr.S bare/idt.c bare/mm.c bare/main.c bare/unwind.c
   arch_stub/x86_64/cpu.c arch_stub/x86_64/io.c arch_stub/x86_64/mem.c
   arch_stub/x86_64/console.c arch_stub/x86_64/panic.c arch_stub/x86_64/fault.c
   arch_stub/x86_64/probe.S arch_stub/x86_64/setjmp.S arch_stub/x86_64/libc.c
-  ${KS_SEAM_COMMON} ${KS_SUBSYS} ${KS_KTEST} ${KS_SHARED_TESTS})
+  ${KS_SEAM_COMMON} ${KS_SUBSYS} ${KS_KTEST} ${KS_SHARED_TESTS} ${KS_CATCH_TEST})
 target_include_directories(kernsim-kernel PRIVATE ${CMAKE_SOURCE_DIR}/arch_stub/include
                                                   ${CMAKE_SOURCE_DIR}/subsys
                                                   ${CMAKE_SOURCE_DIR}/arch_stub/x86_64/include)
@@ -28,7 +28,7 @@ target_link_libraries(kernsim-kernel PRIVATE ks_warnings)
 target_compile_options(kernsim-kernel PRIVATE ${KS_BARE_FLAGS})
 target_link_options(kernsim-kernel PRIVATE --target=x86_64-unknown-none-elf -nostdlib -static
                     -fuse-ld=lld -Wl,-T,${CMAKE_SOURCE_DIR}/bare/kernel.ld -Wl,--no-pie
-                    -Wl,-z,max-page-size=4096 -Wl,--build-id=none)
+                    -Wl,-z,max-page-size=4096 -Wl,--build-id=none -Wl,--eh-frame-hdr)
 set_target_properties(kernsim-kernel PROPERTIES LINK_DEPENDS ${CMAKE_SOURCE_DIR}/bare/kernel.ld
                                                 SUFFIX ".elf")
 
@@ -70,3 +70,17 @@ add_test(NAME bare.qemu_heap_checking
          COMMAND bash -o pipefail -c "\"$0\" --qemu \"$1\" --append heap.checking=1 \"$2\" | tee /dev/stderr | grep -c 'kernel heap: checking mode' >/dev/null"
                  ${CMAKE_SOURCE_DIR}/scripts/run-bare ${KS_QEMU} $<TARGET_FILE:kernsim-kernel>)
 set_tests_properties(bare.qemu_heap_checking PROPERTIES LABELS bare TIMEOUT 90)
+
+# Panics and unhandled exceptions print a backtrace by the kernel's own unwind
+# tables, which run-bare names from the ELF: through the exception frame to the
+# faulting function and its callers.
+foreach(what panic fault)
+  add_test(NAME bare.${what}_backtrace_names_the_callers
+           COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+                   --output "^#   \\[<[0-9a-f]+>\\] misbehave .*bare/main.c"
+                   --output "^#   \\[<[0-9a-f]+>\\] bare_main .*bare/main.c"
+                   --output "^#   \\[<[0-9a-f]+>\\] long_mode .*bare/boot.S" --
+                   ${CMAKE_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 10
+                   --append bare.misbehave=${what} $<TARGET_FILE:kernsim-kernel>)
+  set_tests_properties(bare.${what}_backtrace_names_the_callers PROPERTIES LABELS bare TIMEOUT 30)
+endforeach()

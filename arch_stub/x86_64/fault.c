@@ -157,5 +157,8 @@ void x86_dump_frame(const struct x86_trap_frame *tf)
     kprintf("#   rsi %016lx rdi %016lx rbp %016lx r8  %016lx\n", tf->rsi, tf->rdi, tf->rbp, tf->r8);
     kprintf("#   r9  %016lx r10 %016lx r11 %016lx r12 %016lx\n", tf->r9, tf->r10, tf->r11, tf->r12);
     kprintf("#   r13 %016lx r14 %016lx r15 %016lx\n", tf->r13, tf->r14, tf->r15);
-    x86_backtrace(tf->rbp);
+    if (x86_trap_backtrace)
+        x86_trap_backtrace(tf);
+    else
+        x86_backtrace(tf->rbp);
 }

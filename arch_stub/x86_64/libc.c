@@ -1,5 +1,6 @@
-/* libc.c - the four functions the compiler may call even in freestanding code.
+/* libc.c - the functions the compiler may call even in freestanding code.
  * String instructions, so the compiler cannot turn them back into calls to themselves. */
+#include <arch/panic.h>
 #include <stddef.h>
 
 void *memcpy(void *dst, const void *src, size_t n)
@@ -35,4 +36,11 @@ int memcmp(const void *a, const void *b, size_t n)
             return x[i] - y[i];
     }
     return 0;
+}
+
+/* Code built with -fexceptions calls abort when a cleanup is itself interrupted by a
+ * panic it cannot pass on; in the kernel that is a panic. */
+void abort(void)
+{
+    arch_panic("abort() called");
 }

@@ -20,6 +20,9 @@ void x86_backtrace(uint64_t rbp)
     }
 }
 
+void (*x86_panic_backtrace)(void);
+void (*x86_trap_backtrace)(const struct x86_trap_frame *tf);
+
 void arch_panic(const char *fmt, ...)
 {
     static int nested;
@@ -37,7 +40,10 @@ void arch_panic(const char *fmt, ...)
         nested++;
     }
     kprintf("# kernel panic: %s\n", msg);
-    x86_backtrace((uint64_t)(uintptr_t)__builtin_frame_address(0));
+    if (x86_panic_backtrace)
+        x86_panic_backtrace();
+    else
+        x86_backtrace((uint64_t)(uintptr_t)__builtin_frame_address(0));
     kprintf("Bail out! kernel panic\n");
     x86_exit(X86_EXIT_PANIC);
 }

@@ -38,5 +38,9 @@ uint64_t x86_read_cr2(void);
 bool x86_handle_fault(struct x86_trap_frame *f);
 void x86_dump_frame(const struct x86_trap_frame *f);
 void x86_backtrace(uint64_t rbp);
+/* Set by the kernel once its unwinder is up: backtraces from a panic and from an
+ * exception frame by the tables instead of by frame pointers. */
+extern void (*x86_panic_backtrace)(void);
+extern void (*x86_trap_backtrace)(const struct x86_trap_frame *tf);
 
 #endif

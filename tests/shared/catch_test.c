@@ -2,7 +2,6 @@
  * message, every cleanup on the way runs in order, and the kernel goes on. */
 #include "../ktest/ktest.h"
 #include <heap/heap.h>
-#include <string.h>
 #include <unwind/unwind.h>
 
 extern char cleanup_log[64];
@@ -11,7 +10,7 @@ void cleanup_outer(void *arg);
 
 static void reset(void)
 {
-    memset(cleanup_log, 0, sizeof(cleanup_log));
+    __builtin_memset(cleanup_log, 0, sizeof(cleanup_log));
     cleanup_n = 0;
 }
 
