@@ -80,7 +80,7 @@ void sim_stack_set_bounds(uintptr_t lo, uintptr_t hi)
  * pointers and return addresses are pushed by uninstrumented prologues: MSan would
  * call every read of them uninitialised. */
 __attribute__((no_sanitize("memory"))) static int fp_walk(const uintptr_t *fp, uintptr_t lo,
-                                                           uintptr_t hi, void **pcs, int max)
+                                                          uintptr_t hi, void **pcs, int max)
 {
     int n = 0;
     while (n < max && (uintptr_t)fp >= lo && (uintptr_t)fp + 16 <= hi && fp[1]) {
@@ -116,21 +116,12 @@ void sim_stack_bounds(uintptr_t *lo, uintptr_t *hi)
 #ifdef KERNSIM_FRAME_POINTERS
 __attribute__((noinline)) static int fp_backtrace(void **pcs, int max)
 {
-    if (!fp_hi) {
-        if (!thread_hi) {
-            pthread_attr_t attr;
-            void *base;
-            size_t size;
-            if (pthread_getattr_np(pthread_self(), &attr) ||
-                pthread_attr_getstack(&attr, &base, &size))
-                return backtrace(pcs, max);
-            pthread_attr_destroy(&attr);
-            thread_lo = (uintptr_t)base, thread_hi = (uintptr_t)base + size;
-        }
-        fp_lo = thread_lo, fp_hi = thread_hi;
-    }
+    uintptr_t lo, hi;
+    sim_stack_bounds(&lo, &hi);
+    if (!hi)
+        return backtrace(pcs, max);
     /* Not inlined: like backtrace(), the first entry is the return into the caller. */
-    return fp_walk(__builtin_frame_address(0), fp_lo, fp_hi, pcs, max);
+    return fp_walk(__builtin_frame_address(0), lo, hi, pcs, max);
 }
 #else
 #define fp_backtrace backtrace

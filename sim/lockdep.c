@@ -55,7 +55,7 @@ struct edge {
 };
 
 static struct {
-    bool on, no_order;
+    bool no_order;
     pthread_mutex_t mu;
     struct arch_lock_class *classes[MAX_CLASSES + 1];
     unsigned nclasses;
@@ -242,7 +242,6 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
 
 void sim_lockdep_enable(bool on)
 {
-    L.on = on;
     sim_lock_hook = on ? lock_event : NULL;
 }
 

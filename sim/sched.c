@@ -124,11 +124,6 @@ bool sim_sched_active(void)
     return S.active;
 }
 
-uint64_t sim_sched_step(void)
-{
-    return S.step;
-}
-
 /* Happens-before edges only where real threads would have them: from the explorer's
  * setup to every CPU (thread start), from every CPU to the explorer (join). */
 static void tsan_edge(void *token, bool release)

@@ -2,7 +2,10 @@
 #ifndef KS_BENCH_H
 #define KS_BENCH_H
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 /* Monotonic time in seconds. */
@@ -24,6 +27,24 @@ static inline double bench_median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof(*v), bench_cmp);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The options every benchmark here takes: --reps N (1-99) and --quick. 0, or 2 after
+ * printing the usage line for anything else. */
+static inline int bench_args(int argc, char **argv, int *reps, bool *quick)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reps") && i + 1 < argc && atoi(argv[i + 1]) > 0 &&
+            atoi(argv[i + 1]) < 100)
+            *reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--quick"))
+            *quick = true;
+        else {
+            fprintf(stderr, "usage: %s [--reps N (1-99)] [--quick]\n", argv[0]);
+            return 2;
+        }
+    }
+    return 0;
 }
 
 #endif

@@ -67,17 +67,8 @@ int main(int argc, char **argv)
 {
     int reps = 5;
     bool quick = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--reps") && i + 1 < argc && atoi(argv[i + 1]) > 0 &&
-            atoi(argv[i + 1]) < 100)
-            reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--quick"))
-            quick = true;
-        else {
-            fprintf(stderr, "usage: %s [--reps N (1-99)] [--quick]\n", argv[0]);
-            return 2;
-        }
-    }
+    if (bench_args(argc, argv, &reps, &quick))
+        return 2;
     if (sim_boot(&(struct sim_config){.ncpus = 2}))
         return 2;
     static struct pg_space kernel;

@@ -97,17 +97,11 @@ static void leaf(void)
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--reps") && i + 1 < argc && atoi(argv[i + 1]) > 0 &&
-            atoi(argv[i + 1]) < 100)
-            reps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--quick"))
-            batch = 20, reps = 1;
-        else {
-            fprintf(stderr, "usage: %s [--reps N (1-99)] [--quick]\n", argv[0]);
-            return 2;
-        }
-    }
+    bool quick = false;
+    if (bench_args(argc, argv, &reps, &quick))
+        return 2;
+    if (quick)
+        batch = 20, reps = 1;
     void *l = dlopen("libunwind.so.1", RTLD_NOW | RTLD_LOCAL);
     void *g = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     if (!l || !g) {

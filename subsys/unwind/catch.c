@@ -30,7 +30,6 @@ struct catch_frame {
     size_t msg_size;
     struct catch_frame *outer;
     struct unw_exception exc;
-    uint64_t cleanups; /* landing pads run */
 };
 
 static struct catch_frame *top[CATCH_CPUS];
@@ -78,7 +77,6 @@ static void walk(struct catch_frame *cf, struct unw_regs *regs)
             continue;
         if (pad < fde.start || pad >= fde.end)
             continue;
-        cf->cleanups++;
         struct unw_regs at = *regs;
         at.r[UNW_RIP] = pad;
         arch_san_no_return();

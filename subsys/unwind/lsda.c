@@ -76,13 +76,11 @@ enum unw_err unw_lsda_find(const uint8_t *lsda, const uint8_t *hi, uint64_t func
         if (action - 1 > (uint64_t)(hi - actions))
             return UNW_BAD_TABLE;
         for (int n = 0; n < ACTION_MAX; n++) {
-            const uint8_t *here = a.p;
             int64_t filter = rd_sleb(&a);
             const uint8_t *disp_at = a.p;
             int64_t disp = rd_sleb(&a);
             if (a.bad)
                 return UNW_BAD_TABLE;
-            (void)here;
             if (filter == 0) {
                 cleanup = true;
             } else if (filter > 0) {

@@ -82,8 +82,7 @@ int sim_explore_opts_from_env(struct sim_explore_opts *opts);
  * for them all. 0, or -1 if a thread could not be started. */
 int sim_run_cpus(unsigned ncpus, void (*fn)(unsigned cpu, void *ctx), void *ctx);
 
-/* Inside a deterministic run: the step number and the running CPU (tests). */
-uint64_t sim_sched_step(void);
+/* Whether a deterministic run is in progress (its CPUs are running). */
 bool sim_sched_active(void);
 
 /* Lock tracking and lock-order checking (lockdep). On by default; benchmarks turn it
