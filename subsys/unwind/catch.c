@@ -97,7 +97,8 @@ static void panic_unwind(const char *msg)
         cf->msg[i] = 0;
     cf->exc.exception_class = EXC_CLASS;
     struct unw_regs regs;
-    unw_getcontext(&regs); /* panic_unwind's own frame */
+    unw_getcontext(&regs);                  /* panic_unwind's own frame */
+    arch_san_unpoison(&regs, sizeof(regs)); /* written by assembly MSan does not see */
     walk(cf, &regs);
 }
 
@@ -113,6 +114,7 @@ void _Unwind_Resume(void *exception)
     }
     struct unw_regs regs;
     unw_getcontext(&regs);
+    arch_san_unpoison(&regs, sizeof(regs));
     walk(cf, &regs);
     arch_panic("_Unwind_Resume: the walk to catch_unwind failed");
 }

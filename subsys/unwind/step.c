@@ -7,6 +7,7 @@
  * rules are not cached (they point into the tables). */
 #include "unwind_internal.h"
 #include <arch/atomic.h>
+#include <arch/debug.h>
 
 #define CACHE_SIZE 1024
 
@@ -271,6 +272,7 @@ __attribute__((noinline)) int unw_backtrace(unw_lookup_fn lookup, const struct u
 {
     struct unw_regs regs;
     unw_getcontext(&regs);                         /* this function, just after the call */
+    arch_san_unpoison(&regs, sizeof(regs));        /* written by assembly MSan does not see */
     enum unw_err e = unw_step(lookup, mem, &regs); /* its caller */
     if (e) {
         if (err)
