@@ -66,6 +66,7 @@ pvh_entry:
 
     .code64
     .text
+    .type long_mode, @function
 long_mode:
     movw $0x10, %ax
     movw %ax, %ds
@@ -84,6 +85,7 @@ long_mode:
     hlt
     jmp 2b
     .cfi_endproc
+    .size long_mode, . - long_mode
 
     .section .rodata
     .balign 16

@@ -46,6 +46,7 @@ STUB 29, 1
 STUB 30, 1
 STUB 31, 0
 
+    .type isr_common, @function
 isr_common:
     pushq %rax
     pushq %rcx
@@ -97,6 +98,7 @@ isr_common:
     popq %rax
     addq $16, %rsp              /* vector and error code */
     iretq
+    .size isr_common, . - isr_common
 
     .section .rodata
     .balign 8

@@ -1,7 +1,7 @@
 /* unwind.c - subsys/unwind in the bare kernel: the kernel image's own tables (kept by
  * kernel.ld, indexed by lld's --eh-frame-hdr), the boot stack as the only stack, and
- * backtraces for panics and unhandled exceptions. Addresses are printed as
- * "[<address>]"; scripts/run-bare names them from the kernel ELF's symbols. */
+ * backtraces for panics and unhandled exceptions, named from the kernel's own symbol
+ * table (bare/kallsyms.c); scripts/run-bare adds source lines from the ELF. */
 #include "../arch_stub/x86_64/x86.h"
 #include <arch/console.h>
 #include <arch/panic.h>
@@ -30,11 +30,21 @@ static bool stack_read(void *ctx, uint64_t addr, void *out, size_t size)
 
 static const struct unw_mem stack_mem = {stack_read, 0};
 
-static void print(const uint64_t *pcs, int n, enum unw_err err)
+const char *kallsyms_lookup(uint64_t addr, uint64_t *offset);
+
+/* Each frame as "[<address>] function+offset" (the call's function: a return
+ * address may already be past the end of it). */
+static void print(const uint64_t *pcs, int n, enum unw_err err, bool first_exact)
 {
     kprintf("# backtrace:\n");
-    for (int i = 0; i < n; i++)
-        kprintf("#   [<%016lx>]\n", pcs[i]);
+    for (int i = 0; i < n; i++) {
+        uint64_t off, at = pcs[i] - (i == 0 && first_exact ? 0 : 1);
+        const char *name = kallsyms_lookup(at, &off);
+        if (name)
+            kprintf("#   [<%016lx>] %s+0x%lx\n", pcs[i], name, (unsigned long)(pcs[i] - at + off));
+        else
+            kprintf("#   [<%016lx>]\n", pcs[i]);
+    }
     if (err)
         kprintf("#   (the walk stopped: %s)\n", unw_strerror(err));
 }
@@ -45,7 +55,7 @@ static void panic_backtrace(void)
     uint64_t pcs[32];
     enum unw_err err;
     int n = unw_backtrace(lookup, &stack_mem, pcs, 32, &err);
-    print(pcs + 1, n > 1 ? n - 1 : 0, err); /* 0 is this function */
+    print(pcs + 1, n > 1 ? n - 1 : 0, err, false); /* 0 is this function */
 }
 
 /* From the exception frame: the faulting instruction (an exact pc) and its callers. */
@@ -65,7 +75,7 @@ static void trap_backtrace(const struct x86_trap_frame *tf)
     uint64_t pcs[32];
     enum unw_err err;
     int n = unw_backtrace_from(lookup, &stack_mem, &r, pcs, 32, &err);
-    print(pcs, n, err);
+    print(pcs, n, err, true);
 }
 
 static void foreign_resume(void *exc)

@@ -16,7 +16,7 @@ set(KS_BARE_FLAGS
 find_program(KS_LLD ld.lld REQUIRED)
 
 add_executable(kernsim-kernel
-  bare/boot.S bare/isr.S bare/idt.c bare/mm.c bare/main.c bare/unwind.c
+  bare/boot.S bare/isr.S bare/idt.c bare/mm.c bare/main.c bare/unwind.c bare/kallsyms.c
   arch_stub/x86_64/cpu.c arch_stub/x86_64/io.c arch_stub/x86_64/mem.c
   arch_stub/x86_64/console.c arch_stub/x86_64/panic.c arch_stub/x86_64/fault.c
   arch_stub/x86_64/probe.S arch_stub/x86_64/setjmp.S arch_stub/x86_64/libc.c
@@ -31,6 +31,13 @@ target_link_options(kernsim-kernel PRIVATE --target=x86_64-unknown-none-elf -nos
                     -Wl,-z,max-page-size=4096 -Wl,--build-id=none -Wl,--eh-frame-hdr)
 set_target_properties(kernsim-kernel PROPERTIES LINK_DEPENDS ${CMAKE_SOURCE_DIR}/bare/kernel.ld
                                                 SUFFIX ".elf")
+
+# The kernel's function names go into its reserved .kallsyms space after the link.
+# The tool is built for the host (no cross flags) and rewrites the ELF in place.
+add_executable(ks_kallsyms scripts/kallsyms.c)
+target_link_libraries(ks_kallsyms PRIVATE ks_warnings)
+add_custom_command(TARGET kernsim-kernel POST_BUILD
+                   COMMAND ks_kallsyms $<TARGET_FILE:kernsim-kernel> VERBATIM)
 
 # Boot it in QEMU (TCG) as a test: pass only on the pass exit code with a clean KTAP.
 find_program(KS_QEMU qemu-system-x86_64)
@@ -77,9 +84,9 @@ set_tests_properties(bare.qemu_heap_checking PROPERTIES LABELS bare TIMEOUT 90)
 foreach(what panic fault)
   add_test(NAME bare.${what}_backtrace_names_the_callers
            COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
-                   --output "^#   \\[<[0-9a-f]+>\\] misbehave .*bare/main.c"
-                   --output "^#   \\[<[0-9a-f]+>\\] bare_main .*bare/main.c"
-                   --output "^#   \\[<[0-9a-f]+>\\] long_mode .*bare/boot.S" --
+                   --output "^#   \\[<[0-9a-f]+>\\] misbehave\\+0x[0-9a-f]+ .*bare/main.c"
+                   --output "^#   \\[<[0-9a-f]+>\\] bare_main\\+0x[0-9a-f]+ .*bare/main.c"
+                   --output "^#   \\[<[0-9a-f]+>\\] long_mode\\+0x[0-9a-f]+ .*bare/boot.S" --
                    ${CMAKE_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 10
                    --append bare.misbehave=${what} $<TARGET_FILE:kernsim-kernel>)
   set_tests_properties(bare.${what}_backtrace_names_the_callers PROPERTIES LABELS bare TIMEOUT 30)
