@@ -222,8 +222,12 @@ size_t sim_stack_format(uint32_t id, const char *indent, char *buf, size_t size)
         char where[256] = {0};             /* the symbolizer writes it unseen by MSan */
         void *pc = (void *)(s->pc[i] - 1); /* return address -> the call */
         Dl_info info;
+        uint64_t off;
+        const char *fn;
         if (__sanitizer_symbolize_pc) {
             __sanitizer_symbolize_pc(pc, "%F %S", where, sizeof(where));
+        } else if ((fn = sim_symbolize((uint64_t)(uintptr_t)pc, &off))) {
+            ksnprintf(where, sizeof(where), "in %s+0x%lx", fn, (unsigned long)off);
         } else if (dladdr(pc, &info) && info.dli_fbase) {
             const char *mod = info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
             ksnprintf(where, sizeof(where), "%s+0x%lx %s", mod ? mod + 1 : "?",
