@@ -15,6 +15,11 @@ if(KERNSIM_SANITIZE)
                                                  -fno-sanitize-recover=all)
   target_link_options(ks_host_flags INTERFACE -fsanitize=${KERNSIM_SANITIZE})
 endif()
+if(KERNSIM_COVERAGE)
+  # Source coverage (scripts/kernsim coverage): every test writes a raw profile.
+  target_compile_options(ks_host_flags INTERFACE -fprofile-instr-generate -fcoverage-mapping)
+  target_link_options(ks_host_flags INTERFACE -fprofile-instr-generate)
+endif()
 if(KERNSIM_VALGRIND)
   # Valgrind 3.19 cannot read clang 14's default DWARF 5.
   target_compile_options(ks_host_flags INTERFACE -gdwarf-4)
@@ -107,6 +112,11 @@ add_executable(catch_test tests/runner/sim_main.c tests/shared/catch_test.c
 target_link_libraries(catch_test PRIVATE ks_ktest_host gcc_s)
 add_test(NAME sim.catch_test COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:catch_test>)
 set_tests_properties(sim.catch_test PROPERTIES LABELS sim TIMEOUT 60)
+
+# The front-end: --help everywhere, one clear line for every wrong flag or file.
+add_test(NAME sim.kernsim_cli COMMAND ${CMAKE_SOURCE_DIR}/tests/hosted/kernsim_cli_test.sh
+                                      ${CMAKE_SOURCE_DIR}/scripts/kernsim)
+set_tests_properties(sim.kernsim_cli PROPERTIES LABELS sim TIMEOUT 60)
 
 # The heap before paging has its own boot order, so its own program.
 add_executable(heap_early tests/hosted/heap_early.c)

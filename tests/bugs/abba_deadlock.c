@@ -40,8 +40,11 @@ static void bug_abba_deadlock(struct ktest *t)
 static void bug_abba_lockdep_sees_it_first(struct ktest *t)
 {
     bug_hunt(t, &sc, "lock-order inversion between",
-             &(struct bug_hunt){
-                 .budget = 1000, .preemptions = 2, .pct_must_find = true, .dfs_must_find = true});
+             &(struct bug_hunt){.budget = 1000,
+                                .preemptions = 2,
+                                .pct_must_find = true,
+                                .dfs_must_find = true,
+                                .label = "abba_lockdep"});
 }
 
 KTEST_SUITE(bugs_abba_deadlock, KTEST_CASE(bug_abba_deadlock),

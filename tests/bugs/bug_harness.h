@@ -10,6 +10,7 @@ struct bug_hunt {
     unsigned preemptions; /* DFS bound */
     bool no_lock_order;
     bool pct_must_find, dfs_must_find; /* random must always find it */
+    const char *label; /* for the table when one scenario is hunted twice; NULL: its name */
 };
 
 /* Explore sc with random and PCT (fixed seed 1) and DFS until a schedule fails with a
