@@ -1,12 +1,19 @@
 # libFuzzer targets (the fuzz preset: ASan + UBSan + fuzzer coverage on all hosted code).
 # ctest replays each committed seed corpus and then explores for a bounded, seeded run.
-target_compile_options(ks_host_flags INTERFACE -fsanitize=fuzzer-no-link)
+# Under OSS-Fuzz or ClusterFuzzLite (fuzz/oss-fuzz/build.sh) the engine and sanitizers
+# come from the environment: $CFLAGS for the compile, $LIB_FUZZING_ENGINE for the link.
+set(KERNSIM_FUZZ_ENGINE "-fsanitize=fuzzer" CACHE STRING
+    "How fuzz targets link the engine ($LIB_FUZZING_ENGINE under OSS-Fuzz)")
+if(KERNSIM_FUZZ_ENGINE STREQUAL "-fsanitize=fuzzer")
+  target_compile_options(ks_host_flags INTERFACE -fsanitize=fuzzer-no-link)
+endif()
 
 # runs: how many inputs the bounded, seeded exploration tries after the replay.
 function(ks_fuzz_target name runs)
   add_executable(${name}_fuzz fuzz/${name}.c)
   target_link_libraries(${name}_fuzz PRIVATE ks_sim)
-  target_link_options(${name}_fuzz PRIVATE -fsanitize=fuzzer)
+  separate_arguments(engine UNIX_COMMAND "${KERNSIM_FUZZ_ENGINE}")
+  target_link_options(${name}_fuzz PRIVATE ${engine})
   set(corpus ${CMAKE_SOURCE_DIR}/fuzz/corpus/${name})
   set(work ${CMAKE_BINARY_DIR}/fuzz-work/${name})
   file(MAKE_DIRECTORY ${work})
