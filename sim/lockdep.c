@@ -72,7 +72,6 @@ static struct {
     uint16_t touched[512][2];
     unsigned ntouched;
     bool touched_lost;
-    uint64_t reports;
     char last[16384];
     size_t len;
 } L = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -140,7 +139,6 @@ static unsigned find_path(unsigned from, unsigned to, unsigned *path)
 
 static void finish_report(void)
 {
-    L.reports++;
     if (sim_sched_active()) {
         pthread_mutex_unlock(&L.mu);
         tsan_hide(false);
@@ -266,16 +264,6 @@ void sim_lockdep_reset(void)
     L.touched_lost = false;
     for (unsigned i = 0; i < MAX_CPUS; i++)
         L.cpu[i].n = 0, L.cpu[i].wait_lock = NULL, L.cpu[i].wait_map = NULL;
-}
-
-uint64_t sim_lockdep_reports(void)
-{
-    return L.reports;
-}
-
-const char *sim_lockdep_last_report(void)
-{
-    return L.last;
 }
 
 bool sim_lockdep_describe_cpu(unsigned cpu, char *buf, size_t size)

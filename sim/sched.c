@@ -852,37 +852,31 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
         if (S.step > S.pct_k)
             S.pct_k = S.step;
         if (S.failed) {
-            res->failures++;
-            if (res->failures == 1) {
-                res->first_failure = k + 1;
-                char def[256];
-                const char *path = o->save;
-                if (!path) {
-                    snprintf(def, sizeof(def), "%s.schedule", sc->name);
-                    path = def;
-                }
-                if (S.replay_error)
-                    rc = -1;
-                else if (o->strategy == SIM_REPLAY)
-                    fprintf(stderr, "kernsim sched: %s: the replay FAILED at step %lu\n", sc->name,
-                            (unsigned long)S.step);
-                else if (write_schedule(path, k + 1) == 0)
-                    fprintf(stderr,
-                            "kernsim sched: %s: FAILED in schedule %lu (step %lu); "
-                            "schedule written to %s\n",
-                            sc->name, (unsigned long)(k + 1), (unsigned long)S.step, path);
-                else
-                    fprintf(stderr, "kernsim sched: %s: FAILED in schedule %lu (step %lu)\n",
-                            sc->name, (unsigned long)(k + 1), (unsigned long)S.step);
-                fputs(res->report, stderr);
-                /* Keep the first report: later failures write elsewhere. */
-                static char scratch[sizeof(res->report)];
-                S.report = scratch, S.report_size = sizeof(scratch);
-                if (rc == 0)
-                    rc = 1;
+            res->failures = 1;
+            res->first_failure = k + 1;
+            char def[256];
+            const char *path = o->save;
+            if (!path) {
+                snprintf(def, sizeof(def), "%s.schedule", sc->name);
+                path = def;
             }
-            if (!o->keep_going || rc < 0)
-                break;
+            if (S.replay_error)
+                rc = -1;
+            else if (o->strategy == SIM_REPLAY)
+                fprintf(stderr, "kernsim sched: %s: the replay FAILED at step %lu\n", sc->name,
+                        (unsigned long)S.step);
+            else if (write_schedule(path, k + 1) == 0)
+                fprintf(stderr,
+                        "kernsim sched: %s: FAILED in schedule %lu (step %lu); "
+                        "schedule written to %s\n",
+                        sc->name, (unsigned long)(k + 1), (unsigned long)S.step, path);
+            else
+                fprintf(stderr, "kernsim sched: %s: FAILED in schedule %lu (step %lu)\n", sc->name,
+                        (unsigned long)(k + 1), (unsigned long)S.step);
+            fputs(res->report, stderr);
+            if (rc == 0)
+                rc = 1;
+            break;
         }
         if (o->strategy == SIM_DFS && !dfs_backtrack(S.step)) {
             res->exhausted = true;

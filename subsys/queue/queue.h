@@ -64,7 +64,7 @@ bool mpmc_list_valid(struct mpmc_list *q, uint64_t *count);
 
 /* Hazard-pointer reclamation (one domain, shared by every list). */
 #define HP_SLOTS 2
-/* Nodes retired by this CPU and not yet freed, and all CPUs' total. */
+/* Nodes retired (by all CPUs) and not yet freed. */
 uint64_t hp_retired_count(void);
 /* Free every retired node no CPU protects (quiescent callers free them all). */
 void hp_scan_all(void);

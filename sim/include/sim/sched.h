@@ -53,7 +53,6 @@ struct sim_explore_opts {
     const char *replay;   /* SIM_REPLAY: the schedule file */
     const char *save;     /* where a failing schedule is written; NULL: <name>.schedule */
     bool quiet;           /* no progress lines, only the seed, the outcome and a report */
-    bool keep_going;      /* do not stop at the first failing schedule (benchmarks) */
     bool no_lock_order;   /* track locks (deadlock reports name holders) but do not check
                            * their order: to see the deadlock lockdep would foresee */
 };
@@ -61,7 +60,7 @@ struct sim_explore_opts {
 struct sim_explore_result {
     uint64_t schedules;     /* run to the end or to a failure */
     uint64_t steps;         /* scheduling points, all schedules */
-    uint64_t failures;      /* failing schedules (1 at most unless keep_going) */
+    uint64_t failures;      /* 1 if a schedule failed (exploring stops there), else 0 */
     uint64_t first_failure; /* 1-based index of the first failing schedule, 0 if none */
     bool exhausted;         /* DFS: the whole bounded space was explored */
     char report[16384];     /* the first failure's report, "" if none */
@@ -90,9 +89,5 @@ bool sim_sched_active(void);
 void sim_lockdep_enable(bool on);
 /* Check the order of lock classes (on by default; tracking alone still names holders). */
 void sim_lockdep_check_order(bool on);
-/* Inversions reported so far (each class pair is reported once per schedule, or once
- * per process in free-running mode). */
-uint64_t sim_lockdep_reports(void);
-const char *sim_lockdep_last_report(void);
 
 #endif
