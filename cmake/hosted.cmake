@@ -14,6 +14,12 @@ if(KERNSIM_SANITIZE)
   target_compile_options(ks_host_flags INTERFACE -fsanitize=${KERNSIM_SANITIZE}
                                                  -fno-sanitize-recover=all)
   target_link_options(ks_host_flags INTERFACE -fsanitize=${KERNSIM_SANITIZE})
+  if(KERNSIM_SANITIZE MATCHES "memory")
+    # An uninitialised read names where the value came from: for kernel-heap memory,
+    # the kmalloc that handed it out (arch_san_alloc).
+    target_compile_options(ks_host_flags INTERFACE -fsanitize-memory-track-origins)
+    target_link_options(ks_host_flags INTERFACE -fsanitize-memory-track-origins)
+  endif()
 endif()
 if(KERNSIM_COVERAGE)
   # Source coverage (scripts/kernsim coverage): every test writes a raw profile.
@@ -26,7 +32,7 @@ if(KERNSIM_VALGRIND)
 endif()
 
 add_library(ks_sim STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c sim/history.c sim/devices.c sim/debug.c
-                          sim/sched.c sim/lockdep.c sim/switch.S sim/unwind_host.c
+                          sim/sched.c sim/lockdep.c sim/switch.S sim/unwind_host.c sim/dma.c
                           sim/symbols.c
                           ${KS_SEAM_COMMON} ${KS_SUBSYS})
 target_link_libraries(ks_sim PUBLIC ks_host_flags)
@@ -74,12 +80,121 @@ endforeach()
 
 # Planted concurrency bugs the scheduler must find with fixed seeds and replay
 # (label bugs): one program each, with the shared hunting harness.
-foreach(bug lost_update aba_stack abba_deadlock lock_order rw_starvation queue_publish)
+foreach(bug lost_update aba_stack abba_deadlock lock_order rw_starvation queue_publish
+            rwlock_deadlock)
   add_executable(bug_${bug} tests/runner/sim_main.c tests/bugs/${bug}.c tests/bugs/bug_harness.c)
   target_link_libraries(bug_${bug} PRIVATE ks_ktest_host)
   add_test(NAME bugs.${bug} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:bug_${bug}>)
   set_tests_properties(bugs.${bug} PROPERTIES LABELS bugs TIMEOUT 300)
 endforeach()
+
+# The memory half of the catalogue: one program per bug class (tests/bugs/*.c with
+# machine.c). Each test passes only if the program fails, prints every pattern, and
+# prints the same report again on a second run (expect-failure --twice). Which checker
+# sees a bug first depends on the preset, and so do the patterns.
+set(KS_ASAN FALSE)
+set(KS_MSAN FALSE)
+set(KS_TSAN FALSE)
+if(KERNSIM_SANITIZE MATCHES "address")
+  set(KS_ASAN TRUE)
+endif()
+if(KERNSIM_SANITIZE MATCHES "memory")
+  set(KS_MSAN TRUE)
+endif()
+if(KERNSIM_SANITIZE MATCHES "thread")
+  set(KS_TSAN TRUE)
+endif()
+# ks_mem_bug(NAME ARGS "arg;..." WRAPPER "extra;checker;flags" ENV "K=V" OUTPUT regex...)
+function(ks_mem_bug name)
+  cmake_parse_arguments(B "" "TEST" "ARGS;WRAPPER;ENV;OUTPUT" ${ARGN})
+  if(NOT TARGET bug_${name})
+    add_executable(bug_${name} tests/bugs/${name}.c tests/bugs/machine.c)
+    target_link_libraries(bug_${name} PRIVATE ks_sim)
+  endif()
+  set(test ${name})
+  if(B_TEST)
+    set(test ${B_TEST})
+  endif()
+  set(outs "")
+  foreach(o ${B_OUTPUT})
+    list(APPEND outs --output "${o}")
+  endforeach()
+  add_test(NAME bugs.${test}
+           COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure --twice ${outs} --
+                   ${KS_TEST_WRAPPER} ${B_WRAPPER} $<TARGET_FILE:bug_${name}> ${B_ARGS})
+  set_tests_properties(bugs.${test} PROPERTIES LABELS bugs TIMEOUT 120)
+  if(B_ENV)
+    set_tests_properties(bugs.${test} PROPERTIES ENVIRONMENT "${B_ENV}")
+  endif()
+endfunction()
+
+set(hex "0x[0-9a-f]+")
+if(KS_ASAN)
+  ks_mem_bug(use_after_free OUTPUT "ERROR: AddressSanitizer: use-after-poison"
+             "is 4 bytes inside the 56-byte kernel heap block at ${hex} \\(freed, in quarantine\\)"
+             "irq_complete" "submit_request" "request_timeout")
+  ks_mem_bug(redzone_overflow OUTPUT "ERROR: AddressSanitizer: use-after-poison"
+             "is 0 bytes after the 11-byte kernel heap block at ${hex} \\(live\\)" "dev_name_dup")
+elseif(KERNSIM_VALGRIND)
+  ks_mem_bug(use_after_free OUTPUT "Invalid write of size 4" "irq_complete"
+             "is 4 bytes inside a block of size 56 free'd" "submit_request" "request_timeout")
+  ks_mem_bug(redzone_overflow OUTPUT "Invalid write of size [0-9]+" "dev_name_dup"
+             "bytes inside a block of size 11 alloc'd|0 bytes after a block of size 11 alloc'd")
+else()
+  ks_mem_bug(use_after_free OUTPUT
+             "# heap: use after free: block ${hex} \\(56 bytes\\) was written after it was freed: byte \\+4"
+             "submit_request" "request_timeout")
+  ks_mem_bug(redzone_overflow OUTPUT
+             "# heap: redzone overwritten: kfree\\(${hex}\\): the redzone after the 11-byte block was written at \\+0"
+             "dev_name_dup")
+endif()
+ks_mem_bug(double_free OUTPUT
+           "# heap: double free: kfree\\(${hex}\\): the 256-byte block was already freed"
+           "dev_destroy" "dev_probe")
+ks_mem_bug(invalid_free OUTPUT
+           "# heap: interior pointer: kfree\\(${hex}\\): not the start of the block at ${hex}"
+           "# heap: not a heap pointer: kfree\\(${hex}\\): the global 'boot_cmdline'\\+0x0"
+           "dev_free_rings" "boot_cleanup")
+ks_mem_bug(wrong_size_free OUTPUT
+           "# heap: size mismatch: kfree_sized\\(${hex}, 8\\): the block is 72 bytes"
+           "msg_release" "msg_new")
+if(KS_MSAN)
+  ks_mem_bug(uninit_read OUTPUT "WARNING: MemorySanitizer: use-of-uninitialized-value" "link_up"
+             "Memory was marked as uninitialized" "kmalloc" "config_new")
+elseif(KERNSIM_VALGRIND)
+  ks_mem_bug(uninit_read WRAPPER --track-origins=yes
+             OUTPUT "Conditional jump or move depends on uninitialised value" "link_up"
+             "Uninitialised value was created by a heap allocation" "config_new")
+endif()
+ks_mem_bug(misaligned_access TEST misaligned_atomic ARGS atomic OUTPUT
+           "misaligned atomic: a 4-byte atomic on ${hex}, which is not 4-byte aligned"
+           "trace_hit_atomic")
+if(KERNSIM_SANITIZE MATCHES "undefined")
+  ks_mem_bug(misaligned_access TEST misaligned_load ARGS plain ENV UBSAN_OPTIONS=print_stacktrace=1
+             OUTPUT "load of misaligned address ${hex} for type 'uint32_t'" "trace_read_plain")
+endif()
+if(KS_TSAN)
+  ks_mem_bug(data_race OUTPUT "WARNING: ThreadSanitizer: data race" "rx_drop"
+             "Location is global 'netdev_stats'")
+endif()
+ks_mem_bug(frame_alias OUTPUT
+           "# paging: aliasing refused: mapping page ${hex} to frame ${hex} without PG_SHARED, but the frame is already mapped at ${hex}"
+           "region 'rx-buffer'" "rx_setup" "rx_map_uncached")
+ks_mem_bug(use_after_unmap OUTPUT "page fault" "region 'fw-log'" "last unmapped at"
+           "fw_log_shutdown" "fw_log_write")
+ks_mem_bug(write_readonly OUTPUT "page fault" "region 'route-table'" "routes_seal" "route_lookup")
+ks_mem_bug(missing_tlb_flush OUTPUT "# missing TLB flush: read at ${hex} used the stale translation"
+           "scratch_retarget" "copy_from_frame")
+ks_mem_bug(dma_after_free OUTPUT
+           "# DMA into a freed frame: device 'kernsim-dma' at 0xfee00000, descriptor 2"
+           "rx_link_down" "rx_kick")
+ks_mem_bug(memory_leak OUTPUT "# heap: memory leak: the 120-byte block at ${hex} was never freed"
+           "dev_probe")
+ks_mem_bug(panic_cleanups OUTPUT "nic: firmware state 0xdead after reset" "fw_check"
+           "cleanup: freeing the scratch buffer"
+           "the panic was caught; the lock is free and the block was freed")
+set_source_files_properties(tests/bugs/panic_cleanups.c PROPERTIES COMPILE_OPTIONS
+                            "-fexceptions;-fasynchronous-unwind-tables")
 
 # The unwinder against libgcc: the frames it walks are built like release code.
 add_executable(unwind_test tests/runner/sim_main.c tests/hosted/unwind_test.c

@@ -463,6 +463,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (sim_boot(&cfg) || frame_init() || va_init() || pg_space_adopt(&as, arch_read_cr3()))
         abort();
     sim_set_history(false); /* a backtrace per PTE store buys a fuzzer nothing */
+    pg_set_alias_reports(false); /* refusals are part of the model; no need to print them */
     frame_get_stats(&base_stats);
     return 0;
 }

@@ -12,6 +12,7 @@
 void __asan_poison_memory_region(const volatile void *p, size_t size) __attribute__((weak));
 void __asan_unpoison_memory_region(const volatile void *p, size_t size) __attribute__((weak));
 void __msan_poison(const volatile void *p, size_t size) __attribute__((weak));
+void __msan_allocated_memory(const volatile void *p, size_t size) __attribute__((weak));
 void __msan_unpoison(const volatile void *p, size_t size) __attribute__((weak));
 
 void arch_san_alloc(const void *p, size_t size, size_t redzone, bool zeroed)
@@ -20,7 +21,9 @@ void arch_san_alloc(const void *p, size_t size, size_t redzone, bool zeroed)
         __asan_unpoison_memory_region(p, size);
     VALGRIND_MALLOCLIKE_BLOCK(p, size, redzone, zeroed);
     if (!zeroed) {
-        if (__msan_poison)
+        if (__msan_allocated_memory) /* poisoned, with this allocation as its origin */
+            __msan_allocated_memory(p, size);
+        else if (__msan_poison)
             __msan_poison(p, size); /* reading it before writing is a report */
     } else if (__msan_unpoison) {
         __msan_unpoison(p, size);
@@ -42,6 +45,27 @@ void arch_san_poison(const void *p, size_t size)
 }
 
 void __asan_handle_no_return(void) __attribute__((weak));
+void __asan_set_error_report_callback(void (*cb)(const char *)) __attribute__((weak));
+void *__asan_get_report_address(void) __attribute__((weak));
+
+/* AddressSanitizer knows an address was poisoned, not which kernel-heap block it is
+ * in: after its report, before it exits, let the describers say (sim_debug_init). */
+static void asan_reported(const char *report)
+{
+    (void)report;
+    void *addr = __asan_get_report_address ? __asan_get_report_address() : NULL;
+    if (addr) {
+        kprintf("# kernsim: what AddressSanitizer's address %p is:\n", addr);
+        if (!arch_describe(addr, "   "))
+            kprintf("#   nothing the kernel knows of\n");
+    }
+}
+
+void sim_debug_init(void)
+{
+    if (__asan_set_error_report_callback)
+        __asan_set_error_report_callback(asan_reported);
+}
 
 void arch_san_no_return(void)
 {
@@ -75,6 +99,8 @@ char *arch_describe_address(const void *p, char *buf, size_t size)
     void *stack;
     size_t stack_size;
     Dl_info info;
+    const char *sym;
+    uint64_t off;
     if (a - SIM_DIRECT_MAP_BASE < sim_machine.ram_size) {
         ksnprintf(buf, size, "the direct map (physical 0x%lx)", a - SIM_DIRECT_MAP_BASE);
     } else if (sim_in_window(a)) {
@@ -86,6 +112,8 @@ char *arch_describe_address(const void *p, char *buf, size_t size)
     } else if (dladdr(p, &info) && info.dli_sname && info.dli_saddr) {
         ksnprintf(buf, size, "the global '%s'+0x%lx", info.dli_sname,
                   (uint64_t)(a - (uintptr_t)info.dli_saddr));
+    } else if ((sym = sim_symbolize(a, &off)) != NULL) {
+        ksnprintf(buf, size, "the global '%s'+0x%lx", sym, (unsigned long)off);
     } else if (dladdr(p, &info) && info.dli_fname) {
         const char *mod = strrchr(info.dli_fname, '/');
         ksnprintf(buf, size, "static data of %s", mod ? mod + 1 : info.dli_fname);
@@ -93,4 +121,16 @@ char *arch_describe_address(const void *p, char *buf, size_t size)
         ksnprintf(buf, size, "host memory not from the kernel heap (another allocator?)");
     }
     return buf;
+}
+
+static uint64_t reports;
+
+void sim_count_report(void)
+{
+    __atomic_fetch_add(&reports, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t sim_report_count(void)
+{
+    return __atomic_load_n(&reports, __ATOMIC_RELAXED);
 }

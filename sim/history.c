@@ -14,7 +14,7 @@
 
 #define N4K         (SIM_KVA_SIZE >> 12)
 #define MAX_STACKS  (1u << 16)
-#define STACK_DEPTH 16
+#define STACK_DEPTH 24
 #define MAX_NAMES   4096
 
 struct stack {
@@ -24,16 +24,27 @@ struct stack {
 };
 
 struct page_hist {
-    uint32_t mapped;   /* stack id, 0 = none */
-    uint32_t unmapped; /* stack id, 0 = none */
-    uint16_t name;     /* name id, 0 = none */
+    uint32_t mapped;    /* stack id, 0 = none */
+    uint32_t unmapped;  /* stack id, 0 = none */
+    uint32_t protected; /* stack id of the last change of rights, 0 = none */
+    uint16_t name;      /* name id, 0 = none */
 };
+
+/* What the frame allocator last said of each RAM frame (arch_mm_frames). */
+enum { FRAME_UNKNOWN, FRAME_IN_USE, FRAME_FREE };
+struct frame_hist {
+    uint32_t freed; /* stack id of the last free, 0 = none */
+    uint8_t state;
+};
+#define NFRAMES (SIM_RAM_MAX >> 12)
 
 static struct {
     bool on;
-    bool dirty;              /* pages[] was written since the last reset */
-    struct page_hist *pages; /* N4K, NORESERVE */
-    struct stack *stacks;    /* MAX_STACKS, open addressing on hash; id = index + 1 */
+    bool frames_dirty;
+    struct frame_hist *frames; /* NFRAMES, NORESERVE */
+    bool dirty;                /* pages[] was written since the last reset */
+    struct page_hist *pages;   /* N4K, NORESERVE */
+    struct stack *stacks;      /* MAX_STACKS, open addressing on hash; id = index + 1 */
     unsigned n_stacks;
     const char *names[MAX_NAMES];
     unsigned n_names;
@@ -47,6 +58,10 @@ void sim_history_init(void)
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     h.stacks = mmap(NULL, MAX_STACKS * sizeof(struct stack), PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    h.frames = mmap(NULL, NFRAMES * sizeof(struct frame_hist), PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (h.frames == MAP_FAILED)
+        h.frames = NULL;
     if (h.pages == MAP_FAILED || h.stacks == MAP_FAILED)
         h.on = false, h.pages = NULL, h.stacks = NULL;
 }
@@ -57,6 +72,28 @@ void sim_history_reset(void)
         madvise(h.pages, N4K * sizeof(struct page_hist), MADV_DONTNEED);
     h.dirty = false;
     h.n_names = 0;
+    if (h.frames && h.frames_dirty)
+        madvise(h.frames, NFRAMES * sizeof(struct frame_hist), MADV_DONTNEED);
+    h.frames_dirty = false;
+}
+
+void arch_mm_frames(phys_addr_t pa, uint64_t size, bool in_use)
+{
+    if (!h.frames || pa >= SIM_RAM_MAX || size > SIM_RAM_MAX - pa)
+        return;
+    struct frame_hist fh = {in_use || !h.on ? 0 : sim_stack_capture(2),
+                            in_use ? FRAME_IN_USE : FRAME_FREE};
+    h.frames_dirty = true;
+    for (uint64_t f = pa >> 12; f < (pa + size + 0xfff) >> 12; f++)
+        h.frames[f] = fh;
+}
+
+bool sim_frame_freed(phys_addr_t pa, uint32_t *freed_stack)
+{
+    if (!h.frames || pa >= SIM_RAM_MAX || h.frames[pa >> 12].state != FRAME_FREE)
+        return false;
+    *freed_stack = h.frames[pa >> 12].freed;
+    return true;
 }
 
 void sim_set_history(bool on)
@@ -153,6 +190,11 @@ static uint32_t intern(void **pcs, int n, int skip)
     return 0;
 }
 
+uint32_t sim_stack_intern(void **pcs, int n)
+{
+    return h.stacks ? intern(pcs, n, 0) : 0;
+}
+
 uint32_t sim_stack_capture(unsigned skip)
 {
     if (!h.stacks)
@@ -171,7 +213,7 @@ uint32_t sim_stack_capture_from(uintptr_t fp, uintptr_t lo, uintptr_t hi)
     return intern(pcs, fp_walk((const uintptr_t *)fp, lo, hi, pcs, STACK_DEPTH), 0);
 }
 
-void sim_history_record(uint64_t va, uint64_t size, bool mapped)
+void sim_history_record(uint64_t va, uint64_t size, enum sim_page_event ev)
 {
     if (!h.on || !sim_in_window(va))
         return;
@@ -179,10 +221,12 @@ void sim_history_record(uint64_t va, uint64_t size, bool mapped)
     h.dirty = true;
     uint64_t first = (va - SIM_KVA_BASE) >> 12, n = size >> 12;
     for (uint64_t i = first; i < first + n && i < N4K; i++) {
-        if (mapped)
-            h.pages[i].mapped = id;
-        else
+        if (ev == SIM_PAGE_MAPPED)
+            h.pages[i].mapped = id, h.pages[i].protected = 0;
+        else if (ev == SIM_PAGE_UNMAPPED)
             h.pages[i].unmapped = id;
+        else
+            h.pages[i].protected = id;
     }
 }
 
@@ -245,8 +289,8 @@ size_t sim_stack_format(uint32_t id, const char *indent, char *buf, size_t size)
 void sim_stack_print(uint32_t id, const char *indent)
 {
     char buf[STACK_DEPTH * 300];
-    sim_stack_format(id, indent, buf, sizeof(buf));
-    kprintf("%s", buf);
+    size_t n = sim_stack_format(id, indent, buf, sizeof(buf));
+    arch_console_write(buf, n); /* not kprintf: its line limit would cut the stack */
 }
 
 bool sim_history_describe(uint64_t va, const char *indent)
@@ -263,11 +307,20 @@ bool sim_history_describe(uint64_t va, const char *indent)
         kprintf("#%s  last mapped at:\n", indent);
         sim_stack_print(p->mapped, "       ");
     }
+    if (p->protected) {
+        kprintf("#%s  rights last changed at:\n", indent);
+        sim_stack_print(p->protected, "       ");
+    }
     if (p->unmapped) {
         kprintf("#%s  last unmapped at:\n", indent);
         sim_stack_print(p->unmapped, "       ");
     }
     return true;
+}
+
+bool arch_mm_history(uint64_t va, const char *indent)
+{
+    return sim_history_describe(va, indent);
 }
 
 void arch_fault_history(const struct arch_fault *f)

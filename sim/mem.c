@@ -91,6 +91,7 @@ int sim_boot(const struct sim_config *cfg)
     ranges[2] = (struct arch_mem_range){SIM_FIRST_FREE, size - SIM_FIRST_FREE, ARCH_MEM_USABLE};
     sim_machine.booted = true;
     sim_history_init();
+    sim_debug_init();
     sim_io_init();
     arch_write_cr3(SIM_BOOT_PML4);
     const char *ld = getenv("KERNSIM_LOCKDEP");

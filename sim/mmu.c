@@ -294,6 +294,29 @@ static void grow(uint64_t *lo, uint64_t *hi, uint64_t a, uint64_t b)
         *lo = a < *lo ? a : *lo, *hi = b > *hi ? b : *hi;
 }
 
+/* A table was linked in at [va, ...): the leaves already written in it (a mapper
+ * fills a new table before linking it) were mapped now, by this caller. */
+static void record_subtree(phys_addr_t table, int level, uint64_t va)
+{
+    const pte_t *t = arch_phys_to_virt(table);
+    for (unsigned i = 0; i < PTE_ENTRIES; i++) {
+        pte_t e = arch_get_pte(&t[i]);
+        uint64_t at = va + ((uint64_t)i << PT_LEVEL_SHIFT(level)), lo = at,
+                 hi = at + (UINT64_C(1) << PT_LEVEL_SHIFT(level));
+        if (!(e & PTE_P) || !arch_phys_is_ram(PTE_ADDR(e), ARCH_PAGE_4K))
+            continue;
+        if (hi <= SIM_KVA_BASE || lo >= SIM_KVA_BASE + SIM_KVA_SIZE)
+            continue;
+        if (leaf_at(e, level)) {
+            clip_to_window(&lo, &hi);
+            sim_history_record(lo, hi - lo, SIM_PAGE_MAPPED);
+        } else if (level > 1) {
+            note_table(PTE_ADDR(e), level - 1, at);
+            record_subtree(PTE_ADDR(e), level - 1, at);
+        }
+    }
+}
+
 /* The entry covering [va, va+span) at `level` went from old to val. Lock held. */
 static void pte_changed(uint64_t va, uint64_t span, int level, pte_t old, pte_t val)
 {
@@ -303,9 +326,19 @@ static void pte_changed(uint64_t va, uint64_t span, int level, pte_t old, pte_t 
     uint64_t lo = va, hi = va + span;
     clip_to_window(&lo, &hi); /* the caller checked that the entry reaches the window */
     if (leaf_at(old, level) && (!now || moved))
-        sim_history_record(lo, hi - lo, false);
+        sim_history_record(lo, hi - lo, SIM_PAGE_UNMAPPED);
     if (leaf_at(val, level) && (!was || moved))
-        sim_history_record(lo, hi - lo, true);
+        sim_history_record(lo, hi - lo, SIM_PAGE_MAPPED);
+    else if (leaf_at(val, level) && leaf_at(old, level) &&
+             ((old ^ val) & (PTE_W | PTE_NX | PTE_U | PTE_PCD | PTE_PWT)))
+        sim_history_record(lo, hi - lo, SIM_PAGE_PROTECTED);
+    else if (now && level > 1 && !leaf_at(val, level) && (!was || moved)) {
+        /* A table linked in: know its position now (the fill that would note it may
+         * be deferred to the end of a batch, and its leaves are written before
+         * that), and record the leaves it already holds. */
+        note_table(PTE_ADDR(val), level - 1, va);
+        record_subtree(PTE_ADDR(val), level - 1, va);
+    }
     if (mmu.strict && was) {
         if (!now || moved)
             mark_stale(lo, hi, false);
@@ -483,13 +516,14 @@ static bool tlb_allows(uint64_t e, enum arch_access access)
 
 /* Strict mode: a stale entry that would have allowed the access was used. Report it
  * once, then let it work as the hardware would have. Lock held. */
-static bool stale_use(uint64_t va, enum arch_access access, uint64_t ip)
+static bool stale_use(uint64_t va, enum arch_access access, uint64_t ip, uint64_t raw_ip)
 {
     uint64_t base, size, e = tlb_find(va, &base, &size);
     if (!(e & TLB_STALE) || (access == ARCH_ACCESS_WRITE && !(e & TLB_W)) ||
         access == ARCH_ACCESS_EXEC)
         return false;
     mmu.stats.stale_uses++;
+    sim_count_report();
     phys_addr_t pa = e & ~UINT64_C(0xfff);
     kprintf("# missing TLB flush: %s at 0x%016lx used the stale translation 0x%lx -> 0x%lx "
             "(%s); its entry was %s without invlpg or a CR3 write\n",
@@ -500,6 +534,10 @@ static bool stale_use(uint64_t va, enum arch_access access, uint64_t ip)
             (e & TLB_STALE_WO) ? "made read-only" : "cleared or changed");
     if (ip)
         kprintf("#   ip 0x%016lx cpu %u\n", ip, arch_cpu_id());
+    if (raw_ip) {
+        kprintf("#   at:\n");
+        sim_stack_print(sim_stack_capture_interrupted(raw_ip), "     ");
+    }
     sim_history_describe(va, "   ");
     slot_set(base, size, e & ~(TLB_STALE | TLB_STALE_WO));
     host_map(base, pa, size, (e & TLB_W) != 0);
@@ -543,7 +581,7 @@ bool sim_mmu_translate(uint64_t va, enum arch_access access, phys_addr_t *pa, st
         mmu_lock();
         uint64_t base, size, e = sim_in_window(va) ? tlb_find(va, &base, &size) : 0;
         bool ok;
-        if (tlb_allows(e, access) || (e && stale_use(va, access, 0))) {
+        if (tlb_allows(e, access) || (e && stale_use(va, access, 0, 0))) {
             *pa = (e & ~UINT64_C(0xfff)) + (va - base);
             ok = true;
         } else {
@@ -617,7 +655,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
     mmu.stats.host_faults++;
     uint64_t base, size, e = tlb_find(va, &base, &size);
     bool ok;
-    if (e && stale_use(va, access, ip)) {
+    if (e && stale_use(va, access, ip, (uint64_t)uc->uc_mcontext.gregs[REG_RIP])) {
         mmu_unlock();
         return; /* reported; the restored stale mapping lets the access complete */
     }

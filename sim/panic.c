@@ -38,6 +38,24 @@ __attribute__((noinline)) void sim_print_backtrace(void)
         __sanitizer_print_stack_trace(); /* ours found nothing: the checker's view */
 }
 
+uint32_t sim_stack_capture_interrupted(uint64_t ip)
+{
+    uint64_t pcs[64];
+    enum unw_err err;
+    int n = unw_backtrace(sim_unwind_lookup, &sim_unwind_stack_mem, pcs, 64, &err);
+    for (int i = 0; i < n; i++) {
+        if (pcs[i] != ip)
+            continue;
+        void *v[32];
+        int m = 0;
+        v[m++] = (void *)(uintptr_t)(ip + 1); /* printed as pc - 1: the instruction itself */
+        for (int k = i + 1; k < n && m < 32; k++)
+            v[m++] = (void *)(uintptr_t)pcs[k];
+        return sim_stack_intern(v, m);
+    }
+    return 0;
+}
+
 void arch_panic(const char *fmt, ...)
 {
     char msg[400];
@@ -45,8 +63,11 @@ void arch_panic(const char *fmt, ...)
     va_start(ap, fmt);
     kvsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (arch_panic_unwind)
-        arch_panic_unwind(msg); /* returns only if no catch_unwind is active */
+    if (arch_panic_unwind && arch_panic_catching && arch_panic_catching()) {
+        kprintf("# kernel panic (caught by catch_unwind, running cleanups): %s\n", msg);
+        sim_print_backtrace();
+        arch_panic_unwind(msg); /* returns only if the walk to the catcher failed */
+    }
     if (sim_sched_active()) {
         /* Under the deterministic scheduler a panic fails the schedule (which is written
          * out for replay) instead of ending the process. */

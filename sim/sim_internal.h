@@ -28,8 +28,10 @@ bool sim_mmu_translate(uint64_t va, enum arch_access access, phys_addr_t *pa, st
 
 /* history.c */
 void sim_history_init(void);
+void sim_debug_init(void);
 void sim_history_reset(void);
-void sim_history_record(uint64_t va, uint64_t size, bool mapped);
+enum sim_page_event { SIM_PAGE_MAPPED, SIM_PAGE_UNMAPPED, SIM_PAGE_PROTECTED };
+void sim_history_record(uint64_t va, uint64_t size, enum sim_page_event ev);
 uint32_t sim_stack_capture(unsigned skip);
 /* The stack of a frame-pointer chain starting at fp on the stack [lo, hi). */
 uint32_t sim_stack_capture_from(uintptr_t fp, uintptr_t lo, uintptr_t hi);
@@ -40,6 +42,15 @@ void sim_stack_set_bounds(uintptr_t lo, uintptr_t hi);
 /* Format a stack as sim_stack_print prints it; returns the length written. */
 size_t sim_stack_format(uint32_t id, const char *indent, char *buf, size_t size);
 void sim_stack_print(uint32_t id, const char *indent);
+/* Intern pcs[0..n) (return addresses; an exact pc as pc + 1) as a stack id. */
+uint32_t sim_stack_intern(void **pcs, int n);
+/* From a signal handler: the interrupted code's stack, starting at its exact pc `ip`,
+ * walked by kernsim's unwinder through the signal frame (0 if it cannot be). */
+uint32_t sim_stack_capture_interrupted(uint64_t ip);
+/* Whether the frame allocator last said pa's frame is free, and where it was freed. */
+bool sim_frame_freed(phys_addr_t pa, uint32_t *freed_stack);
+/* Count a bug the sim reported without stopping (sim_report_count). */
+void sim_count_report(void);
 /* Print the page's history as KTAP diagnostics; false if it has none. */
 bool sim_history_describe(uint64_t va, const char *indent);
 

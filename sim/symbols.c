@@ -1,5 +1,5 @@
-/* symbols.c - function names for backtraces, from the executable's own ELF symbol
- * table (static functions included), or the dynamic linker's for shared objects. */
+/* symbols.c - function names for backtraces (and global names for reports), from the executable's
+ * own ELF symbol table (static functions included), or the dynamic linker's for shared objects. */
 #define _GNU_SOURCE
 #include "sim_internal.h"
 #include <dlfcn.h>
@@ -73,7 +73,8 @@ static void load(void)
         if (!S.syms)
             return;
         for (size_t k = 0; k < count; k++) {
-            if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || !sym[k].st_value ||
+            unsigned type = ELF64_ST_TYPE(sym[k].st_info);
+            if ((type != STT_FUNC && type != STT_OBJECT) || !sym[k].st_value ||
                 sym[k].st_name >= st->sh_size ||
                 !memchr(strs + sym[k].st_name, 0, st->sh_size - sym[k].st_name))
                 continue;

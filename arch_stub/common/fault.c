@@ -3,6 +3,8 @@
 #include <arch/atomic.h>
 #include <arch/console.h>
 #include <arch/cpu.h>
+#include <arch/debug.h>
+#include <arch/panic.h>
 #include <arch/ptwalk.h>
 
 static arch_fault_hook_t fault_hook;
@@ -102,9 +104,45 @@ enum arch_fault_action arch_fault_dispatch(const struct arch_fault *f, unsigned 
     else
         kprintf("#   cr3 0x%016lx cpu %u\n", f->root, arch_cpu_id());
     arch_fault_history(f);
+    arch_describe((const void *)(uintptr_t)f->addr, "   ");
     if (!fault_hook || attempt >= ARCH_FAULT_MAX_RETRIES)
         return ARCH_FAULT_UNHANDLED;
     return fault_hook(f, fault_hook_ctx);
 }
 
 void (*arch_panic_unwind)(const char *msg);
+bool (*arch_panic_catching)(void);
+
+static arch_describer describers[4];
+
+void arch_add_describer(arch_describer fn)
+{
+    for (unsigned i = 0; i < (sizeof(describers) / sizeof(describers[0])); i++) {
+        if (describers[i] == fn)
+            return;
+        if (!describers[i]) {
+            describers[i] = fn;
+            return;
+        }
+    }
+    arch_panic("arch_add_describer: all %zu slots are taken",
+               (sizeof(describers) / sizeof(describers[0])));
+}
+
+bool arch_describe(const void *p, const char *indent)
+{
+    for (unsigned i = 0; i < (sizeof(describers) / sizeof(describers[0])) && describers[i]; i++) {
+        if (describers[i](p, indent))
+            return true;
+    }
+    return false;
+}
+
+void arch_atomic_misaligned(const volatile void *p, unsigned size)
+{
+    char what[96];
+    arch_panic("misaligned atomic: a %u-byte atomic on %p, which is not %u-byte aligned (a "
+               "split lock on x86, or no atomicity at all); %p is %s",
+               size, (const void *)p, size, (const void *)p,
+               arch_describe_address((const void *)p, what, sizeof(what)));
+}

@@ -72,6 +72,17 @@ void arch_mm_annotate(uint64_t va, uint64_t size, const char *name)
     (void)va, (void)size, (void)name;
 }
 
+bool arch_mm_history(uint64_t va, const char *indent)
+{
+    (void)va, (void)indent;
+    return false;
+}
+
+void arch_mm_frames(phys_addr_t pa, uint64_t size, bool in_use)
+{
+    (void)pa, (void)size, (void)in_use;
+}
+
 void arch_fault_history(const struct arch_fault *f)
 {
     (void)f;
@@ -105,9 +116,7 @@ void arch_san_unpoison(const void *p, size_t size)
     (void)p, (void)size;
 }
 
-void arch_san_no_return(void)
-{
-}
+void arch_san_no_return(void) {}
 
 uint32_t arch_stack_capture(unsigned skip)
 {

@@ -34,7 +34,10 @@ void arch_panic(const char *fmt, ...)
     va_start(ap, fmt);
     kvsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (arch_panic_unwind) {
+    if (arch_panic_unwind && arch_panic_catching && arch_panic_catching()) {
+        kprintf("# kernel panic (caught by catch_unwind, running cleanups): %s\n", msg);
+        if (x86_panic_backtrace)
+            x86_panic_backtrace();
         nested--; /* a catcher makes this panic an error return */
         arch_panic_unwind(msg);
         nested++;

@@ -22,9 +22,12 @@ struct chk_hdr {
     uint8_t front_log2; /* user - raw block start, a power of two (>= 16) */
     uint16_t check;     /* HDR_CHECK: one more thing a stray pointer must get right */
     uint32_t size;
-    uint32_t alloc_stack, free_stack;
+    uint32_t alloc_stack;
+    uint32_t free_stack; /* while live: the allocation's sequence number (leak checks) */
 };
 ARCH_STATIC_ASSERT(sizeof(struct chk_hdr) == 16, "the checked header fills one 16-byte slot");
+
+static uint32_t alloc_seq; /* checked allocations so far (wraps after 2^32) */
 
 static struct {
     uint8_t *slot[Q_SLOTS];
@@ -67,14 +70,149 @@ static bool raw_of(const void *p, uint8_t **raw, size_t *raw_size, bool *raw_fre
     return (const uint8_t *)p >= l->data && (const uint8_t *)p < l->data + l->usable;
 }
 
+static void report_stacks_at(const struct chk_hdr *h, const char *indent)
+{
+    char deeper[16];
+    ksnprintf(deeper, sizeof(deeper), "%s  ", indent);
+    kprintf("#%sallocated at:\n", indent);
+    arch_stack_print(h->alloc_stack, deeper);
+    if (h->magic == FREE_MAGIC) {
+        kprintf("#%sfreed at:\n", indent);
+        arch_stack_print(h->free_stack, deeper);
+    }
+}
+
 static void report_stacks(const struct chk_hdr *h)
 {
-    kprintf("#   allocated at:\n");
-    arch_stack_print(h->alloc_stack, "     ");
-    if (h->magic == FREE_MAGIC) {
-        kprintf("#   freed at:\n");
-        arch_stack_print(h->free_stack, "     ");
+    report_stacks_at(h, "   ");
+}
+
+/* The header of the checked block in the raw block at raw (not free), or NULL: it
+ * sits just below the user pointer, raw + 2^front_log2. Left unpoisoned; the caller
+ * poisons it again with hdr_done(). */
+static struct chk_hdr *hdr_in(uint8_t *raw, size_t raw_size)
+{
+    for (unsigned f = 4; f < 64 && (UINT64_C(1) << f) + sizeof(struct chk_hdr) <= raw_size; f++) {
+        struct chk_hdr *h = hdr_of(raw + (UINT64_C(1) << f));
+        arch_san_unpoison(h, sizeof(*h));
+        if ((h->magic == LIVE_MAGIC || h->magic == FREE_MAGIC) && h->check == HDR_CHECK &&
+            h->front_log2 == f)
+            return h;
+        arch_san_poison(h, sizeof(*h));
+        if (((const uint8_t *)h)[0] != RZ_BYTE)
+            return NULL; /* only redzone bytes lie between raw and a larger front */
     }
+    return NULL;
+}
+
+static void hdr_done(struct chk_hdr *h)
+{
+    arch_san_poison(h, sizeof(*h));
+}
+
+/* Call fn for every raw block in use (live or quarantined) in spans and large blocks. */
+static void for_each_raw(void (*fn)(uint8_t *raw, size_t raw_size, void *ctx), void *ctx)
+{
+    for (int arena = 0; arena < 2; arena++) {
+        const uint8_t *kinds = arena ? heap_g.arena_chunk : heap_g.chunk;
+        size_t n = arena ? sizeof(heap_g.arena_chunk) : (heap_g.area ? sizeof(heap_g.chunk) : 0);
+        uintptr_t base = arena ? (uintptr_t)heap_arena : heap_g.area;
+        for (size_t i = 0; i < n; i++) {
+            if (kinds[i] == CHUNK_LARGE_HEAD) {
+                const struct large *l = (const struct large *)(base + i * SPAN_SIZE);
+                fn(l->data, l->usable, ctx);
+            }
+            const struct span *s = (const struct span *)(base + i * SPAN_SIZE);
+            if (kinds[i] != CHUNK_SPAN || !s->bsize)
+                continue;
+            for (uint32_t k = 0; k < s->nblocks; k++) {
+                uint8_t *raw = s->data + (uint64_t)k * s->bsize, *r;
+                size_t rs;
+                bool raw_free;
+                if (raw_of(raw, &r, &rs, &raw_free) && !raw_free) {
+                    fn(raw, rs, ctx);
+                    /* raw_of unpoisoned the first bytes: a live or quarantined block's
+                     * header or front redzone. (A free block's stay open: the free
+                     * lists run through them.) */
+                    arch_san_poison(raw, sizeof(struct block));
+                }
+            }
+        }
+    }
+}
+
+struct leak_scan {
+    uint32_t mark;
+    uint64_t found;
+};
+
+static void leak_one(uint8_t *raw, size_t raw_size, void *ctx)
+{
+    struct leak_scan *ls = ctx;
+    struct chk_hdr *h = hdr_in(raw, raw_size);
+    if (!h)
+        return;
+    if (h->magic == LIVE_MAGIC && (uint32_t)(h->free_stack - ls->mark) < UINT32_C(1) << 31) {
+        ls->found++;
+        heap_report(HEAP_REPORT_LEAK, "the %u-byte block at %p was never freed", h->size,
+                    (void *)(h + 1));
+        report_stacks(h);
+    }
+    hdr_done(h);
+}
+
+uint64_t heap_leak_mark(void)
+{
+    return heap_g.mode == HEAP_CHECKING ? arch_atomic_load(&alloc_seq, ARCH_RELAXED) : 0;
+}
+
+uint64_t heap_leak_check(uint64_t mark)
+{
+    if (heap_g.mode != HEAP_CHECKING) {
+        kprintf("# heap: leak check: not in checking mode, blocks carry no history\n");
+        return 0;
+    }
+    struct leak_scan ls = {(uint32_t)mark, 0};
+    arch_preempt_disable();
+    for_each_raw(leak_one, &ls);
+    arch_preempt_enable();
+    return ls.found;
+}
+
+bool heap_describe(const void *p, const char *indent)
+{
+    uint8_t *raw;
+    size_t raw_size;
+    bool raw_free;
+    if (heap_g.mode != HEAP_CHECKING || !heap_chunk_of(p) || !raw_of(p, &raw, &raw_size, &raw_free))
+        return false;
+    if (raw_free) {
+        kprintf("#%s%p is in a free %zu-byte slot of the kernel heap (never handed out, or "
+                "reused and freed)\n",
+                indent, p, raw_size);
+        return true;
+    }
+    struct chk_hdr *h = hdr_in(raw, raw_size);
+    if (!h) {
+        arch_san_poison(raw, sizeof(struct block)); /* as for_each_raw */
+        return false;
+    }
+    const uint8_t *user = (const uint8_t *)(h + 1), *q = p;
+    long off = q < user ? (long)(q - user) : (long)(q - user - h->size);
+    kprintf("#%s%p is %ld bytes %s the %u-byte kernel heap block at %p (%s)\n", indent, p,
+            q < user             ? -off
+            : q < user + h->size ? (long)(q - user)
+                                 : off,
+            q < user             ? "before"
+            : q < user + h->size ? "inside"
+                                 : "after",
+            h->size, (const void *)user, h->magic == LIVE_MAGIC ? "live" : "freed, in quarantine");
+    char in[16];
+    ksnprintf(in, sizeof(in), "%s  ", indent);
+    report_stacks_at(h, in);
+    hdr_done(h);
+    arch_san_poison(raw, sizeof(struct block));
+    return true;
 }
 
 void *chk_alloc(size_t size, size_t align, bool zero)
@@ -95,8 +233,12 @@ void *chk_alloc(size_t size, size_t align, bool zero)
     __builtin_memset(raw, RZ_BYTE, front - sizeof(struct chk_hdr));
     __builtin_memset(user, zero ? 0 : HEAP_POISON_NEW, size);
     __builtin_memset(user + size, RZ_BYTE, (size_t)(end - user - size));
-    *hdr_of(user) = (struct chk_hdr){LIVE_MAGIC,     (uint8_t)__builtin_ctzl(front), HDR_CHECK,
-                                     (uint32_t)size, arch_stack_capture(2),          0};
+    *hdr_of(user) = (struct chk_hdr){LIVE_MAGIC,
+                                     (uint8_t)__builtin_ctzl(front),
+                                     HDR_CHECK,
+                                     (uint32_t)size,
+                                     arch_stack_capture(2),
+                                     arch_atomic_fetch_add(&alloc_seq, 1, ARCH_RELAXED)};
     arch_san_poison(raw, front);
     arch_san_poison(user + size, (size_t)(end - user - size));
     arch_san_alloc(user, size, 16, zero);
@@ -109,7 +251,7 @@ static struct chk_hdr *live_hdr(const void *p, const char *who, uint8_t **raw, s
     char what[96];
     bool raw_free;
     if (!heap_chunk_of(p)) {
-        heap_report(HEAP_REPORT_NOT_HEAP, "%s(%p): not a heap pointer: %s", who, p,
+        heap_report(HEAP_REPORT_NOT_HEAP, "%s(%p): %s", who, p,
                     arch_describe_address(p, what, sizeof(what)));
         return NULL;
     }
@@ -121,6 +263,7 @@ static struct chk_hdr *live_hdr(const void *p, const char *who, uint8_t **raw, s
     if (!ARCH_IS_ALIGNED((uintptr_t)p, HEAP_ALIGN) || h < *raw) {
         heap_report(HEAP_REPORT_INTERIOR, "%s(%p): not the start of the block at %p", who, p,
                     (void *)*raw);
+        heap_describe(p, "   ");
         return NULL;
     }
     arch_san_unpoison(h, sizeof(struct chk_hdr));
@@ -130,6 +273,7 @@ static struct chk_hdr *live_hdr(const void *p, const char *who, uint8_t **raw, s
         arch_san_poison(h, sizeof(struct chk_hdr));
         heap_report(HEAP_REPORT_INTERIOR, "%s(%p): not the start of the block at %p", who, p,
                     (void *)*raw);
+        heap_describe(p, "   ");
         return NULL;
     }
     if (hd->magic == FREE_MAGIC) {
@@ -188,6 +332,8 @@ void chk_free(void *p, size_t size, bool sized)
     uint8_t *raw;
     size_t raw_size;
     const char *who = sized ? "kfree_sized" : "kfree";
+    uint32_t at = arch_stack_capture(2); /* the free's stack, or the bad call's */
+    heap_set_report_at(at);
     struct chk_hdr *h = live_hdr(p, who, &raw, &raw_size);
     if (!h)
         return;
@@ -207,14 +353,15 @@ void chk_free(void *p, size_t size, bool sized)
         bad = *b != RZ_BYTE ? b : NULL;
     if (bad) {
         heap_report(HEAP_REPORT_REDZONE,
-                    "kfree(%p): the redzone %s the %u-byte block was written at %+ld", p,
-                    bad < user ? "before" : "after", h->size,
-                    (long)(bad < user ? bad - user : bad - (user + h->size)));
+                    "kfree(%p): the redzone %s the %u-byte block was written at %s%ld", p,
+                    bad < user ? "before" : "after", h->size, bad < user ? "-" : "+",
+                    (long)(bad < user ? user - bad : bad - (user + h->size)));
         report_stacks(h);
     }
     uint32_t n = h->size; /* the header is poisoned from here on */
     h->magic = FREE_MAGIC;
-    h->free_stack = arch_stack_capture(2);
+    h->free_stack = at;
+    heap_set_report_at(0);
     __builtin_memset(user, HEAP_POISON_FREE, n);
     arch_san_free(user, n);
     arch_san_poison(raw, raw_size);

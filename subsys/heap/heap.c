@@ -57,6 +57,8 @@ bool heap_init(enum heap_mode mode)
     }
     heap_g.ready = true;
     heap_g.fast = mode == HEAP_FAST;
+    if (mode == HEAP_CHECKING)
+        arch_add_describer(heap_describe);
     return true;
 }
 
@@ -197,12 +199,21 @@ void heap_put_span(struct span *s)
     heap_unlock();
 }
 
+/* Where the bad call came from, when its caller already captured it (checking mode
+ * captures every free's stack anyway); per CPU, used by the next report. */
+static uint32_t report_at[MAX_CPUS];
+
+void heap_set_report_at(uint32_t stack)
+{
+    report_at[arch_cpu_id() % MAX_CPUS] = stack;
+}
+
 void heap_report(enum heap_report kind, const char *fmt, ...)
 {
     static const char *const names[HEAP_REPORT_COUNT_] = {
-        "not a heap pointer",  "not allocated",  "interior pointer",
-        "double free",         "size mismatch",  "bad alignment",
-        "redzone overwritten", "use after free", "out of early memory"};
+        "not a heap pointer",  "not allocated", "interior pointer",    "double free",
+        "size mismatch",       "bad alignment", "redzone overwritten", "use after free",
+        "out of early memory", "memory leak"};
     char msg[200];
     va_list ap;
     va_start(ap, fmt);
@@ -213,6 +224,12 @@ void heap_report(enum heap_report kind, const char *fmt, ...)
     ksnprintf(last_report, sizeof(last_report), "%s: %s", names[kind], msg);
     heap_unlock();
     kprintf("# heap: %s: %s\n", names[kind], msg);
+    uint32_t *at = &report_at[arch_cpu_id() % MAX_CPUS];
+    if (kind != HEAP_REPORT_LEAK) { /* a leak has no bad call, only its allocation */
+        kprintf("#   at:\n");
+        arch_stack_print(*at ? *at : arch_stack_capture(1), "     ");
+    }
+    *at = 0;
 }
 
 const char *heap_last_report(void)
@@ -311,7 +328,7 @@ static bool locate(const void *p, struct span **s, struct large **l, const char 
     uint8_t *kind = heap_chunk_of(p);
     if (!kind) {
         if (report)
-            heap_report(HEAP_REPORT_NOT_HEAP, "%s(%p): not a heap pointer: %s", who, p,
+            heap_report(HEAP_REPORT_NOT_HEAP, "%s(%p): %s", who, p,
                         arch_describe_address(p, what, sizeof(what)));
         return false;
     }

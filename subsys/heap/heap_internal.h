@@ -155,6 +155,8 @@ void heap_report(enum heap_report kind, const char *fmt, ...) ARCH_PRINTF(2, 3);
 uint64_t heap_next_key(void);
 
 /* check.c */
+/* The stack the next report on this CPU names as the bad call (0: capture one). */
+void heap_set_report_at(uint32_t stack);
 void *chk_alloc(size_t size, size_t align, bool zero);
 void chk_free(void *p, size_t size, bool sized);
 size_t chk_usable(const void *p);

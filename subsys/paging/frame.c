@@ -66,6 +66,11 @@ enum pg_err frame_init(void)
             fa.st.free++;
         }
     }
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].type == ARCH_MEM_USABLE)
+            arch_mm_frames(r[i].base, r[i].size, false);
+    }
+    arch_mm_frames(book, bytes, true);
     fa.hint = 0;
     fa.fail_after = UINT64_MAX;
     fa.ready = true;
@@ -93,6 +98,7 @@ static void take(uint64_t first, uint64_t count, enum frame_state s)
         ARCH_BUG_ON(STATE(fa.words[f]) != FS_FREE);
         fa.words[f] = WORD(s, 0);
     }
+    arch_mm_frames(first << ARCH_PAGE_SHIFT, count << ARCH_PAGE_SHIFT, true);
     fa.st.free -= count;
     if (s == FS_TABLE)
         fa.st.tables += count;
@@ -205,6 +211,7 @@ enum pg_err frame_free(phys_addr_t pa, uint64_t size)
     }
     for (uint64_t f = idx(pa); f < idx(pa + size); f++)
         fa.words[f] = WORD(FS_FREE, 0);
+    arch_mm_frames(pa, size, false);
     fa.st.free += size >> ARCH_PAGE_SHIFT;
     fa.st.allocated -= size >> ARCH_PAGE_SHIFT;
     if (idx(pa) < fa.hint)
@@ -256,6 +263,7 @@ void frame_table_free(phys_addr_t pa)
         arch_panic("frame_table_free: 0x%lx is not an empty table (state %u, %u entries)", pa,
                    (unsigned)STATE(w), COUNT(w));
     fa.words[idx(pa)] = WORD(FS_FREE, 0);
+    arch_mm_frames(pa, ARCH_PAGE_4K, false);
     fa.st.tables--;
     fa.st.free++;
     if (idx(pa) < fa.hint)
@@ -267,8 +275,8 @@ unsigned frame_table_adjust(phys_addr_t pa, int delta)
     uint16_t w = fa.words[idx(pa)];
     int c = (int)COUNT(w) + delta;
     if (STATE(w) != FS_TABLE || c < 0 || c > PTE_ENTRIES)
-        arch_panic("frame_table_adjust: table 0x%lx: state %u, count %u%+d", pa, (unsigned)STATE(w),
-                   COUNT(w), delta);
+        arch_panic("frame_table_adjust: table 0x%lx: state %u, count %u, change %d", pa,
+                   (unsigned)STATE(w), COUNT(w), delta);
     fa.words[idx(pa)] = WORD(FS_TABLE, (unsigned)c);
     return (unsigned)c;
 }

@@ -6,7 +6,9 @@
  * nothing. Tables are allocated from the frame allocator, counted (present entries,
  * kept in the frame's word) and freed when they empty. */
 #include "paging_internal.h"
+#include <arch/console.h>
 #include <arch/cpu.h>
+#include <arch/debug.h>
 #include <arch/mem.h>
 #include <arch/panic.h>
 #include <arch/ptwalk.h>
@@ -232,6 +234,58 @@ static enum pg_err check_range(const struct pg_space *as, uint64_t va, uint64_t 
     return PG_OK;
 }
 
+static bool alias_reports = true;
+
+void pg_set_alias_reports(bool on)
+{
+    alias_reports = on;
+}
+
+/* Where in the window of `root` frame f is mapped (a leaf covering it), or 0. */
+static uint64_t find_mapping(phys_addr_t table, int level, uint64_t base, phys_addr_t f)
+{
+    const pte_t *t = table_ptr(table);
+    for (unsigned i = 0; i < PTE_ENTRIES; i++) {
+        pte_t e = arch_get_pte(&t[i]);
+        uint64_t va = base + (uint64_t)i * level_size(level);
+        if (!(e & PTE_P))
+            continue;
+        if (level == 1 || (e & PTE_PS)) {
+            phys_addr_t pa = level == 1 ? PTE_ADDR(e) : PTE_ADDR(e) & ~(level_size(level) - 1);
+            if (f - pa < level_size(level))
+                return va + (f - pa);
+        } else {
+            uint64_t hit = find_mapping(PTE_ADDR(e), level - 1, va, f);
+            if (hit)
+                return hit;
+        }
+    }
+    return 0;
+}
+
+/* A frame mapped twice without PG_SHARED is refused, and said out loud: two pages
+ * on one frame "without asking" is the aliasing bug the flag exists to catch. */
+static void report_alias(const struct pg_space *as, uint64_t va, phys_addr_t f)
+{
+    if (!alias_reports)
+        return;
+    struct arch_kva_window w = arch_kva_window();
+    pte_t top = arch_get_pte(&table_ptr(as->root)[PT_INDEX(w.base, 4)]);
+    uint64_t slot = ARCH_ALIGN_DOWN(w.base, level_size(4)); /* the window's PML4 slot */
+    uint64_t there = (top & PTE_P) ? find_mapping(PTE_ADDR(top), 3, slot, f) : 0;
+    kprintf("# paging: aliasing refused: mapping page 0x%lx to frame 0x%lx without PG_SHARED, "
+            "but the frame is already mapped",
+            va, f);
+    if (there)
+        kprintf(" at 0x%lx\n", there);
+    else
+        kprintf(" (not in this address space's window)\n");
+    if (there)
+        arch_mm_history(there, "   ");
+    kprintf("#   the second mapping was asked for at:\n");
+    arch_stack_print(arch_stack_capture(3), "     "); /* report, run, map */
+}
+
 static struct pg_ret run(struct pg_space *as, struct op *op, uint64_t va, uint64_t size)
 {
     op->active = arch_read_cr3() == as->root;
@@ -242,6 +296,8 @@ static struct pg_ret run(struct pg_space *as, struct op *op, uint64_t va, uint64
     if (op->kind == OP_MAP) {
         /* The pages are free; now the frames (a page conflict is the better answer). */
         struct pg_ret fr = check_frames(op->pa0, op->size, op->flags);
+        if (fr.err == PG_ERR_FRAME_ALREADY_MAPPED && frame_count_of(fr.value) != FRAME_COUNT_MAX)
+            report_alias(as, op->va0 + (fr.value - op->pa0), fr.value);
         if (fr.err)
             return fr;
         if (op->tables > frame_free_count())

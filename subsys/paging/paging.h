@@ -198,6 +198,10 @@ struct pg_ret pg_unmap_1g(struct pg_space *as, page1g_t p);
              : pg_unmap_2m, page1g_t                                                               \
              : pg_unmap_1g)(as, page)
 
+/* Mapping a frame that is already mapped, without PG_SHARED, is refused
+ * (PG_ERR_FRAME_ALREADY_MAPPED) and reported on the console: where the frame is
+ * mapped, that page's history (sim) and who asked. Fuzzers turn the report off. */
+void pg_set_alias_reports(bool on);
 /* Check every table reachable in the window: present counts match, no leaf maps a
  * free frame, no table frame is anything but a table. */
 bool pg_space_valid(const struct pg_space *as);

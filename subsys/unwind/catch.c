@@ -39,12 +39,19 @@ static void (*plat_foreign_resume)(void *exc);
 
 void unw_install(const struct unw_regs *regs, uint64_t rax, uint64_t rdx) __attribute__((noreturn));
 static void panic_unwind(const char *msg);
+static struct catch_frame **my_top(void);
+
+static bool catching(void)
+{
+    return *my_top() != NULL;
+}
 
 void unw_set_platform(unw_lookup_fn lookup, const struct unw_mem *mem,
                       void (*foreign_resume)(void *exc))
 {
     plat_lookup = lookup, plat_mem = mem, plat_foreign_resume = foreign_resume;
     arch_panic_unwind = panic_unwind;
+    arch_panic_catching = catching;
 }
 
 static struct catch_frame **my_top(void)

@@ -31,28 +31,44 @@ enum arch_sched_kind {
 };
 #define ARCH_SP_SIZE(p) ((int)sizeof(*(p)) << 8)
 
+/* An atomic on a misaligned object is a bug in both builds: x86 turns a LOCKed one
+ * into a split lock (a bus lock; #AC with split-lock detection) and a plain
+ * __atomic load or store of it is not atomic at all. It panics, naming the address. */
+ARCH_NORETURN void arch_atomic_misaligned(const volatile void *p, unsigned size);
+#define ARCH_ATOMIC_ALIGNED(p)                                                                     \
+    (__builtin_expect(((uintptr_t)(p) & (sizeof(*(p)) - 1)) != 0, 0)                               \
+         ? arch_atomic_misaligned((p), sizeof(*(p)))                                               \
+         : (void)0)
+
 #define arch_atomic_load(p, mo)                                                                    \
-    (ARCH_SCHED_POINT((p), ARCH_SP_LOAD | ARCH_SP_SIZE(p)), __atomic_load_n((p), (mo)))
+    (ARCH_ATOMIC_ALIGNED(p), ARCH_SCHED_POINT((p), ARCH_SP_LOAD | ARCH_SP_SIZE(p)),                \
+     __atomic_load_n((p), (mo)))
 #define arch_atomic_store(p, v, mo)                                                                \
     do {                                                                                           \
+        ARCH_ATOMIC_ALIGNED(p);                                                                    \
         ARCH_SCHED_POINT((p), ARCH_SP_STORE | ARCH_SP_SIZE(p));                                    \
         __atomic_store_n((p), (v), (mo));                                                          \
     } while (0)
 #define arch_atomic_xchg(p, v, mo)                                                                 \
-    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)), __atomic_exchange_n((p), (v), (mo)))
+    (ARCH_ATOMIC_ALIGNED(p), ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)),                 \
+     __atomic_exchange_n((p), (v), (mo)))
 /* Strong compare-exchange: true and *p = desired if *p == *expected; otherwise false
  * and *expected = the value seen. */
 #define arch_atomic_cmpxchg(p, expected, desired, mo_ok, mo_fail)                                  \
-    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)),                                         \
+    (ARCH_ATOMIC_ALIGNED(p), ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)),                 \
      __atomic_compare_exchange_n((p), (expected), (desired), false, (mo_ok), (mo_fail)))
 #define arch_atomic_fetch_add(p, v, mo)                                                            \
-    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)), __atomic_fetch_add((p), (v), (mo)))
+    (ARCH_ATOMIC_ALIGNED(p), ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)),                 \
+     __atomic_fetch_add((p), (v), (mo)))
 #define arch_atomic_fetch_sub(p, v, mo)                                                            \
-    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)), __atomic_fetch_sub((p), (v), (mo)))
+    (ARCH_ATOMIC_ALIGNED(p), ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)),                 \
+     __atomic_fetch_sub((p), (v), (mo)))
 #define arch_atomic_fetch_and(p, v, mo)                                                            \
-    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)), __atomic_fetch_and((p), (v), (mo)))
+    (ARCH_ATOMIC_ALIGNED(p), ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)),                 \
+     __atomic_fetch_and((p), (v), (mo)))
 #define arch_atomic_fetch_or(p, v, mo)                                                             \
-    (ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)), __atomic_fetch_or((p), (v), (mo)))
+    (ARCH_ATOMIC_ALIGNED(p), ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)),                 \
+     __atomic_fetch_or((p), (v), (mo)))
 /* A full fence; orders everything before against everything after. */
 #define arch_atomic_fence(mo)                                                                      \
     do {                                                                                           \

@@ -26,6 +26,14 @@ uint32_t arch_stack_capture(unsigned skip);
 /* Print a captured stack as KTAP diagnostic lines after `indent`. */
 void arch_stack_print(uint32_t id, const char *indent);
 
+/* Who can say more about an address than arch_describe_address (the checked heap:
+ * which block, live or freed, allocated and freed where). Describers print "#" lines
+ * after `indent` and return whether p was theirs. The checkers' reports call them: a
+ * page fault in both builds, an AddressSanitizer report in the sim. Up to four. */
+typedef bool (*arch_describer)(const void *p, const char *indent);
+void arch_add_describer(arch_describer fn);
+bool arch_describe(const void *p, const char *indent);
+
 /* Say in a few words what `p` is (a global and its name, this thread's stack, host
  * memory from another allocator, the direct map, ...), for reports. Returns buf. */
 char *arch_describe_address(const void *p, char *buf, size_t size);

@@ -51,4 +51,13 @@ struct arch_kva_window arch_kva_window(void);
  * hardware. */
 void arch_mm_annotate(uint64_t va, uint64_t size, const char *name);
 
+/* Print what the build knows of the page at va (the sim: its region, where it was
+ * last mapped and unmapped) as "#" lines after `indent`; false if nothing. */
+bool arch_mm_history(uint64_t va, const char *indent);
+
+/* The frame allocator says which frames it hands out (in_use) and takes back, so the
+ * sim's device models can tell a frame the kernel owns from a free one (a DMA into a
+ * freed frame is a reported bug, naming where it was freed). No-op on hardware. */
+void arch_mm_frames(phys_addr_t pa, uint64_t size, bool in_use);
+
 #endif

@@ -15,6 +15,10 @@ ARCH_NORETURN void arch_panic(const char *fmt, ...) ARCH_PRINTF(1, 2);
  * catch_unwind is active on this CPU it unwinds to it (running cleanups) and does
  * not return; otherwise it returns and the panic goes on. */
 extern void (*arch_panic_unwind)(const char *msg);
+/* Set with arch_panic_unwind: whether a catch_unwind is active on this CPU, so the
+ * panic is reported (message and backtrace) before it unwinds, as a caught panic is
+ * still a bug someone must see. */
+extern bool (*arch_panic_catching)(void);
 
 #define ARCH_BUG_ON(cond)                                                                          \
     do {                                                                                           \

@@ -63,6 +63,44 @@ int sim_timer_attach(struct sim_timer *t, phys_addr_t base);
 /* Let `ticks` of simulated time pass. */
 void sim_timer_advance(struct sim_timer *t, uint64_t ticks);
 
+/* The kernsim DMA engine (see sim/dma.c for the full contract): 32-bit registers, and
+ * a ring of 16-byte descriptors in RAM that the device reads by physical address.
+ * Writing DOORBELL = n makes it process descriptors from HEAD up to (not including)
+ * n mod SIZE at once: to-device buffers are read and summed into CHECKSUM,
+ * from-device buffers are filled with the device's data. A buffer in a frame the
+ * frame allocator calls free is a reported bug ("DMA into a freed frame"), naming the
+ * descriptor, where the frame was freed and where the doorbell was rung. */
+#define SIM_DMA_RING_LO   0x00 /* rw: ring base, physical, 16-byte aligned */
+#define SIM_DMA_RING_HI   0x04
+#define SIM_DMA_RING_SIZE 0x08 /* rw: entries, a power of two up to 4096; 0 stops it */
+#define SIM_DMA_DOORBELL  0x0c /* wo: the driver's tail */
+#define SIM_DMA_HEAD      0x10 /* ro: the next descriptor the device will take */
+#define SIM_DMA_STATUS    0x14 /* rc: SIM_DMA_ST_* since the last read */
+#define SIM_DMA_CHECKSUM  0x18 /* ro: sum of the bytes read from memory so far */
+#define SIM_DMA_SIZE      0x20
+#define SIM_DMA_ST_DONE   (1u << 0) /* descriptors completed */
+#define SIM_DMA_ST_ERROR  (1u << 1) /* a descriptor or ring outside RAM, or malformed */
+struct sim_dma_desc {
+    uint64_t addr; /* physical */
+    uint32_t len;  /* bytes, up to 64 KiB */
+    uint32_t flags;
+};
+#define SIM_DMA_TO_DEVICE (1u << 0)  /* the device reads the buffer; else it writes it */
+#define SIM_DMA_DESC_DONE (1u << 31) /* set by the device when it completed the descriptor */
+#define SIM_DMA_DESC_ERR  (1u << 30) /* set by the device when it refused the descriptor */
+struct sim_dma {
+    phys_addr_t base;
+    uint64_t ring;
+    uint32_t size, head, status, checksum;
+    uint8_t next_byte; /* what the device writes next: a running counter */
+    uint64_t completed, bytes_in, bytes_out, freed_frame_reports;
+};
+int sim_dma_attach(struct sim_dma *d, phys_addr_t base);
+
+/* Bugs the sim reported and let the kernel carry on from (a missing TLB flush, a
+ * DMA into a freed frame): so a test can fail on them. */
+uint64_t sim_report_count(void);
+
 /* Port I/O device models. */
 struct sim_pio_ops {
     uint32_t (*in)(void *ctx, uint16_t port, unsigned width);

@@ -1,0 +1,33 @@
+/* machine.c - see machine.h. */
+#include "machine.h"
+#include <sim/sim.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct pg_space *bug_boot(void)
+{
+    static struct pg_space as;
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (sim_boot(NULL) || !heap_init(HEAP_CHECKING) || frame_init() || va_init() ||
+        pg_space_adopt(&as, arch_read_cr3()) || !heap_attach_paging(&as)) {
+        fprintf(stderr, "bug program: the machine did not boot\n");
+        exit(2);
+    }
+    return &as;
+}
+
+int bug_finish(const char *name)
+{
+    heap_trim();
+    struct heap_stats st;
+    heap_get_stats(&st);
+    uint64_t n = sim_report_count();
+    for (int k = 0; k < HEAP_REPORT_COUNT_; k++)
+        n += st.reports[k];
+    if (!heap_valid()) {
+        printf("%s: the heap is corrupted\n", name);
+        return 3;
+    }
+    printf("%s: %lu report%s\n", name, (unsigned long)n, n == 1 ? "" : "s");
+    return n ? 1 : 0;
+}
