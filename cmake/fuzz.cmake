@@ -10,7 +10,7 @@ endif()
 
 # runs: how many inputs the bounded, seeded exploration tries after the replay.
 function(ks_fuzz_target name runs)
-  add_executable(${name}_fuzz fuzz/${name}.c)
+  add_executable(${name}_fuzz fuzz/${name}.c ${ARGN}) # ARGN: the target's own extra sources
   target_link_libraries(${name}_fuzz PRIVATE ks_sim)
   separate_arguments(engine UNIX_COMMAND "${KERNSIM_FUZZ_ENGINE}")
   target_link_options(${name}_fuzz PRIVATE ${engine})
@@ -33,3 +33,4 @@ add_test(NAME fuzz.heap_ops.replay_checking
 set_tests_properties(fuzz.heap_ops.replay_checking PROPERTIES LABELS fuzz TIMEOUT 300
                      ENVIRONMENT KERNSIM_HEAP_MODE=checking)
 ks_fuzz_target(ehframe 20000)
+ks_fuzz_target(ringdev_ops 20000 tests/hosted/ringdev_model.c) # the worked example

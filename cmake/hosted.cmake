@@ -66,6 +66,13 @@ foreach(t ${KS_SHARED_TESTS} tests/hosted/sim_mmu_test.c tests/hosted/paging_sim
   ks_hosted_test(${t})
 endforeach()
 
+# The worked example of docs/byo-subsystem.md: the ringdev driver against its model.
+add_executable(ringdev_test tests/runner/sim_main.c tests/hosted/ringdev_test.c
+                            tests/hosted/ringdev_model.c)
+target_link_libraries(ringdev_test PRIVATE ks_ktest_host)
+add_test(NAME sim.ringdev_test COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:ringdev_test>)
+set_tests_properties(sim.ringdev_test PROPERTIES LABELS sim TIMEOUT 120)
+
 add_executable(heap_sim_test tests/runner/sim_main.c tests/hosted/heap_sim_test.c)
 target_link_libraries(heap_sim_test PRIVATE ks_ktest_host)
 

@@ -1,0 +1,120 @@
+/* ringdev_ops.c - the worked example's fuzz target (docs/byo-subsystem.md): decode
+ * the input into ringdev driver calls and device consumption, and check the device's
+ * output against a model FIFO of what the driver said it accepted: nothing lost,
+ * duplicated, reordered or overwritten, whatever the sizes and the device's pace.
+ * Each input starts a device (ring of 4..64 KiB) and stops it, so every input also
+ * checks that start and stop give every frame back. */
+#include "../tests/hosted/ringdev_model.h"
+#include <arch/cpu.h>
+#include <heap/heap.h>
+#include <paging/paging.h>
+#include <ringdev/ringdev.h>
+#include <sim/sim.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MMIO UINT64_C(0xfed50000)
+
+static struct pg_space as;
+static struct ringdev_model model;
+static struct ringdev dev;
+static uint8_t expect[RINGDEV_MODEL_OUT];
+static uint64_t expect_len;
+
+static void die(const char *what, uint64_t a, uint64_t b)
+{
+    fprintf(stderr, "ringdev_ops: %s (0x%lx, 0x%lx)\n", what, (unsigned long)a, (unsigned long)b);
+    abort();
+}
+
+static void accepted(const uint8_t *p, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++, expect_len++) {
+        if (expect_len < RINGDEV_MODEL_OUT)
+            expect[expect_len] = p[i];
+    }
+}
+
+static void check_output(void)
+{
+    uint64_t n = model.out_len < RINGDEV_MODEL_OUT ? model.out_len : RINGDEV_MODEL_OUT;
+    if (model.out_len > expect_len)
+        die("the device consumed more than the driver accepted", model.out_len, expect_len);
+    if (memcmp(model.out, expect, n))
+        die("the device's bytes differ from what was written", n, 0);
+    if (model.status & RINGDEV_OVERRUN)
+        die("the driver overwrote bytes the device had not read", model.tail, model.head);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    struct sim_config cfg = {.ram_size = UINT64_C(64) << 20};
+    if (sim_boot(&cfg) || !heap_init(HEAP_FAST) || frame_init() || va_init() ||
+        pg_space_adopt(&as, arch_read_cr3()))
+        abort();
+    sim_set_history(false);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+{
+    if (len < 2)
+        return 0;
+    struct frame_stats before, after;
+    frame_get_stats(&before);
+    if (ringdev_model_attach(&model, MMIO, data[1] % 64))
+        die("cannot attach the model", MMIO, 0);
+    uint32_t size = RINGDEV_MIN_RING << (data[0] % 5);
+    if (ringdev_start(&dev, &as, MMIO, size) != RINGDEV_OK)
+        die("start failed", size, 0);
+    expect_len = 0;
+    for (size_t i = 2; i + 3 <= len && i < 3 * 512; i += 3) {
+        const uint8_t *op = data + i;
+        uint32_t n = (uint32_t)op[1] | (uint32_t)op[2] << 8, done = 0;
+        const uint8_t *src = data + (i + n % 64 < len ? i : 0); /* bytes from the input */
+        uint32_t avail = (uint32_t)(len - (size_t)(src - data));
+        n = n % (avail + 1);
+        switch (op[0] % 5) {
+        case 0:
+            if (ringdev_write(&dev, src, n, &done) != RINGDEV_OK || done > n)
+                die("write", n, done);
+            accepted(src, done);
+            break;
+        case 1: {
+            enum ringdev_err e = ringdev_write_record(&dev, src, n, op[0] >> 3);
+            if (e == RINGDEV_OK)
+                accepted(src, n);
+            else if (e != RINGDEV_ERR_TIMEOUT && !(e == RINGDEV_ERR_TOO_BIG && n > size))
+                die("write_record", n, e);
+            break;
+        }
+        case 2:
+            ringdev_model_consume(&model, n);
+            break;
+        case 3: {
+            enum ringdev_err e = ringdev_flush(&dev, op[0] >> 3);
+            if (e == RINGDEV_OK && model.out_len != expect_len)
+                die("flush returned with bytes unread", model.out_len, expect_len);
+            break;
+        }
+        case 4:
+            if (ringdev_write(&dev, NULL, n, &done) != (n ? RINGDEV_ERR_BAD_ARG : RINGDEV_OK))
+                die("a NULL buffer was taken", n, 0);
+            break;
+        }
+        check_output();
+    }
+    ringdev_model_consume(&model, UINT32_MAX);
+    check_output();
+    if (model.out_len != expect_len)
+        die("bytes were lost", model.out_len, expect_len);
+    if (ringdev_stop(&dev, 0) != RINGDEV_OK)
+        die("stop", 0, 0);
+    sim_mmio_unregister(MMIO);
+    frame_get_stats(&after);
+    if (after.free != before.free)
+        die("frames were not given back", before.free, after.free);
+    return 0;
+}
