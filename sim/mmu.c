@@ -298,12 +298,15 @@ static void grow(uint64_t *lo, uint64_t *hi, uint64_t a, uint64_t b)
  * fills a new table before linking it) were mapped now, by this caller. */
 static void record_subtree(phys_addr_t table, int level, uint64_t va)
 {
+    if (!arch_phys_is_ram(table, ARCH_PAGE_4K))
+        return; /* a broken entry: the walk will say so when it is used */
+    note_table(table, level, va);
     const pte_t *t = arch_phys_to_virt(table);
     for (unsigned i = 0; i < PTE_ENTRIES; i++) {
         pte_t e = arch_get_pte(&t[i]);
         uint64_t at = va + ((uint64_t)i << PT_LEVEL_SHIFT(level)), lo = at,
                  hi = at + (UINT64_C(1) << PT_LEVEL_SHIFT(level));
-        if (!(e & PTE_P) || !arch_phys_is_ram(PTE_ADDR(e), ARCH_PAGE_4K))
+        if (!(e & PTE_P))
             continue;
         if (hi <= SIM_KVA_BASE || lo >= SIM_KVA_BASE + SIM_KVA_SIZE)
             continue;
@@ -311,7 +314,6 @@ static void record_subtree(phys_addr_t table, int level, uint64_t va)
             clip_to_window(&lo, &hi);
             sim_history_record(lo, hi - lo, SIM_PAGE_MAPPED);
         } else if (level > 1) {
-            note_table(PTE_ADDR(e), level - 1, at);
             record_subtree(PTE_ADDR(e), level - 1, at);
         }
     }
@@ -336,7 +338,6 @@ static void pte_changed(uint64_t va, uint64_t span, int level, pte_t old, pte_t 
         /* A table linked in: know its position now (the fill that would note it may
          * be deferred to the end of a batch, and its leaves are written before
          * that), and record the leaves it already holds. */
-        note_table(PTE_ADDR(val), level - 1, va);
         record_subtree(PTE_ADDR(val), level - 1, va);
     }
     if (mmu.strict && was) {
