@@ -109,10 +109,7 @@ char *arch_describe_address(const void *p, char *buf, size_t size)
                !pthread_attr_getstack(&attr, &stack, &stack_size) &&
                (pthread_attr_destroy(&attr), a - (uintptr_t)stack < stack_size)) {
         ksnprintf(buf, size, "the current thread's stack");
-    } else if (dladdr(p, &info) && info.dli_sname && info.dli_saddr) {
-        ksnprintf(buf, size, "the global '%s'+0x%lx", info.dli_sname,
-                  (uint64_t)(a - (uintptr_t)info.dli_saddr));
-    } else if ((sym = sim_symbolize(a, &off)) != NULL) {
+    } else if ((sym = sim_symbolize(a, &off)) != NULL) { /* .symtab, then the dynamic linker */
         ksnprintf(buf, size, "the global '%s'+0x%lx", sym, (unsigned long)off);
     } else if (dladdr(p, &info) && info.dli_fname) {
         const char *mod = strrchr(info.dli_fname, '/');

@@ -98,8 +98,9 @@ static struct chk_hdr *hdr_in(uint8_t *raw, size_t raw_size)
         if ((h->magic == LIVE_MAGIC || h->magic == FREE_MAGIC) && h->check == HDR_CHECK &&
             h->front_log2 == f)
             return h;
+        bool redzone = ((const uint8_t *)h)[0] == RZ_BYTE; /* read before poisoning again */
         arch_san_poison(h, sizeof(*h));
-        if (((const uint8_t *)h)[0] != RZ_BYTE)
+        if (!redzone)
             return NULL; /* only redzone bytes lie between raw and a larger front */
     }
     return NULL;
@@ -198,15 +199,12 @@ bool heap_describe(const void *p, const char *indent)
         return false;
     }
     const uint8_t *user = (const uint8_t *)(h + 1), *q = p;
-    long off = q < user ? (long)(q - user) : (long)(q - user - h->size);
-    kprintf("#%s%p is %ld bytes %s the %u-byte kernel heap block at %p (%s)\n", indent, p,
-            q < user             ? -off
-            : q < user + h->size ? (long)(q - user)
-                                 : off,
-            q < user             ? "before"
-            : q < user + h->size ? "inside"
-                                 : "after",
-            h->size, (const void *)user, h->magic == LIVE_MAGIC ? "live" : "freed, in quarantine");
+    const uint8_t *end = user + h->size;
+    const char *where = q < user ? "before" : q < end ? "inside" : "after";
+    long dist = q < user ? (long)(user - q) : q < end ? (long)(q - user) : (long)(q - end);
+    kprintf("#%s%p is %ld bytes %s the %u-byte kernel heap block at %p (%s)\n", indent, p, dist,
+            where, h->size, (const void *)user,
+            h->magic == LIVE_MAGIC ? "live" : "freed, in quarantine");
     char in[16];
     ksnprintf(in, sizeof(in), "%s  ", indent);
     report_stacks_at(h, in);

@@ -24,6 +24,19 @@ static void reg_write(struct ringdev *d, uint32_t off, uint32_t v)
     pg_view_write32(&d->view, off, v);
 }
 
+/* Give back what start took, in reverse: the ring's mapping, its frames (only once
+ * the device is stopped: no DMA into them after), the registers. Leaves *d zeroed. */
+static void release(struct ringdev *d)
+{
+    if (d->ring.live)
+        pg_region_release(&d->ring);
+    if (d->ring_pa)
+        frame_free(d->ring_pa, d->size);
+    if (d->regs.live)
+        pg_region_release(&d->regs);
+    *d = (struct ringdev){0};
+}
+
 enum ringdev_err ringdev_start(struct ringdev *d, struct pg_space *as, phys_addr_t mmio,
                                uint32_t size)
 {
@@ -31,27 +44,23 @@ enum ringdev_err ringdev_start(struct ringdev *d, struct pg_space *as, phys_addr
         return RINGDEV_ERR_BAD_ARG;
     if (size < RINGDEV_MIN_RING || size > RINGDEV_MAX_RING || (size & (size - 1)))
         return RINGDEV_ERR_BAD_SIZE;
-    struct ringdev n = {0};
-    spin_lock_init(&n.lock);
-    if (pg_region_map_frames(&n.regs, as, mmio, ARCH_PAGE_4K, ARCH_PAGE_4K, PG_MMIO,
-                             "ringdev-regs"))
-        return RINGDEV_ERR_PAGING;
+    *d = (struct ringdev){.size = size};
+    spin_lock_init(&d->lock);
     /* The device reads the ring by physical address: one contiguous run of frames,
      * mapped for the CPU as a region that does not own them. */
     struct pg_ret f = frame_alloc_contig(size / ARCH_PAGE_4K, ARCH_PAGE_4K);
-    if (f.err || pg_view_get(&n.regs, 0, RINGDEV_REGS, 4, true, &n.view) ||
-        pg_region_map_frames(&n.ring, as, f.value, size, ARCH_PAGE_4K, PG_WRITE, "ringdev-ring")) {
-        if (!f.err)
-            frame_free(f.value, size);
-        pg_region_release(&n.regs);
+    if (!f.err)
+        d->ring_pa = f.value;
+    if (f.err ||
+        pg_region_map_frames(&d->regs, as, mmio, ARCH_PAGE_4K, ARCH_PAGE_4K, PG_MMIO,
+                             "ringdev-regs") ||
+        pg_view_get(&d->regs, 0, RINGDEV_REGS, 4, true, &d->view) ||
+        pg_region_map_frames(&d->ring, as, d->ring_pa, size, ARCH_PAGE_4K, PG_WRITE,
+                             "ringdev-ring")) {
+        release(d);
         return RINGDEV_ERR_PAGING;
     }
-    n.ring_pa = f.value;
-    n.buf = (uint8_t *)(uintptr_t)n.ring.va;
-    n.size = size;
-    *d = n;
-    pg_view_get(&d->regs, 0, RINGDEV_REGS, 4, true, &d->view); /* a view names its region:
-                                                                  this one, not n's */
+    d->buf = (uint8_t *)(uintptr_t)d->ring.va;
     reg_write(d, RINGDEV_CTRL, 0);
     reg_write(d, RINGDEV_BASE_LO, (uint32_t)d->ring_pa);
     reg_write(d, RINGDEV_BASE_HI, (uint32_t)(d->ring_pa >> 32));
@@ -60,10 +69,7 @@ enum ringdev_err ringdev_start(struct ringdev *d, struct pg_space *as, phys_addr
     reg_write(d, RINGDEV_TAIL, d->tail);
     reg_write(d, RINGDEV_CTRL, RINGDEV_ENABLE);
     if (reg_read(d, RINGDEV_SIZE) != size || !(reg_read(d, RINGDEV_CTRL) & RINGDEV_ENABLE)) {
-        pg_region_release(&d->ring);
-        frame_free(d->ring_pa, size);
-        pg_region_release(&d->regs);
-        *d = (struct ringdev){0};
+        release(d);
         return RINGDEV_ERR_NO_DEVICE;
     }
     d->live = true;
@@ -139,9 +145,6 @@ enum ringdev_err ringdev_stop(struct ringdev *d, uint64_t spins)
         return RINGDEV_ERR_BAD_ARG;
     enum ringdev_err e = ringdev_flush(d, spins);
     reg_write(d, RINGDEV_CTRL, 0);
-    pg_region_release(&d->ring);
-    frame_free(d->ring_pa, d->size); /* after the device stopped: no DMA into it */
-    pg_region_release(&d->regs);
-    d->live = false;
+    release(d);
     return e;
 }
