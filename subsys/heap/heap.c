@@ -46,6 +46,7 @@ bool heap_init(enum heap_mode mode)
     heap_g.mode = mode;
     heap_build_classes();
     heap_arena = (uint8_t *)ARCH_ALIGN_UP((uintptr_t)arena_space, SPAN_SIZE);
+    heap_g.arena_bias = (uintptr_t)heap_arena - AREA_SIZE;
     heap_g.key_seed = (uintptr_t)&heap_g ^ UINT64_C(0x6b65726e73696d);
     heap_g.key = heap_next_key();
     /* The arena's spans go to the pool: the heap works before paging is up. */
@@ -56,7 +57,8 @@ bool heap_init(enum heap_mode mode)
         heap_g.pool = s;
     }
     heap_g.ready = true;
-    heap_g.fast = mode == HEAP_FAST;
+    if (mode == HEAP_FAST)
+        heap_g.fast_small = HEAP_SMALL_MAX, heap_g.fast_arena = ARENA_SIZE;
     if (mode == HEAP_CHECKING)
         arch_add_describer(heap_describe);
     return true;
@@ -79,6 +81,8 @@ bool heap_attach_paging(struct pg_space *as)
     heap_lock();
     heap_g.as = as;
     heap_g.area = va.value;
+    if (heap_g.mode == HEAP_FAST)
+        heap_g.fast_area = AREA_SIZE;
     heap_g.paging = true;
     heap_unlock();
     return true;
@@ -105,7 +109,7 @@ uint16_t *heap_meta_of(const void *p)
     bool arena;
     if (!chunk_index(p, &i, &arena))
         return NULL;
-    return arena ? &heap_g.arena_meta[i] : &heap_g.chunk_meta[i];
+    return &heap_g.meta[arena ? AREA_CHUNKS + i : i];
 }
 
 uint8_t *heap_chunk_of(const void *p)
@@ -295,10 +299,13 @@ static __attribute__((noinline)) void *kmalloc_slow(size_t size)
     return alloc(size, 0, false);
 }
 
+/* The inline path serves a small block from this CPU's list of its own frees, or its
+ * current span, and touches nothing else. */
 void *kmalloc(size_t size)
 {
-    if (__builtin_expect(heap_g.fast && size - 1 < HEAP_SMALL_MAX, 1)) {
-        void *p = span_alloc_fast(heap_class_lut[(size + 15) / 16]);
+    size_t n = size - 1;
+    if (__builtin_expect(n < heap_g.fast_small, 1)) {
+        void *p = span_alloc_fast(heap_class_lut[n / 16]);
         if (__builtin_expect(p != NULL, 1))
             return p;
     }
@@ -376,10 +383,35 @@ static __attribute__((noinline)) void kfree_slow(void *p)
     arch_preempt_enable();
 }
 
+/* The inline path frees p if it is a live block of a span this CPU owns (the common
+ * case), checking everything kfree promises from the chunk meta words and the class
+ * table, which no heap user can overwrite: inside the heap, a span in use (only those
+ * have a nonzero meta word), this CPU's, the start of a block (so aligned), not
+ * already free. Anything else goes to kfree_slow, which checks again (the span's
+ * back-pointer too) and reports. */
 void kfree(void *p)
 {
-    if (__builtin_expect(heap_g.fast && span_free_local(p), 1))
-        return;
+    uintptr_t a = (uintptr_t)p, i = a - heap_g.area;
+    if (__builtin_expect(i >= heap_g.fast_area, 0)) {
+        i = a - heap_g.arena_bias; /* AREA_SIZE + offset in the arena */
+        if (i - AREA_SIZE >= heap_g.fast_arena)
+            goto slow;
+    }
+    unsigned cpu = arch_cpu_id(), m = heap_g.meta[i / SPAN_SIZE] ^ (cpu << 8);
+    if (__builtin_expect(m > NCLASSES, 0))
+        goto slow; /* another CPU's span, or no span */
+    const struct heap_class *k = &heap_class[m];
+    struct block *b = p;
+    uint64_t key = heap_g.key ^ a;
+    if (__builtin_expect(heap_class_index(k, (uint32_t)(a % SPAN_SIZE) - k->data_off) >= k->nblocks ||
+                             b->key == key,
+                         0))
+        goto slow;
+    b->key = key;
+    b->next = heap_cpus[cpu].free[m];
+    heap_cpus[cpu].free[m] = b;
+    return;
+slow:
     if (p)
         kfree_slow(p);
 }

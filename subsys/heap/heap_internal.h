@@ -14,6 +14,7 @@
 #define NCLASSES    24
 #define MAX_CPUS    64
 #define MAX_SEGS    (AREA_SIZE / SEG_SIZE)
+#define AREA_CHUNKS (AREA_SIZE / SPAN_SIZE)
 #define SPAN_MAGIC  UINT64_C(0x5350414e6b736870) /* xor'd with the span's address */
 #define LARGE_MAGIC UINT64_C(0x4c524745686b7367)
 
@@ -52,25 +53,32 @@ struct large {
     uint32_t pad;
 };
 
+/* 1 KiB, so a CPU's entry is one shift away. */
 struct heap_cpu {
-    struct block *free[NCLASSES]; /* this CPU's own frees, reused first (any of its spans) */
+    /* This CPU's own frees, reused first (any of its spans). Indexed by class + 1,
+     * the chunk meta word's class field; entry 0 is unused. */
+    struct block *free[NCLASSES + 1];
     struct span *cur[NCLASSES];
     struct span *partial[NCLASSES];
     struct span *remote; /* atomic */
-} __attribute__((aligned(64)));
+} __attribute__((aligned(1024)));
 
 struct heap {
     enum heap_mode mode;
     bool ready, paging;
-    bool fast; /* ready and in fast mode: the one test the inline paths make */
+    /* The inline paths' one test each. Nonzero only once the heap is ready in fast
+     * mode: the largest size kmalloc's inline path serves, and the sizes of the
+     * ranges kfree's inline path looks up (0 makes `a - base < size` always false). */
+    uint64_t fast_small, fast_area, fast_arena;
     struct pg_space *as;
     uint64_t area; /* base of the virtual area, 0 before paging */
     uint8_t chunk[AREA_SIZE / SPAN_SIZE];
     uint8_t arena_chunk[ARENA_SIZE / SPAN_SIZE];
     /* For spans in use: (owner CPU << 8) | (class + 1); 0 in the pool. Lets kfree
-     * check a block without touching its span's header. */
-    uint16_t chunk_meta[AREA_SIZE / SPAN_SIZE];
-    uint16_t arena_meta[ARENA_SIZE / SPAN_SIZE];
+     * check a block without touching its span's header. The area's chunks, then the
+     * arena's (from AREA_CHUNKS on), so kfree's inline path indexes one table. */
+    uint16_t meta[AREA_CHUNKS + ARENA_SIZE / SPAN_SIZE];
+    uintptr_t arena_bias; /* heap_arena - AREA_SIZE: a - arena_bias indexes meta[] */
     uint64_t key;                   /* free-block marker key, the same for every span */
     uint32_t lock_next, lock_owner; /* ticket lock for growth, pool, large, reports */
     struct span *pool;              /* spans no class uses */
@@ -97,7 +105,7 @@ uint8_t *heap_chunk_of(const void *p);
 
 /* slab.c */
 extern const uint16_t heap_class_size[NCLASSES];
-extern uint8_t heap_class_lut[HEAP_SMALL_MAX / 16 + 1]; /* (size + 15) / 16 -> class */
+extern uint8_t heap_class_lut[HEAP_SMALL_MAX / 16]; /* (size - 1) / 16 -> class */
 /* Everything the inline free needs about a class, in one 16-byte entry. Indexed by
  * class + 1, which is what the chunk meta word holds: entry 0 has no blocks, so a
  * chunk with no class fails the block check without a test of its own.
@@ -163,16 +171,14 @@ size_t chk_usable(const void *p);
 void chk_trim(void);
 size_t chk_quarantined(void);
 
-/* The common paths, inline so kmalloc and kfree are one function each. */
-
 /* A block of class cls from this CPU's free list or current span; NULL if both are
  * empty. */
 static inline void *span_alloc_fast(int cls)
 {
     struct heap_cpu *c = &heap_cpus[arch_cpu_id()];
-    struct block *b = c->free[cls];
+    struct block *b = c->free[cls + 1];
     if (__builtin_expect(b != NULL, 1)) {
-        c->free[cls] = b->next;
+        c->free[cls + 1] = b->next;
         b->key = 0;
         return b;
     }
@@ -189,36 +195,6 @@ static inline void *span_alloc(int cls)
 {
     void *p = span_alloc_fast(cls);
     return p ? p : span_alloc_slow(&heap_cpus[arch_cpu_id()], cls);
-}
-
-/* Free p if it is a live block of a span this CPU owns (the common case), checking
- * everything kfree promises from the chunk maps and the class tables, which no heap
- * user can overwrite: inside the heap, a span in use (only those have a nonzero meta
- * word), this CPU's, the start of a block (so aligned), not already free. false sends
- * the caller to the slow path, which checks again (the span's back-pointer too) and
- * reports. */
-static inline bool span_free_local(void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    const uint16_t *meta;
-    if (a - heap_g.area < AREA_SIZE)
-        meta = &heap_g.chunk_meta[(a - heap_g.area) / SPAN_SIZE];
-    else if (a - (uintptr_t)heap_arena < ARENA_SIZE)
-        meta = &heap_g.arena_meta[(a - (uintptr_t)heap_arena) / SPAN_SIZE];
-    else
-        return false;
-    unsigned cpu = arch_cpu_id(), m = *meta ^ (cpu << 8);
-    if (m > NCLASSES)
-        return false; /* another CPU's span, or no span */
-    const struct heap_class *k = &heap_class[m];
-    struct block *b = p;
-    if (heap_class_index(k, (uint32_t)(a & (SPAN_SIZE - 1)) - k->data_off) >= k->nblocks ||
-        b->key == (heap_g.key ^ a))
-        return false;
-    b->key = heap_g.key ^ a;
-    b->next = heap_cpus[cpu].free[m - 1];
-    heap_cpus[cpu].free[m - 1] = b;
-    return true;
 }
 
 #endif

@@ -12,17 +12,39 @@ const uint16_t heap_class_size[NCLASSES] = {16,  32,  48,  64,   80,   96,   112
                                             160, 192, 224, 256,  320,  384,  448,  512,
                                             640, 768, 896, 1024, 1280, 1536, 1792, 2048};
 
-uint8_t heap_class_lut[HEAP_SMALL_MAX / 16 + 1];
+uint8_t heap_class_lut[HEAP_SMALL_MAX / 16];
 struct heap_class heap_class[NCLASSES + 1];
 
-static uint32_t data_off(uint32_t bsize)
+/* Where each class's first block starts in its span. Power-of-two blocks are aligned
+ * to their size (kmalloc_aligned relies on it): above 256 bytes they start at their
+ * size, the others at or after 256 (the header's 128 bytes, rounded). Beyond that,
+ * every class starts in a cache set of its own (slab colouring): a CPU that keeps
+ * reusing the first block of several classes would otherwise use one L1 and L2 set
+ * and one 4 KiB offset for all of them, as spans are 64 KiB aligned. */
+static void place_classes(uint32_t off[NCLASSES])
 {
-    /* Power-of-two blocks are aligned to their size (kmalloc_aligned relies on it). */
-    return (bsize & (bsize - 1)) == 0 && bsize > 256 ? bsize : 256;
+    uint64_t used = 0; /* by set index within 4 KiB: off / 64 % 64 */
+    for (int k = 0; k < NCLASSES; k++) {
+        uint32_t b = heap_class_size[k];
+        off[k] = (b & (b - 1)) == 0 && b > 256 ? b : 0;
+        if (off[k])
+            used |= UINT64_C(1) << (off[k] / 64 % 64);
+    }
+    for (int k = 0; k < NCLASSES; k++) {
+        uint32_t b = heap_class_size[k], step = (b & (b - 1)) == 0 && b > 64 ? b : 64;
+        if (off[k])
+            continue;
+        off[k] = 256;
+        while (used & (UINT64_C(1) << (off[k] / 64 % 64)))
+            off[k] += step;
+        used |= UINT64_C(1) << (off[k] / 64 % 64);
+    }
 }
 
 void heap_build_classes(void)
 {
+    uint32_t off[NCLASSES];
+    place_classes(off);
     for (int k = 0; k < NCLASSES; k++) {
         uint32_t b = heap_class_size[k], odd = b, inv = 1;
         uint8_t shift = 0;
@@ -32,13 +54,13 @@ void heap_build_classes(void)
             inv *= 2 - odd * inv;
         HEAP_CLASS(k) = (struct heap_class){.size = b,
                                             .inv = inv,
-                                            .data_off = (uint16_t)data_off(b),
-                                            .nblocks = (uint16_t)((SPAN_SIZE - data_off(b)) / b),
+                                            .data_off = (uint16_t)off[k],
+                                            .nblocks = (uint16_t)((SPAN_SIZE - off[k]) / b),
                                             .shift = shift};
     }
     int c = 0;
-    for (unsigned i = 1; i <= HEAP_SMALL_MAX / 16; i++) {
-        while (heap_class_size[c] < i * 16)
+    for (unsigned i = 0; i < HEAP_SMALL_MAX / 16; i++) {
+        while (heap_class_size[c] < (i + 1) * 16)
             c++;
         heap_class_lut[i] = (uint8_t)c;
     }
@@ -46,7 +68,7 @@ void heap_build_classes(void)
 
 int heap_class_of(size_t size)
 {
-    return size - 1 < HEAP_SMALL_MAX ? heap_class_lut[(size + 15) / 16] : -1;
+    return size - 1 < HEAP_SMALL_MAX ? heap_class_lut[(size - 1) / 16] : -1;
 }
 
 void span_format(struct span *s, int cls, unsigned owner)
@@ -266,8 +288,8 @@ static void flush_cpu_lists(void)
 {
     for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
         for (int cls = 0; cls < NCLASSES; cls++) {
-            struct block *b = heap_cpus[cpu].free[cls];
-            heap_cpus[cpu].free[cls] = NULL;
+            struct block *b = heap_cpus[cpu].free[cls + 1];
+            heap_cpus[cpu].free[cls + 1] = NULL;
             while (b) {
                 struct block *next = b->next;
                 struct span *s = span_of(b);
@@ -337,7 +359,7 @@ bool slab_valid(void)
     for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
         for (int cls = 0; cls < NCLASSES; cls++) {
             uint32_t n = 0;
-            for (const struct block *b = heap_cpus[cpu].free[cls]; b; b = b->next) {
+            for (const struct block *b = heap_cpus[cpu].free[cls + 1]; b; b = b->next) {
                 const uint16_t *m = heap_meta_of(b);
                 const struct span *s = span_of(b);
                 long i = m ? span_block_index(s, b) : -1;
@@ -357,7 +379,7 @@ bool slab_valid(void)
         for (size_t i = 0; i < n && ok; i++) {
             /* kfree's inline path trusts a nonzero meta word to mean "a span in use,
              * of this owner and class". */
-            uint16_t meta = arena ? heap_g.arena_meta[i] : heap_g.chunk_meta[i];
+            uint16_t meta = heap_g.meta[arena ? AREA_CHUNKS + i : i];
             if (kinds[i] != CHUNK_SPAN) {
                 if (meta)
                     return false;
@@ -387,7 +409,7 @@ void slab_count_live(uint64_t *blocks_out, uint64_t *bytes_out)
     uint64_t bytes = 0, blocks = 0;
     for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
         for (int cls = 0; cls < NCLASSES; cls++) {
-            uint64_t n = chain_len(heap_cpus[cpu].free[cls]);
+            uint64_t n = chain_len(heap_cpus[cpu].free[cls + 1]);
             blocks -= n; /* free, but counted live by their spans below */
             bytes -= n * heap_class_size[cls];
         }

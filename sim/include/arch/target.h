@@ -16,8 +16,9 @@ static inline void sim_sched_point(const volatile void *addr, int kind)
         hook(addr, kind);
 }
 
-/* The simulated CPU this host thread runs as (sim_set_current_cpu). */
-extern __thread unsigned sim_current_cpu;
+/* The simulated CPU this host thread runs as (sim_set_current_cpu). Local-exec: the
+ * sim is linked into executables only, and arch_cpu_id is then one load. */
+extern __thread unsigned sim_current_cpu __attribute__((tls_model("local-exec")));
 #define ARCH_CPU_ID() (sim_current_cpu)
 
 #define ARCH_SCHED_POINT(addr, kind) sim_sched_point((const volatile void *)(addr), (kind))
