@@ -1,9 +1,11 @@
 /* heap_bench.c - one allocator, three workloads, median ops/s of --reps runs.
  *
- *   heap_bench --allocator kernsim-fast|kernsim-checking|libc [--reps N] [--quick]
+ *   heap_bench --allocator kernsim-fast|kernsim-checking|libc|null [--reps N] [--quick]
  *
  * "libc" is whatever malloc/free the process has: glibc, or a peer put in front of
  * it with LD_PRELOAD (scripts/bench/heap_bench.sh runs them all side by side).
+ * "null" is the harness alone: an allocator call that returns one fixed block and a
+ * free that does nothing, so its rate is the ceiling any allocator can reach here.
  * Workloads (sizes uniformly random in 16..512 bytes, from a fixed seed):
  *   a  one thread: allocate, write one byte, free; repeated
  *   b  one thread: 1000 allocations, then the 1000 frees, in allocation order
@@ -25,17 +27,34 @@
 
 #define NSIZES 4096
 static size_t sizes[NSIZES];
-static bool use_kernsim;
+static bool use_kernsim, use_null;
+
+/* Out of line, and the result hidden from the optimiser, so a null call costs what an
+ * allocator's call costs around its work. */
+static char null_block[512];
+__attribute__((noinline)) void *null_alloc(size_t n)
+{
+    void *p = null_block;
+    __asm__ volatile("" : "+r"(p) : "r"(n) : "memory");
+    return p;
+}
+
+__attribute__((noinline)) void null_free(void *p)
+{
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
 
 static inline void *a_alloc(size_t n)
 {
-    return use_kernsim ? kmalloc(n) : malloc(n);
+    return use_kernsim ? kmalloc(n) : use_null ? null_alloc(n) : malloc(n);
 }
 
 static inline void a_free(void *p)
 {
     if (use_kernsim)
         kfree(p);
+    else if (use_null)
+        null_free(p);
     else
         free(p);
 }
@@ -128,9 +147,9 @@ int main(int argc, char **argv)
             alloc = NULL, i = argc;
     }
     if (!alloc || (strcmp(alloc, "kernsim-fast") && strcmp(alloc, "kernsim-checking") &&
-                   strcmp(alloc, "libc"))) {
+                   strcmp(alloc, "libc") && strcmp(alloc, "null"))) {
         fprintf(stderr,
-                "usage: %s --allocator kernsim-fast|kernsim-checking|libc [--reps N] "
+                "usage: %s --allocator kernsim-fast|kernsim-checking|libc|null [--reps N] "
                 "[--quick] [--only a|b|c|ab...]\n",
                 argv[0]);
         return 2;
@@ -140,6 +159,7 @@ int main(int argc, char **argv)
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         sizes[i] = 16 + x % 497;
     }
+    use_null = strcmp(alloc, "null") == 0;
     if (strncmp(alloc, "kernsim", 7) == 0) {
         static struct pg_space as;
         use_kernsim = true;

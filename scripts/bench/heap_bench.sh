@@ -7,7 +7,9 @@
 # each peer is put in front of the C library with LD_PRELOAD), R rounds interleaved so
 # machine noise falls on all of them alike. Each process prints the median of N runs
 # of each workload; this script prints the median over rounds and kernsim's ratio to
-# each peer. Build first: cmake --workflow --preset bench.
+# each peer. A last line gives the harness's own rate ("null": a call that returns a
+# fixed block, a free that does nothing): no allocator can beat it here.
+# Build first: cmake --workflow --preset bench.
 set -euo pipefail
 rounds=3 reps=3 bin=build/bench/heap_bench
 while [ $# -gt 0 ]; do
@@ -15,7 +17,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=${2:?}; shift 2 ;;
     --reps) reps=${2:?}; shift 2 ;;
     --bin) bin=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "heap_bench.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -30,7 +32,7 @@ done
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for ((r = 1; r <= rounds; r++)); do
-  for a in kernsim-fast kernsim-checking; do
+  for a in kernsim-fast kernsim-checking null; do
     "$bin" --allocator "$a" --reps "$reps" >>"$out"
   done
   for p in glibc mimalloc jemalloc tcmalloc; do
@@ -60,4 +62,10 @@ awk -v rounds="$rounds" -v reps="$reps" '
         printf "\n"
       }
     }
+    printf "\nthe harness alone (null allocator), Mops/s:"
+    for (w = 1; w <= 3; w++) {
+      nv = median("null," wl[w]); g = median("glibc," wl[w])
+      printf "  %s %.1f (%.2fx glibc)", wl[w], nv / 1e6, nv / g
+    }
+    printf "\n"
   }' "$out"
