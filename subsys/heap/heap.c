@@ -403,9 +403,8 @@ void kfree(void *p)
     const struct heap_class *k = &heap_class[m];
     struct block *b = p;
     uint64_t key = heap_g.key ^ a;
-    if (__builtin_expect(heap_class_index(k, (uint32_t)(a % SPAN_SIZE) - k->data_off) >= k->nblocks ||
-                             b->key == key,
-                         0))
+    uint32_t q = heap_class_index(k, (uint32_t)(a % SPAN_SIZE) - k->data_off);
+    if (__builtin_expect(q >= k->nblocks || b->key == key, 0))
         goto slow;
     b->key = key;
     b->next = heap_cpus[cpu].free[m];

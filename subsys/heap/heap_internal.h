@@ -78,7 +78,7 @@ struct heap {
      * check a block without touching its span's header. The area's chunks, then the
      * arena's (from AREA_CHUNKS on), so kfree's inline path indexes one table. */
     uint16_t meta[AREA_CHUNKS + ARENA_SIZE / SPAN_SIZE];
-    uintptr_t arena_bias; /* heap_arena - AREA_SIZE: a - arena_bias indexes meta[] */
+    uintptr_t arena_bias;           /* heap_arena - AREA_SIZE: a - arena_bias indexes meta[] */
     uint64_t key;                   /* free-block marker key, the same for every span */
     uint32_t lock_next, lock_owner; /* ticket lock for growth, pool, large, reports */
     struct span *pool;              /* spans no class uses */
