@@ -65,6 +65,9 @@ foreach(t ${KS_SHARED_TESTS} tests/hosted/sim_mmu_test.c tests/hosted/paging_sim
           tests/hosted/sched_test.c tests/hosted/sync_sched_test.c)
   ks_hosted_test(${t})
 endforeach()
+# 120 000 schedules and a bounded DFS: about 70 s alone under the fuzz preset's
+# coverage and ASan, so a 2-core CI running two tests at once needs more than 120.
+set_tests_properties(sim.sync_sched_test PROPERTIES TIMEOUT 300)
 
 # The worked example of docs/byo-subsystem.md: the ringdev driver against its model.
 add_executable(ringdev_test tests/runner/sim_main.c tests/hosted/ringdev_test.c
@@ -172,6 +175,9 @@ elseif(KERNSIM_VALGRIND)
   ks_mem_bug(uninit_read WRAPPER --track-origins=yes
              OUTPUT "Conditional jump or move depends on uninitialised value" "link_up"
              "Uninitialised value was created by a heap allocation" "config_new")
+  # --track-origins makes memcheck clear origins a word at a time over the 64 GiB
+  # kernel window when the sim reserves it: about 30 s a run, two runs.
+  set_tests_properties(bugs.uninit_read PROPERTIES TIMEOUT 300)
 endif()
 ks_mem_bug(misaligned_access TEST misaligned_atomic ARGS atomic OUTPUT
            "misaligned atomic: a 4-byte atomic on ${hex}, which is not 4-byte aligned"
