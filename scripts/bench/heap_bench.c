@@ -1,6 +1,7 @@
 /* heap_bench.c - one allocator, three workloads, median ops/s of --reps runs.
  *
  *   heap_bench --allocator kernsim-fast|kernsim-checking|libc|null [--reps N] [--quick]
+ *              [--only abc] [--versus-libc]
  *
  * "libc" is whatever malloc/free the process has: glibc, or a peer put in front of
  * it with LD_PRELOAD (scripts/bench/heap_bench.sh runs them all side by side).
@@ -12,7 +13,14 @@
  *   c  two threads: one allocates and passes each block through a ring to the other,
  *      which frees it (every free is a cross-CPU free)
  * Ops are allocations plus frees. Output: "RESULT <allocator> <workload> <ops/s>".
- * --only ab runs just those workloads (for profiling one). */
+ * --only ab runs just those workloads (for profiling one).
+ * --versus-libc measures the allocator against the process's malloc in the same
+ * process: each repetition runs libc, the allocator, then libc again, and takes the
+ * allocator's rate over the mean of the two libc runs around it. This machine's speed
+ * drifts by tens of percent over seconds, so a ratio of runs made apart (in separate
+ * processes) carries that drift; paired runs a few milliseconds apart do not. It adds
+ * "RESULT libc <workload> <ops/s>" and "RATIO <allocator> <workload> <ratio>" (the
+ * median of the repetitions' ratios). */
 #include "bench.h"
 #include <arch/cpu.h>
 #include <heap/heap.h>
@@ -132,7 +140,7 @@ int main(int argc, char **argv)
 {
     const char *alloc = NULL, *only = "abc";
     int reps = 5;
-    bool quick = false;
+    bool quick = false, versus = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--allocator") && i + 1 < argc)
             alloc = argv[++i];
@@ -143,14 +151,18 @@ int main(int argc, char **argv)
             quick = true;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
+        else if (!strcmp(argv[i], "--versus-libc"))
+            versus = true;
         else
             alloc = NULL, i = argc;
     }
-    if (!alloc || (strcmp(alloc, "kernsim-fast") && strcmp(alloc, "kernsim-checking") &&
-                   strcmp(alloc, "libc") && strcmp(alloc, "null"))) {
+    if (!alloc ||
+        (strcmp(alloc, "kernsim-fast") && strcmp(alloc, "kernsim-checking") &&
+         strcmp(alloc, "libc") && strcmp(alloc, "null")) ||
+        (versus && !strcmp(alloc, "libc")) || only[strspn(only, "abc")]) {
         fprintf(stderr,
                 "usage: %s --allocator kernsim-fast|kernsim-checking|libc|null [--reps N] "
-                "[--quick] [--only a|b|c|ab...]\n",
+                "[--quick] [--only a|b|c|ab...] [--versus-libc (not with libc)]\n",
                 argv[0]);
         return 2;
     }
@@ -171,18 +183,38 @@ int main(int argc, char **argv)
             va_init() || pg_space_adopt(&as, arch_read_cr3()) || !heap_attach_paging(&as))
             return 1;
     }
-    long na = quick ? 100000 : 4000000, nb = quick ? 100 : 2000, nc = quick ? 100000 : 2000000;
-    double r[3][99];
+    long n[3] = {quick ? 100000 : 4000000, quick ? 100 : 2000, quick ? 100000 : 2000000};
+    double (*const work[3])(long) = {workload_a, workload_b, workload_c};
+    double r[3][99], libc[3][99], ratio[3][99];
     bool run[3] = {strchr(only, 'a') != NULL, strchr(only, 'b') != NULL, strchr(only, 'c') != NULL};
+    bool kernsim = use_kernsim, null = use_null;
     for (int k = 0; k < reps; k++) {
-        r[0][k] = run[0] ? workload_a(na) : 0;
-        r[1][k] = run[1] ? workload_b(nb) : 0;
-        r[2][k] = run[2] ? workload_c(nc) : 0;
+        for (int w = 0; w < 3; w++) {
+            if (!run[w])
+                continue;
+            if (!versus) {
+                r[w][k] = work[w](n[w]);
+                continue;
+            }
+            use_kernsim = use_null = false;
+            double before = work[w](n[w]);
+            use_kernsim = kernsim, use_null = null;
+            r[w][k] = work[w](n[w]);
+            use_kernsim = use_null = false;
+            double after = work[w](n[w]);
+            use_kernsim = kernsim, use_null = null;
+            libc[w][k] = (before + after) / 2;
+            ratio[w][k] = r[w][k] / libc[w][k];
+        }
     }
     for (int w = 0; w < 3; w++) {
         if (!run[w])
             continue;
         printf("RESULT %s %c %.0f\n", alloc, 'a' + w, bench_median(r[w], reps));
+        if (versus) {
+            printf("RESULT libc %c %.0f\n", 'a' + w, bench_median(libc[w], reps));
+            printf("RATIO %s %c %.4f\n", alloc, 'a' + w, bench_median(ratio[w], reps));
+        }
     }
     if (use_kernsim && !heap_valid()) {
         fprintf(stderr, "heap_bench: heap_valid failed\n");

@@ -3,13 +3,16 @@
 #
 #   scripts/bench/heap_bench.sh [--rounds R] [--reps N] [--bin PATH]
 #
-# One process per allocator (jemalloc cannot be dlopen'ed into a running process, so
-# each peer is put in front of the C library with LD_PRELOAD), R rounds interleaved so
-# machine noise falls on all of them alike. Each process prints the median of N runs
-# of each workload; this script prints the median over rounds and kernsim's ratio to
-# each peer. A last line gives the harness's own rate ("null": a call that returns a
-# fixed block, a free that does nothing): no allocator can beat it here.
-# Build first: cmake --workflow --preset bench.
+# Each peer is put in front of the C library with LD_PRELOAD (jemalloc cannot be
+# dlopen'ed into a running process), and kernsim runs in that same process against it
+# (heap_bench --versus-libc): each repetition runs the peer, kernsim, the peer again,
+# and the ratio is kernsim's rate over the mean of the two peer runs around it. This
+# machine's speed drifts by tens of percent over seconds, which paired runs a few
+# milliseconds apart cancel and runs in separate processes do not. R rounds of N
+# repetitions; the script prints median rates and the median of the paired ratios.
+# A last line gives the harness's own rate ("null": a call that returns a fixed
+# block, a free that does nothing), against glibc the same way: no allocator can beat
+# it here. Build first: cmake --workflow --preset bench.
 set -euo pipefail
 rounds=3 reps=3 bin=build/bench/heap_bench
 while [ $# -gt 0 ]; do
@@ -32,15 +35,18 @@ done
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for ((r = 1; r <= rounds; r++)); do
-  for a in kernsim-fast kernsim-checking null; do
-    "$bin" --allocator "$a" --reps "$reps" >>"$out"
+  for a in kernsim-fast kernsim-checking; do
+    for p in glibc mimalloc jemalloc tcmalloc; do
+      LD_PRELOAD=${preload[$p]} "$bin" --allocator "$a" --reps "$reps" --versus-libc |
+        sed -e "s/^RESULT libc /RESULT $p /" -e "s/^RATIO $a /RATIO $a $p /" >>"$out"
+    done
   done
-  for p in glibc mimalloc jemalloc tcmalloc; do
-    LD_PRELOAD=${preload[$p]} "$bin" --allocator libc --reps "$reps" | sed "s/ libc / $p /" >>"$out"
-  done
+  "$bin" --allocator null --reps "$reps" --versus-libc |
+    sed -e "s/^RESULT libc /RESULT glibc /" -e "s/^RATIO null /RATIO null glibc /" >>"$out"
 done
 awk -v rounds="$rounds" -v reps="$reps" '
   $1 == "RESULT" { k = $2 "," $3; v[k, ++n[k]] = $4 }
+  $1 == "RATIO" { k = "ratio," $2 "," $3 "," $4; v[k, ++n[k]] = $5 }
   function median(k,   m, i, j, t, a) {
     m = n[k]; for (i = 1; i <= m; i++) a[i] = v[k, i]
     for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -50,22 +56,21 @@ awk -v rounds="$rounds" -v reps="$reps" '
     split("kernsim-fast kernsim-checking glibc mimalloc jemalloc tcmalloc", al, " ")
     split("a b c", wl, " ")
     name["a"] = "(a) pairs"; name["b"] = "(b) batches of 1000"; name["c"] = "(c) cross-thread"
-    printf "median of %d rounds x %d runs, Mops/s (allocations + frees)\n\n", rounds, reps
+    printf "%d rounds x %d paired runs: median Mops/s (allocations + frees), and the median of\n", rounds, reps
+    printf "kernsim'"'"'s paired ratios to each peer (run in the peer'"'"'s process, around its runs)\n\n"
     printf "%-22s", "workload"; for (i = 1; i <= 6; i++) printf " %16s", al[i]; printf "\n"
     for (w = 1; w <= 3; w++) {
       printf "%-22s", name[wl[w]]
-      for (i = 1; i <= 6; i++) { m[al[i]] = median(al[i] "," wl[w]); printf " %16.1f", m[al[i]] / 1e6 }
+      for (i = 1; i <= 6; i++) printf " %16.1f", median(al[i] "," wl[w]) / 1e6
       printf "\n"
       for (k = 1; k <= 2; k++) {
-        printf "  %-20s", al[k] " ratio"
-        for (i = 1; i <= 6; i++) printf " %15.2fx", m[al[k]] / m[al[i]]
+        printf "  %-20s %16s %16s", al[k] " vs", "", ""
+        for (i = 3; i <= 6; i++) printf " %15.2fx", median("ratio," al[k] "," al[i] "," wl[w])
         printf "\n"
       }
     }
     printf "\nthe harness alone (null allocator), Mops/s:"
-    for (w = 1; w <= 3; w++) {
-      nv = median("null," wl[w]); g = median("glibc," wl[w])
-      printf "  %s %.1f (%.2fx glibc)", wl[w], nv / 1e6, nv / g
-    }
+    for (w = 1; w <= 3; w++)
+      printf "  %s %.1f (%.2fx glibc)", wl[w], median("null," wl[w]) / 1e6, median("ratio,null,glibc," wl[w])
     printf "\n"
   }' "$out"

@@ -10,6 +10,7 @@
 
 struct heap heap_g;
 struct heap_cpu heap_cpus[MAX_CPUS];
+struct block *heap_no_block;
 /* The bootstrap arena. Its spans must be 64 KiB aligned, and a loader may not honour
  * a large static alignment (Valgrind places the executable at 0x108000), so the
  * aligned part is found at run time. */
@@ -45,6 +46,9 @@ bool heap_init(enum heap_mode mode)
         return false;
     heap_g.mode = mode;
     heap_build_classes();
+    for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
+        for (int cls = 0; cls < NCLASSES; cls++)
+            span_set_curh(&heap_cpus[cpu], cls, &heap_no_block);
     heap_arena = (uint8_t *)ARCH_ALIGN_UP((uintptr_t)arena_space, SPAN_SIZE);
     heap_g.arena_bias = (uintptr_t)heap_arena - AREA_SIZE;
     heap_g.key_seed = (uintptr_t)&heap_g ^ UINT64_C(0x6b65726e73696d);
@@ -103,13 +107,22 @@ static bool chunk_index(const void *p, size_t *i, bool *arena)
     return false;
 }
 
-uint16_t *heap_meta_of(const void *p)
+struct chunk_meta *heap_meta_of(const void *p)
 {
     size_t i;
     bool arena;
     if (!chunk_index(p, &i, &arena))
         return NULL;
     return &heap_g.meta[arena ? AREA_CHUNKS + i : i];
+}
+
+struct block **span_head(const struct span *s)
+{
+    size_t i;
+    bool arena;
+    if (!chunk_index(s, &i, &arena))
+        arch_panic("heap: span %p is not in the heap", (const void *)s);
+    return &heap_g.head[arena ? AREA_CHUNKS + i : i];
 }
 
 uint8_t *heap_chunk_of(const void *p)
@@ -193,7 +206,8 @@ struct span *heap_get_span(void)
 void heap_put_span(struct span *s)
 {
     heap_lock();
-    *heap_meta_of(s) = 0; /* no class, no owner: kfree's inline path refuses it */
+    *heap_meta_of(s) = (struct chunk_meta){0}; /* no owner: kfree's inline path refuses it */
+    *span_head(s) = NULL;
     *s = (struct span){.magic = SPAN_MAGIC ^ (uintptr_t)s, .next = heap_g.pool};
     heap_g.pool = s;
     heap_g.spans--;
@@ -305,7 +319,7 @@ void *kmalloc(size_t size)
 {
     size_t n = size - 1;
     if (__builtin_expect(n < heap_g.fast_small, 1)) {
-        void *p = span_alloc_fast(heap_class_lut[n / 16]);
+        void *p = span_alloc_size(size);
         if (__builtin_expect(p != NULL, 1))
             return p;
     }
@@ -384,11 +398,16 @@ static __attribute__((noinline)) void kfree_slow(void *p)
 }
 
 /* The inline path frees p if it is a live block of a span this CPU owns (the common
- * case), checking everything kfree promises from the chunk meta words and the class
- * table, which no heap user can overwrite: inside the heap, a span in use (only those
- * have a nonzero meta word), this CPU's, the start of a block (so aligned), not
+ * case), checking everything kfree promises from the chunk's meta entry, which no
+ * heap user can overwrite: inside the heap, a span in use and this CPU's (a chunk with
+ * none has an all-zero entry, so 0 blocks), the start of a block (so aligned), not
  * already free. Anything else goes to kfree_slow, which checks again (the span's
- * back-pointer too) and reports. */
+ * back-pointer too) and reports.
+ * The block goes onto its span's list in heap.head, whose address follows from p by
+ * arithmetic: the checks' loads decide only branches, so the store's address does not
+ * wait for them, and the next kmalloc's loads need not wait for the store. (A per-CPU
+ * list found through the meta word's class cost the benchmark's pairs about a sixth:
+ * docs/benchmarks.md.) */
 void kfree(void *p)
 {
     uintptr_t a = (uintptr_t)p, i = a - heap_g.area;
@@ -397,18 +416,19 @@ void kfree(void *p)
         if (i - AREA_SIZE >= heap_g.fast_arena)
             goto slow;
     }
-    unsigned cpu = arch_cpu_id(), m = heap_g.meta[i / SPAN_SIZE] ^ (cpu << 8);
-    if (__builtin_expect(m > NCLASSES, 0))
+    size_t j = i / SPAN_SIZE;
+    const struct chunk_meta *cm = &heap_g.meta[j];
+    if (__builtin_expect((cm->word ^ (arch_cpu_id() << 8)) > NCLASSES, 0))
         goto slow; /* another CPU's span, or no span */
-    const struct heap_class *k = &heap_class[m];
-    struct block *b = p;
+    struct block *b = p, *old = heap_g.head[j];
     uint64_t key = heap_g.key ^ a;
-    uint32_t q = heap_class_index(k, (uint32_t)(a % SPAN_SIZE) - k->data_off);
-    if (__builtin_expect(q >= k->nblocks || b->key == key, 0))
+    if (__builtin_expect(chunk_block_index(cm, a) >= cm->lim >> 4u || b->key == key, 0))
         goto slow;
     b->key = key;
-    b->next = heap_cpus[cpu].free[m];
-    heap_cpus[cpu].free[m] = b;
+    b->next = old;
+    heap_g.head[j] = b;
+    if (__builtin_expect(old == NULL, 0))
+        span_refilled(b); /* maybe a retired span: its owner must see it again */
     return;
 slow:
     if (p)

@@ -18,6 +18,29 @@
 #define SPAN_MAGIC  UINT64_C(0x5350414e6b736870) /* xor'd with the span's address */
 #define LARGE_MAGIC UINT64_C(0x4c524745686b7367)
 
+/* Per chunk: whose span is there, and the geometry kfree's inline path checks a block
+ * against (a copy of its class's, so that check needs no second, dependent load).
+ * Block q of the span starts at data_off + q * size for q < nblocks. With
+ * size = odd << shift and inv the inverse of odd modulo 2^16, the 16-bit rotation
+ * ror16((a - data_off) * inv, shift) is exactly q when a is block q's start, and at
+ * least nblocks otherwise (divisibility by the multiplicative inverse: a non-multiple
+ * of 2^shift rotates a set bit to the top; a non-multiple of odd gives more than
+ * (2^(16-shift) - 1) / odd; an address before data_off wraps to an offset past the
+ * last block). So one compare checks range, block start and alignment. */
+struct chunk_meta {
+    uint16_t word;     /* (owner CPU << 8) | (class + 1) for a span in use, else 0 */
+    uint16_t data_off; /* these three only while word is nonzero */
+    uint16_t inv;
+    uint16_t lim; /* nblocks << 4 | shift */
+};
+
+/* The block index chunk_meta describes for address a, or a number >= its nblocks. */
+static inline unsigned chunk_block_index(const struct chunk_meta *m, uintptr_t a)
+{
+    unsigned x = (uint16_t)((unsigned)(uint16_t)(a - m->data_off) * m->inv), sh = m->lim & 15u;
+    return (uint16_t)((x >> sh) | (x << ((16 - sh) & 15)));
+}
+
 /* What each 64 KiB chunk of the heap holds. */
 enum chunk_kind { CHUNK_NONE, CHUNK_SPAN, CHUNK_LARGE_HEAD, CHUNK_LARGE_TAIL };
 
@@ -26,24 +49,24 @@ struct block {
     uint64_t key; /* key ^ address while free: a double free sees it */
 };
 
-/* The first 64 bytes hold everything the inline paths touch: one cache line. */
+/* A span's header. Neither inline path reads it: kmalloc and kfree work from the
+ * chunk tables (heap.meta, heap.head), whose entries' addresses follow from the
+ * pointer alone. Other CPUs' frees write thread_free, on a line of its own. */
 struct span {
     uint64_t magic; /* SPAN_MAGIC ^ address of this span */
     uint8_t *data;
-    struct block *free;       /* owner: allocations pop here */
-    struct block *local_free; /* owner: its own frees */
     uint64_t key;
     uint32_t bsize, recip, nblocks; /* live blocks = nblocks - free-list lengths */
     uint16_t cls, owner;
     uint8_t in_partial, is_current;
-    uint8_t full;              /* atomic: owner found no free block; remote frees must notify */
-    uint8_t notified;          /* atomic: on the owner's remote list */
-    struct block *thread_free; /* other CPUs' frees; lock-free stack */
-    struct span *next;         /* partial list or pool */
-    struct span *remote_next;  /* owner's list of spans that got remote frees */
+    uint8_t full;             /* atomic: owner found no free block; remote frees must notify */
+    uint8_t notified;         /* atomic: on the owner's remote list */
+    struct span *next;        /* partial list or pool */
+    struct span *remote_next; /* owner's list of spans that got remote frees */
+    struct block *thread_free __attribute__((aligned(64))); /* other CPUs' frees; lock-free stack */
 };
 ARCH_STATIC_ASSERT(__builtin_offsetof(struct span, thread_free) == 64,
-                   "the span's hot fields fill exactly its first cache line");
+                   "remote frees write a cache line the owner's fields are not on");
 
 struct large {
     uint64_t magic; /* LARGE_MAGIC ^ address */
@@ -53,15 +76,16 @@ struct large {
     uint32_t pad;
 };
 
-/* 1 KiB, so a CPU's entry is one shift away. */
+/* 2 KiB, so a CPU's entry is one shift away. */
 struct heap_cpu {
-    /* This CPU's own frees, reused first (any of its spans). Indexed by class + 1,
-     * the chunk meta word's class field; entry 0 is unused. */
-    struct block *free[NCLASSES + 1];
+    /* Per 16-byte size step ((size - 1) / 16), the free-list head of its class's
+     * current span (that span's heap.head entry), or &heap_no_block when the class
+     * has none: kmalloc's inline path pops here, with no class lookup before it. */
+    struct block **curh[HEAP_SMALL_MAX / 16];
     struct span *cur[NCLASSES];
     struct span *partial[NCLASSES];
     struct span *remote; /* atomic */
-} __attribute__((aligned(1024)));
+} __attribute__((aligned(2048)));
 
 struct heap {
     enum heap_mode mode;
@@ -74,10 +98,14 @@ struct heap {
     uint64_t area; /* base of the virtual area, 0 before paging */
     uint8_t chunk[AREA_SIZE / SPAN_SIZE];
     uint8_t arena_chunk[ARENA_SIZE / SPAN_SIZE];
-    /* For spans in use: (owner CPU << 8) | (class + 1); 0 in the pool. Lets kfree
-     * check a block without touching its span's header. The area's chunks, then the
-     * arena's (from AREA_CHUNKS on), so kfree's inline path indexes one table. */
-    uint16_t meta[AREA_CHUNKS + ARENA_SIZE / SPAN_SIZE];
+    /* Lets kfree check a block without touching its span's header. The area's
+     * chunks, then the arena's (from AREA_CHUNKS on), so kfree's inline path indexes
+     * one table. */
+    struct chunk_meta meta[AREA_CHUNKS + ARENA_SIZE / SPAN_SIZE];
+    /* Per chunk, the same indexing: the free list of the span there, written by its
+     * owner only (other CPUs' frees go to the span's thread_free). kfree's inline path
+     * pushes here, at an address that follows from the pointer with no load. */
+    struct block *head[AREA_CHUNKS + ARENA_SIZE / SPAN_SIZE];
     uintptr_t arena_bias;           /* heap_arena - AREA_SIZE: a - arena_bias indexes meta[] */
     uint64_t key;                   /* free-block marker key, the same for every span */
     uint32_t lock_next, lock_owner; /* ticket lock for growth, pool, large, reports */
@@ -106,34 +134,25 @@ uint8_t *heap_chunk_of(const void *p);
 /* slab.c */
 extern const uint16_t heap_class_size[NCLASSES];
 extern uint8_t heap_class_lut[HEAP_SMALL_MAX / 16]; /* (size - 1) / 16 -> class */
-/* Everything the inline free needs about a class, in one 16-byte entry. Indexed by
- * class + 1, which is what the chunk meta word holds: entry 0 has no blocks, so a
- * chunk with no class fails the block check without a test of its own.
- * A block starts at data_off + q * size for q < nblocks. With size = odd << shift and
- * inv the inverse of odd modulo 2^32, ror(off * inv, shift) is exactly q when off is
- * q * size and is at least 2^32 / size otherwise (divisibility by the multiplicative
- * inverse), so one compare with nblocks checks range, block start and alignment. */
+/* A class's geometry; span_format copies it to the chunk_meta of each span. */
 struct heap_class {
-    uint32_t size, inv;
-    uint16_t data_off, nblocks;
-    uint8_t shift, pad[3];
+    uint16_t size, data_off, nblocks, inv, lim;
 };
-extern struct heap_class heap_class[NCLASSES + 1];
-#define HEAP_CLASS(cls) heap_class[(cls) + 1]
-/* Index of the block at offset off from the class's first block, or a number
- * >= nblocks if off is not a block start. */
-static inline uint32_t heap_class_index(const struct heap_class *k, uint32_t off)
-{
-    uint32_t x = off * k->inv;
-    return (x >> k->shift) | (x << ((32 - k->shift) & 31));
-}
-/* The meta word of the chunk holding p (NULL outside the heap). */
-uint16_t *heap_meta_of(const void *p);
+extern struct heap_class heap_class[NCLASSES];
+/* The meta entry of the chunk holding p (NULL outside the heap). */
+struct chunk_meta *heap_meta_of(const void *p);
+/* The free-list head of the span s (in heap.head). */
+struct block **span_head(const struct span *s);
+/* Always NULL: what a class with no current span points its curh at. */
+extern struct block *heap_no_block;
 void heap_build_classes(void);
 int heap_class_of(size_t size);
 void *span_alloc_slow(struct heap_cpu *c, int cls);
 /* A local free into a span that is not its CPU's current one. */
 void span_free_retired(struct heap_cpu *c, struct span *s);
+/* kfree's inline path pushed b onto an empty span list: a retired span has a free
+ * block again, so it goes back on its owner's partial list. */
+void span_refilled(struct block *b);
 /* Validate a block of span s and free it; false if it was not a live block. */
 bool span_free(struct span *s, void *p, bool report);
 struct span *span_of(const void *p);
@@ -171,20 +190,16 @@ size_t chk_usable(const void *p);
 void chk_trim(void);
 size_t chk_quarantined(void);
 
-/* A block of class cls from this CPU's free list or current span; NULL if both are
- * empty. */
-static inline void *span_alloc_fast(int cls)
+/* Point the curh entries of class cls at h. */
+void span_set_curh(struct heap_cpu *c, int cls, struct block **h);
+
+/* A block of `size` bytes (1..HEAP_SMALL_MAX) from this CPU's current span of its
+ * class; NULL if it has none free. */
+static inline void *span_alloc_size(size_t size)
 {
-    struct heap_cpu *c = &heap_cpus[arch_cpu_id()];
-    struct block *b = c->free[cls + 1];
+    struct block **h = heap_cpus[arch_cpu_id()].curh[(size - 1) / 16], *b = *h;
     if (__builtin_expect(b != NULL, 1)) {
-        c->free[cls + 1] = b->next;
-        b->key = 0;
-        return b;
-    }
-    struct span *s = c->cur[cls];
-    if (__builtin_expect(s != NULL && (b = s->free) != NULL, 1)) {
-        s->free = b->next;
+        *h = b->next;
         b->key = 0;
         return b;
     }
@@ -193,7 +208,7 @@ static inline void *span_alloc_fast(int cls)
 
 static inline void *span_alloc(int cls)
 {
-    void *p = span_alloc_fast(cls);
+    void *p = span_alloc_size(heap_class_size[cls]);
     return p ? p : span_alloc_slow(&heap_cpus[arch_cpu_id()], cls);
 }
 

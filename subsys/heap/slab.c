@@ -1,7 +1,7 @@
 /* slab.c - size classes in 64 KiB spans, cached per CPU.
  *
- * Each span belongs to one CPU. That CPU allocates from span->free and frees into
- * span->local_free with plain loads and stores. Another CPU frees with one
+ * Each span belongs to one CPU. That CPU allocates from and frees into the span's
+ * list (its heap.head entry) with plain loads and stores. Another CPU frees with one
  * compare-exchange onto span->thread_free; if the owner had given up on the span as
  * full, the freeing CPU also puts the span on the owner's remote list. */
 #include "heap_internal.h"
@@ -13,7 +13,7 @@ const uint16_t heap_class_size[NCLASSES] = {16,  32,  48,  64,   80,   96,   112
                                             640, 768, 896, 1024, 1280, 1536, 1792, 2048};
 
 uint8_t heap_class_lut[HEAP_SMALL_MAX / 16];
-struct heap_class heap_class[NCLASSES + 1];
+struct heap_class heap_class[NCLASSES];
 
 /* Where each class's first block starts in its span. Power-of-two blocks are aligned
  * to their size (kmalloc_aligned relies on it): above 256 bytes they start at their
@@ -50,13 +50,14 @@ void heap_build_classes(void)
         uint8_t shift = 0;
         while (!(odd & 1))
             odd >>= 1, shift++;
-        for (int i = 0; i < 5; i++) /* Newton: each step doubles the correct low bits */
+        for (int i = 0; i < 4; i++) /* Newton: each step doubles the correct low bits */
             inv *= 2 - odd * inv;
-        HEAP_CLASS(k) = (struct heap_class){.size = b,
-                                            .inv = inv,
+        uint32_t n = (uint32_t)((SPAN_SIZE - off[k]) / b);
+        heap_class[k] = (struct heap_class){.size = (uint16_t)b,
                                             .data_off = (uint16_t)off[k],
-                                            .nblocks = (uint16_t)((SPAN_SIZE - off[k]) / b),
-                                            .shift = shift};
+                                            .nblocks = (uint16_t)n,
+                                            .inv = (uint16_t)inv,
+                                            .lim = (uint16_t)(n << 4 | shift)};
     }
     int c = 0;
     for (unsigned i = 0; i < HEAP_SMALL_MAX / 16; i++) {
@@ -64,6 +65,12 @@ void heap_build_classes(void)
             c++;
         heap_class_lut[i] = (uint8_t)c;
     }
+}
+
+void span_set_curh(struct heap_cpu *c, int cls, struct block **h)
+{
+    for (unsigned i = cls ? heap_class_size[cls - 1] / 16u : 0; i < heap_class_size[cls] / 16u; i++)
+        c->curh[i] = h;
 }
 
 int heap_class_of(size_t size)
@@ -74,8 +81,9 @@ int heap_class_of(size_t size)
 void span_format(struct span *s, int cls, unsigned owner)
 {
     uint32_t bsize = heap_class_size[cls];
-    uint8_t *data = (uint8_t *)s + HEAP_CLASS(cls).data_off;
-    uint32_t n = HEAP_CLASS(cls).nblocks;
+    const struct heap_class *k = &heap_class[cls];
+    uint8_t *data = (uint8_t *)s + k->data_off;
+    uint32_t n = k->nblocks;
     *s = (struct span){
         .magic = SPAN_MAGIC ^ (uintptr_t)s,
         .data = data,
@@ -94,8 +102,9 @@ void span_format(struct span *s, int cls, unsigned owner)
         b->key = s->key ^ (uintptr_t)b;
         prev = b;
     }
-    s->free = prev;
-    *heap_meta_of(s) = (uint16_t)((owner << 8) | (unsigned)(cls + 1));
+    *span_head(s) = prev;
+    *heap_meta_of(s) = (struct chunk_meta){(uint16_t)((owner << 8) | (unsigned)(cls + 1)),
+                                           k->data_off, k->inv, k->lim};
 }
 
 struct span *span_of(const void *p)
@@ -111,22 +120,18 @@ long span_block_index(const struct span *s, const void *p)
     return (long)((off * s->recip) >> 32); /* exact for off < 64 KiB, bsize < 4 KiB */
 }
 
-/* Move the owner's local frees and the other CPUs' frees onto span->free. */
+/* Move the other CPUs' frees onto the span's own list. */
 static void collect(struct span *s)
 {
-    if (s->local_free && !s->free) {
-        s->free = s->local_free;
-        s->local_free = NULL;
-    }
     /* acquire: pairs with the release in a remote free, so the block's words are seen */
     struct block *t = arch_atomic_xchg(&s->thread_free, (struct block *)NULL, ARCH_ACQUIRE);
     if (!t)
         return;
-    struct block *last = t;
+    struct block *last = t, **h = span_head(s);
     while (last->next)
         last = last->next;
-    last->next = s->free;
-    s->free = t;
+    last->next = *h;
+    *h = t;
 }
 
 static void partial_push(struct heap_cpu *c, struct span *s)
@@ -170,7 +175,7 @@ __attribute__((noinline)) static void *alloc_slow(struct heap_cpu *c, int cls, u
     for (;;) {
         if (s) {
             collect(s);
-            if (s->free)
+            if (*span_head(s))
                 break;
             if (retire_full(s))
                 s = NULL;
@@ -182,23 +187,21 @@ __attribute__((noinline)) static void *alloc_slow(struct heap_cpu *c, int cls, u
         if (s) {
             c->partial[cls] = s->next;
             s->in_partial = 0;
-            s->is_current = 1;
-            c->cur[cls] = s;
             continue;
         }
         s = heap_get_span();
         if (!s) {
             c->cur[cls] = NULL;
+            span_set_curh(c, cls, &heap_no_block);
             return NULL;
         }
         span_format(s, cls, cpu);
-        s->is_current = 1;
-        c->cur[cls] = s;
     }
+    struct block **h = span_head(s), *b = *h;
     s->is_current = 1;
     c->cur[cls] = s;
-    struct block *b = s->free;
-    s->free = b->next;
+    span_set_curh(c, cls, h);
+    *h = b->next;
     b->key = 0;
     return b;
 }
@@ -213,6 +216,17 @@ void span_free_retired(struct heap_cpu *c, struct span *s)
     if (s->full)
         arch_atomic_store(&s->full, 0, ARCH_RELAXED);
     partial_push(c, s);
+}
+
+/* Every slow path runs with preemption off: see arch_preempt_disable. */
+void span_refilled(struct block *b)
+{
+    struct span *s = span_of(b);
+    if (s->is_current)
+        return;
+    arch_preempt_disable();
+    span_free_retired(&heap_cpus[s->owner], s);
+    arch_preempt_enable();
 }
 
 bool span_free(struct span *s, void *p, bool report)
@@ -244,8 +258,9 @@ bool span_free(struct span *s, void *p, bool report)
     struct heap_cpu *c = &heap_cpus[cpu];
     b->key = s->key ^ (uintptr_t)b;
     if (s->owner == cpu) {
-        b->next = s->local_free;
-        s->local_free = b;
+        struct block **h = span_head(s);
+        b->next = *h;
+        *h = b;
         if (!s->is_current)
             span_free_retired(c, s);
         return true;
@@ -275,35 +290,15 @@ static uint32_t chain_len(const struct block *b)
     return n;
 }
 
-/* Blocks on the span's free lists (all three). */
+/* Blocks on the span's free lists (its own and the other CPUs'). */
 static uint32_t free_blocks(const struct span *s)
 {
-    return chain_len(s->free) + chain_len(s->local_free) +
-           chain_len(arch_atomic_load(&s->thread_free, ARCH_ACQUIRE));
+    return chain_len(*span_head(s)) + chain_len(arch_atomic_load(&s->thread_free, ARCH_ACQUIRE));
 }
 
 /* Quiescent only: return every span with no live block to the pool. */
-/* Quiescent only: put every CPU's own freed blocks back on their spans. */
-static void flush_cpu_lists(void)
-{
-    for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
-        for (int cls = 0; cls < NCLASSES; cls++) {
-            struct block *b = heap_cpus[cpu].free[cls + 1];
-            heap_cpus[cpu].free[cls + 1] = NULL;
-            while (b) {
-                struct block *next = b->next;
-                struct span *s = span_of(b);
-                b->next = s->local_free;
-                s->local_free = b;
-                b = next;
-            }
-        }
-    }
-}
-
 void slab_trim(void)
 {
-    flush_cpu_lists();
     for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
         struct heap_cpu *c = &heap_cpus[cpu];
         take_remote(c);
@@ -315,6 +310,7 @@ void slab_trim(void)
                 c->cur[cls]->next = s;
                 s = c->cur[cls];
                 c->cur[cls] = NULL;
+                span_set_curh(c, cls, &heap_no_block);
             }
             while (s) {
                 struct span *next = s->next;
@@ -352,23 +348,18 @@ static uint32_t list_len(const struct span *s, const struct block *b, bool *ok)
 }
 
 /* Quiescent only: every span's lists are made of its own free blocks, every CPU's
- * list of blocks from spans of that class it owns, and the counts add up. */
+ * current spans are its own and of their class, and the counts add up. */
 bool slab_valid(void)
 {
-    bool ok = true;
-    for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
-        for (int cls = 0; cls < NCLASSES; cls++) {
-            uint32_t n = 0;
-            for (const struct block *b = heap_cpus[cpu].free[cls + 1]; b; b = b->next) {
-                const uint16_t *m = heap_meta_of(b);
-                const struct span *s = span_of(b);
-                long i = m ? span_block_index(s, b) : -1;
-                if (!m || *m != ((cpu << 8) | (unsigned)(cls + 1)) || i < 0 ||
-                    (uint32_t)i >= s->nblocks ||
-                    s->data + (uint64_t)i * s->bsize != (const uint8_t *)b ||
-                    b->key != (heap_g.key ^ (uintptr_t)b) || ++n > (1u << 26))
-                    return false;
-            }
+    bool ok = heap_no_block == NULL;
+    for (unsigned cpu = 0; cpu < MAX_CPUS && ok; cpu++) {
+        for (unsigned i = 0; i < HEAP_SMALL_MAX / 16; i++) {
+            int cls = heap_class_lut[i];
+            const struct span *s = heap_cpus[cpu].cur[cls];
+            if (s ? heap_cpus[cpu].curh[i] != span_head(s) || !s->is_current || s->owner != cpu ||
+                        s->cls != cls
+                  : heap_cpus[cpu].curh[i] != &heap_no_block)
+                return false;
         }
     }
     /* Visit spans through the chunk maps, which see every span whatever list it is on. */
@@ -379,9 +370,12 @@ bool slab_valid(void)
         for (size_t i = 0; i < n && ok; i++) {
             /* kfree's inline path trusts a nonzero meta word to mean "a span in use,
              * of this owner and class". */
-            uint16_t meta = heap_g.meta[arena ? AREA_CHUNKS + i : i];
+            const struct chunk_meta *cm = &heap_g.meta[arena ? AREA_CHUNKS + i : i];
+            uint16_t meta = cm->word;
+            const struct block *head = heap_g.head[arena ? AREA_CHUNKS + i : i];
+            bool zero = !meta && !cm->data_off && !cm->inv && !cm->lim && !head;
             if (kinds[i] != CHUNK_SPAN) {
-                if (meta)
+                if (!zero)
                     return false;
                 continue;
             }
@@ -389,14 +383,15 @@ bool slab_valid(void)
             if (s->magic != (SPAN_MAGIC ^ (uintptr_t)s))
                 return false;
             if (!s->bsize) {
-                if (meta)
+                if (!zero)
                     return false;
                 continue; /* in the pool */
             }
-            if (meta != ((unsigned)s->owner << 8 | (unsigned)(s->cls + 1)))
+            const struct heap_class *k = &heap_class[s->cls];
+            if (s->cls >= NCLASSES || meta != ((unsigned)s->owner << 8 | (unsigned)(s->cls + 1)) ||
+                cm->data_off != k->data_off || cm->inv != k->inv || cm->lim != k->lim)
                 return false;
-            uint32_t f = list_len(s, s->free, &ok) + list_len(s, s->local_free, &ok) +
-                         list_len(s, s->thread_free, &ok);
+            uint32_t f = list_len(s, head, &ok) + list_len(s, s->thread_free, &ok);
             if (s->bsize != heap_class_size[s->cls] || f > s->nblocks)
                 ok = false;
         }
@@ -407,13 +402,6 @@ bool slab_valid(void)
 void slab_count_live(uint64_t *blocks_out, uint64_t *bytes_out)
 {
     uint64_t bytes = 0, blocks = 0;
-    for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
-        for (int cls = 0; cls < NCLASSES; cls++) {
-            uint64_t n = chain_len(heap_cpus[cpu].free[cls + 1]);
-            blocks -= n; /* free, but counted live by their spans below */
-            bytes -= n * heap_class_size[cls];
-        }
-    }
     for (int arena = 0; arena < 2; arena++) {
         uint8_t *kinds = arena ? heap_g.arena_chunk : heap_g.chunk;
         size_t n = arena ? sizeof(heap_g.arena_chunk) : (heap_g.area ? sizeof(heap_g.chunk) : 0);
