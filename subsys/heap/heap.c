@@ -107,22 +107,29 @@ static bool chunk_index(const void *p, size_t *i, bool *arena)
     return false;
 }
 
-struct chunk_meta *heap_meta_of(const void *p)
+/* p's chunk's index in heap.meta and heap.head (area chunks, then arena chunks), or
+ * -1 outside the heap. */
+static long chunk_slot(const void *p)
 {
     size_t i;
     bool arena;
     if (!chunk_index(p, &i, &arena))
-        return NULL;
-    return &heap_g.meta[arena ? AREA_CHUNKS + i : i];
+        return -1;
+    return (long)(arena ? AREA_CHUNKS + i : i);
+}
+
+struct chunk_meta *heap_meta_of(const void *p)
+{
+    long i = chunk_slot(p);
+    return i < 0 ? NULL : &heap_g.meta[i];
 }
 
 struct block **span_head(const struct span *s)
 {
-    size_t i;
-    bool arena;
-    if (!chunk_index(s, &i, &arena))
+    long i = chunk_slot(s);
+    if (i < 0)
         arch_panic("heap: span %p is not in the heap", (const void *)s);
-    return &heap_g.head[arena ? AREA_CHUNKS + i : i];
+    return &heap_g.head[i];
 }
 
 uint8_t *heap_chunk_of(const void *p)
