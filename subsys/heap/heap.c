@@ -10,7 +10,6 @@
 
 struct heap heap_g;
 struct heap_cpu heap_cpus[MAX_CPUS];
-struct block *heap_no_block;
 /* The bootstrap arena. Its spans must be 64 KiB aligned, and a loader may not honour
  * a large static alignment (Valgrind places the executable at 0x108000), so the
  * aligned part is found at run time. */
@@ -48,7 +47,7 @@ bool heap_init(enum heap_mode mode)
     heap_build_classes();
     for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
         for (int cls = 0; cls < NCLASSES; cls++)
-            span_set_curh(&heap_cpus[cpu], cls, &heap_no_block);
+            span_set_curh(&heap_cpus[cpu], cls, NULL);
     heap_arena = (uint8_t *)ARCH_ALIGN_UP((uintptr_t)arena_space, SPAN_SIZE);
     heap_g.arena_bias = (uintptr_t)heap_arena - AREA_SIZE;
     heap_g.key_seed = (uintptr_t)&heap_g ^ UINT64_C(0x6b65726e73696d);
@@ -61,8 +60,6 @@ bool heap_init(enum heap_mode mode)
         heap_g.pool = s;
     }
     heap_g.ready = true;
-    if (mode == HEAP_FAST)
-        heap_g.fast_small = HEAP_SMALL_MAX, heap_g.fast_arena = ARENA_SIZE;
     if (mode == HEAP_CHECKING)
         arch_add_describer(heap_describe);
     return true;
@@ -85,8 +82,6 @@ bool heap_attach_paging(struct pg_space *as)
     heap_lock();
     heap_g.as = as;
     heap_g.area = va.value;
-    if (heap_g.mode == HEAP_FAST)
-        heap_g.fast_area = AREA_SIZE;
     heap_g.paging = true;
     heap_unlock();
     return true;
@@ -320,12 +315,12 @@ static __attribute__((noinline)) void *kmalloc_slow(size_t size)
     return alloc(size, 0, false);
 }
 
-/* The inline path serves a small block from this CPU's list of its own frees, or its
- * current span, and touches nothing else. */
+/* The inline path pops a small block off this CPU's current span of its class, found
+ * by size step, and touches nothing else. Before heap_init and in checking mode every
+ * size step has no block (struct heap_cpu), so those calls go to kmalloc_slow. */
 void *kmalloc(size_t size)
 {
-    size_t n = size - 1;
-    if (__builtin_expect(n < heap_g.fast_small, 1)) {
+    if (__builtin_expect(size - 1 < HEAP_SMALL_MAX, 1)) {
         void *p = span_alloc_size(size);
         if (__builtin_expect(p != NULL, 1))
             return p;
@@ -410,6 +405,9 @@ static __attribute__((noinline)) void kfree_slow(void *p)
  * none has an all-zero entry, so 0 blocks), the start of a block (so aligned), not
  * already free. Anything else goes to kfree_slow, which checks again (the span's
  * back-pointer too) and reports.
+ * The ranges are constants, with no "ready" or mode test: before heap_init or paging
+ * a base is 0 and its range's entries are all zero, and checking mode's entries name
+ * no CPU (chunk_word), so those frees all go to kfree_slow. The entry is one load.
  * The block goes onto its span's list in heap.head, whose address follows from p by
  * arithmetic: the checks' loads decide only branches, so the store's address does not
  * wait for them, and the next kmalloc's loads need not wait for the store. (A per-CPU
@@ -418,15 +416,15 @@ static __attribute__((noinline)) void kfree_slow(void *p)
 void kfree(void *p)
 {
     uintptr_t a = (uintptr_t)p, i = a - heap_g.area;
-    if (__builtin_expect(i >= heap_g.fast_area, 0)) {
+    if (__builtin_expect(i >= AREA_SIZE, 0)) {
         i = a - heap_g.arena_bias; /* AREA_SIZE + offset in the arena */
-        if (i - AREA_SIZE >= heap_g.fast_arena)
+        if (i - AREA_SIZE >= ARENA_SIZE)
             goto slow;
     }
     size_t j = i / SPAN_SIZE;
-    const struct chunk_meta *cm = &heap_g.meta[j];
+    const struct chunk_meta m = chunk_meta_read(&heap_g.meta[j]), *cm = &m;
     if (__builtin_expect((cm->word ^ (arch_cpu_id() << 8)) > NCLASSES, 0))
-        goto slow; /* another CPU's span, or no span */
+        goto slow; /* another CPU's span, no span, or checking mode */
     struct block *b = p, *old = heap_g.head[j];
     uint64_t key = heap_g.key ^ a;
     if (__builtin_expect(chunk_block_index(cm, a) >= cm->lim >> 4u || b->key == key, 0))

@@ -34,6 +34,19 @@ struct chunk_meta {
     uint16_t lim; /* nblocks << 4 | shift */
 };
 
+/* A meta entry read with one 8-byte load (the inline free's only load of it), then
+ * split in registers. */
+static inline struct chunk_meta chunk_meta_read(const struct chunk_meta *m)
+{
+    uint64_t w;
+    __builtin_memcpy(&w, m, sizeof(w));
+    return (struct chunk_meta){(uint16_t)w, (uint16_t)(w >> 16), (uint16_t)(w >> 32),
+                               (uint16_t)(w >> 48)};
+}
+ARCH_STATIC_ASSERT(sizeof(struct chunk_meta) == 8 &&
+                       __builtin_offsetof(struct chunk_meta, inv) == 4,
+                   "chunk_meta_read splits the fields of one little-endian word");
+
 /* The block index chunk_meta describes for address a, or a number >= its nblocks. */
 static inline unsigned chunk_block_index(const struct chunk_meta *m, uintptr_t a)
 {
@@ -78,9 +91,11 @@ struct large {
 
 /* 2 KiB, so a CPU's entry is one shift away. */
 struct heap_cpu {
-    /* Per 16-byte size step ((size - 1) / 16), the free-list head of its class's
-     * current span (that span's heap.head entry), or &heap_no_block when the class
-     * has none: kmalloc's inline path pops here, with no class lookup before it. */
+    /* Per 16-byte size step ((size - 1) / 16), where kmalloc's inline path pops: the
+     * free-list head of its class's current span (that span's heap.head entry), or
+     * NULL: what the heap starts with (so kmalloc needs no "ready" test), what a class
+     * with no current span has, and what checking mode keeps (so its allocations all
+     * take the slow path). */
     struct block **curh[HEAP_SMALL_MAX / 16];
     struct span *cur[NCLASSES];
     struct span *partial[NCLASSES];
@@ -90,10 +105,6 @@ struct heap_cpu {
 struct heap {
     enum heap_mode mode;
     bool ready, paging;
-    /* The inline paths' one test each. Nonzero only once the heap is ready in fast
-     * mode: the largest size kmalloc's inline path serves, and the sizes of the
-     * ranges kfree's inline path looks up (0 makes `a - base < size` always false). */
-    uint64_t fast_small, fast_area, fast_arena;
     struct pg_space *as;
     uint64_t area; /* base of the virtual area, 0 before paging */
     uint8_t chunk[AREA_SIZE / SPAN_SIZE];
@@ -143,8 +154,6 @@ extern struct heap_class heap_class[NCLASSES];
 struct chunk_meta *heap_meta_of(const void *p);
 /* The free-list head of the span s (in heap.head). */
 struct block **span_head(const struct span *s);
-/* Always NULL: what a class with no current span points its curh at. */
-extern struct block *heap_no_block;
 void heap_build_classes(void);
 int heap_class_of(size_t size);
 void *span_alloc_slow(struct heap_cpu *c, int cls);
@@ -190,15 +199,33 @@ size_t chk_usable(const void *p);
 void chk_trim(void);
 size_t chk_quarantined(void);
 
-/* Point the curh entries of class cls at h. */
+/* The meta word of a span in use: its owner and class. kfree's inline path frees
+ * only into spans whose owner matches the calling CPU, so checking mode, where every
+ * free takes the slow path, writes an owner no CPU has. Chunks with no span in use
+ * are all zero, and their 0 blocks refuse every address. */
+#define CHUNK_NO_CPU 0xffu
+ARCH_STATIC_ASSERT(MAX_CPUS <= CHUNK_NO_CPU, "a CPU number fits below CHUNK_NO_CPU");
+static inline uint16_t chunk_word(unsigned owner, int cls)
+{
+    unsigned who = heap_g.mode == HEAP_FAST ? owner : CHUNK_NO_CPU;
+    return (uint16_t)(who << 8 | (unsigned)(cls + 1));
+}
+
+/* The curh entry for free-list head h (NULL: none): none in checking mode. */
+static inline struct block **curh_of(struct block **h)
+{
+    return heap_g.mode == HEAP_FAST ? h : NULL;
+}
+
+/* Point the curh entries of class cls at h (NULL: none). */
 void span_set_curh(struct heap_cpu *c, int cls, struct block **h);
 
 /* A block of `size` bytes (1..HEAP_SMALL_MAX) from this CPU's current span of its
- * class; NULL if it has none free. */
+ * class; NULL if it has none free, or in checking mode. */
 static inline void *span_alloc_size(size_t size)
 {
-    struct block **h = heap_cpus[arch_cpu_id()].curh[(size - 1) / 16], *b = *h;
-    if (__builtin_expect(b != NULL, 1)) {
+    struct block **h = heap_cpus[arch_cpu_id()].curh[(size - 1) / 16], *b;
+    if (__builtin_expect(h && (b = *h) != NULL, 1)) {
         *h = b->next;
         b->key = 0;
         return b;

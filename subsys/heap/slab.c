@@ -69,8 +69,9 @@ void heap_build_classes(void)
 
 void span_set_curh(struct heap_cpu *c, int cls, struct block **h)
 {
+    struct block **e = curh_of(h);
     for (unsigned i = cls ? heap_class_size[cls - 1] / 16u : 0; i < heap_class_size[cls] / 16u; i++)
-        c->curh[i] = h;
+        c->curh[i] = e;
 }
 
 int heap_class_of(size_t size)
@@ -103,8 +104,7 @@ void span_format(struct span *s, int cls, unsigned owner)
         prev = b;
     }
     *span_head(s) = prev;
-    *heap_meta_of(s) = (struct chunk_meta){(uint16_t)((owner << 8) | (unsigned)(cls + 1)),
-                                           k->data_off, k->inv, k->lim};
+    *heap_meta_of(s) = (struct chunk_meta){chunk_word(owner, cls), k->data_off, k->inv, k->lim};
 }
 
 struct span *span_of(const void *p)
@@ -123,6 +123,8 @@ long span_block_index(const struct span *s, const void *p)
 /* Move the other CPUs' frees onto the span's own list. */
 static void collect(struct span *s)
 {
+    if (!arch_atomic_load(&s->thread_free, ARCH_RELAXED))
+        return; /* the common case: no exchange, so the line stays shared */
     /* acquire: pairs with the release in a remote free, so the block's words are seen */
     struct block *t = arch_atomic_xchg(&s->thread_free, (struct block *)NULL, ARCH_ACQUIRE);
     if (!t)
@@ -192,7 +194,7 @@ __attribute__((noinline)) static void *alloc_slow(struct heap_cpu *c, int cls, u
         s = heap_get_span();
         if (!s) {
             c->cur[cls] = NULL;
-            span_set_curh(c, cls, &heap_no_block);
+            span_set_curh(c, cls, NULL);
             return NULL;
         }
         span_format(s, cls, cpu);
@@ -310,7 +312,7 @@ void slab_trim(void)
                 c->cur[cls]->next = s;
                 s = c->cur[cls];
                 c->cur[cls] = NULL;
-                span_set_curh(c, cls, &heap_no_block);
+                span_set_curh(c, cls, NULL);
             }
             while (s) {
                 struct span *next = s->next;
@@ -351,14 +353,14 @@ static uint32_t list_len(const struct span *s, const struct block *b, bool *ok)
  * current spans are its own and of their class, and the counts add up. */
 bool slab_valid(void)
 {
-    bool ok = heap_no_block == NULL;
+    bool ok = true;
     for (unsigned cpu = 0; cpu < MAX_CPUS && ok; cpu++) {
         for (unsigned i = 0; i < HEAP_SMALL_MAX / 16; i++) {
             int cls = heap_class_lut[i];
             const struct span *s = heap_cpus[cpu].cur[cls];
-            if (s ? heap_cpus[cpu].curh[i] != span_head(s) || !s->is_current || s->owner != cpu ||
-                        s->cls != cls
-                  : heap_cpus[cpu].curh[i] != &heap_no_block)
+            if (s ? heap_cpus[cpu].curh[i] != curh_of(span_head(s)) || !s->is_current ||
+                        s->owner != cpu || s->cls != cls
+                  : heap_cpus[cpu].curh[i] != NULL)
                 return false;
         }
     }
@@ -388,7 +390,7 @@ bool slab_valid(void)
                 continue; /* in the pool */
             }
             const struct heap_class *k = &heap_class[s->cls];
-            if (s->cls >= NCLASSES || meta != ((unsigned)s->owner << 8 | (unsigned)(s->cls + 1)) ||
+            if (s->cls >= NCLASSES || meta != chunk_word(s->owner, s->cls) ||
                 cm->data_off != k->data_off || cm->inv != k->inv || cm->lim != k->lim)
                 return false;
             uint32_t f = list_len(s, head, &ok) + list_len(s, s->thread_free, &ok);

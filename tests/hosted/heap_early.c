@@ -1,6 +1,7 @@
-/* heap_early.c - the heap before paging: it runs on its static arena, and running
- * out of the arena is a clear report and NULL, not corruption. Then paging comes up
- * and the same heap grows. Exit 0 when all of that held (ctest runs it). */
+/* heap_early.c - the heap before heap_init (calls are refused) and before paging: it
+ * runs on its static arena, and running out of the arena is a clear report and NULL,
+ * not corruption. Then paging comes up and the same heap grows. Exit 0 when all of that held (ctest
+ * runs it). */
 #include <arch/cpu.h>
 #include <arch/console.h>
 #include <heap/heap.h>
@@ -21,12 +22,23 @@ int main(void)
     static void *p[2048];
     static struct pg_space as;
     CHECK(sim_boot(NULL) == 0);
+    /* Before heap_init, and before paging, the inline paths have no "ready" test: their
+     * tables are all zero there, so these calls go to the slow paths, which refuse
+     * them without touching the memory (nothing is mapped at these addresses). */
+    void *area0 = (void *)(uintptr_t)0x10000;                          /* area base still 0 */
+    void *arena0 = (void *)(uintptr_t)((UINT64_C(1) << 30) + 0x10000); /* arena bias still 0 */
+    CHECK(kmalloc(16) == NULL);
+    kfree(area0);
+    kfree(arena0);
     CHECK(heap_init(HEAP_FAST));
+    kfree(area0);
+    struct heap_stats s;
+    heap_get_stats(&s);
+    CHECK(s.reports[HEAP_REPORT_NOT_HEAP] == 3);
     CHECK(!heap_init(HEAP_CHECKING)); /* started once */
     void *early = kmalloc(100);
     CHECK(early != NULL);           /* before paging: from the arena */
     CHECK(kmalloc(100000) == NULL); /* large blocks need pages */
-    struct heap_stats s;
     heap_get_stats(&s);
     CHECK(s.reports[HEAP_REPORT_EARLY_OOM] == 1);
     int n = 0;
