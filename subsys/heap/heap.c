@@ -423,8 +423,8 @@ void kfree(void *p)
     }
     size_t j = i / SPAN_SIZE;
     const struct chunk_meta m = chunk_meta_read(&heap_g.meta[j]), *cm = &m;
-    if (__builtin_expect((cm->word ^ (arch_cpu_id() << 8)) > NCLASSES, 0))
-        goto slow; /* another CPU's span, no span, or checking mode */
+    if (__builtin_expect((uint8_t)cm->word != arch_cpu_id(), 0))
+        goto slow; /* another CPU's span, or checking mode (no span: 0 blocks, below) */
     struct block *b = p, *old = heap_g.head[j];
     uint64_t key = heap_g.key ^ a;
     if (__builtin_expect(chunk_block_index(cm, a) >= cm->lim >> 4u || b->key == key, 0))

@@ -28,7 +28,7 @@
  * (2^(16-shift) - 1) / odd; an address before data_off wraps to an offset past the
  * last block). So one compare checks range, block start and alignment. */
 struct chunk_meta {
-    uint16_t word;     /* (owner CPU << 8) | (class + 1) for a span in use, else 0 */
+    uint16_t word;     /* (class + 1) << 8 | owner CPU for a span in use, else 0 */
     uint16_t data_off; /* these three only while word is nonzero */
     uint16_t inv;
     uint16_t lim; /* nblocks << 4 | shift */
@@ -208,7 +208,7 @@ ARCH_STATIC_ASSERT(MAX_CPUS <= CHUNK_NO_CPU, "a CPU number fits below CHUNK_NO_C
 static inline uint16_t chunk_word(unsigned owner, int cls)
 {
     unsigned who = heap_g.mode == HEAP_FAST ? owner : CHUNK_NO_CPU;
-    return (uint16_t)(who << 8 | (unsigned)(cls + 1));
+    return (uint16_t)((unsigned)(cls + 1) << 8 | who);
 }
 
 /* The curh entry for free-list head h (NULL: none): none in checking mode. */
