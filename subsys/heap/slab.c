@@ -123,8 +123,6 @@ long span_block_index(const struct span *s, const void *p)
 /* Move the other CPUs' frees onto the span's own list. */
 static void collect(struct span *s)
 {
-    if (!arch_atomic_load(&s->thread_free, ARCH_RELAXED))
-        return; /* the common case: no exchange, so the line stays shared */
     /* acquire: pairs with the release in a remote free, so the block's words are seen */
     struct block *t = arch_atomic_xchg(&s->thread_free, (struct block *)NULL, ARCH_ACQUIRE);
     if (!t)
@@ -176,7 +174,8 @@ __attribute__((noinline)) static void *alloc_slow(struct heap_cpu *c, int cls, u
     struct span *s = c->cur[cls];
     for (;;) {
         if (s) {
-            collect(s);
+            if (!*span_head(s)) /* checking mode comes here with blocks left */
+                collect(s);
             if (*span_head(s))
                 break;
             if (retire_full(s))
