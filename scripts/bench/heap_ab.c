@@ -24,7 +24,7 @@ static size_t sizes[NSIZES];
 /* heap_bench's workload (a), with direct calls; the asm keeps the compiler from
  * pairing glibc's malloc with its free and deleting both. */
 #define PAIRS(name, alloc, release)                                                                \
-    static __attribute__((noinline)) double name(long n)                                          \
+    static __attribute__((noinline)) double name(long n)                                           \
     {                                                                                              \
         double t0 = bench_now();                                                                   \
         for (long i = 0; i < n; i++) {                                                             \
