@@ -29,6 +29,17 @@ static inline double bench_median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* The heap benchmarks' sizes: uniform in 16..512 bytes, from xorshift64 with a fixed
+ * seed, so heap_bench and heap_ab run the same sequence. */
+static inline void bench_heap_sizes(size_t *sizes, int n)
+{
+    unsigned long long x = 88172645463325252ull;
+    for (int i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        sizes[i] = 16 + x % 497;
+    }
+}
+
 /* The options every benchmark here takes: --reps N (1-99) and --quick. 0, or 2 after
  * printing the usage line for anything else. */
 static inline int bench_args(int argc, char **argv, int *reps, bool *quick)

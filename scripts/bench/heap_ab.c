@@ -46,11 +46,7 @@ int main(int argc, char **argv)
     if (bench_args(argc, argv, &reps, &quick))
         return 2;
     long n = quick ? 100000 : 4000000;
-    uint64_t x = 88172645463325252u; /* heap_bench's seed and sizes */
-    for (int i = 0; i < NSIZES; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        sizes[i] = 16 + x % 497;
-    }
+    bench_heap_sizes(sizes, NSIZES);
     static struct pg_space as;
     struct sim_config cfg = {.ram_size = UINT64_C(1) << 30, .ncpus = 2};
     if (sim_boot(&cfg))

@@ -166,11 +166,7 @@ int main(int argc, char **argv)
                 argv[0]);
         return 2;
     }
-    uint64_t x = 88172645463325252u; /* xorshift64, fixed seed */
-    for (int i = 0; i < NSIZES; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        sizes[i] = 16 + x % 497;
-    }
+    bench_heap_sizes(sizes, NSIZES);
     use_null = strcmp(alloc, "null") == 0;
     if (strncmp(alloc, "kernsim", 7) == 0) {
         static struct pg_space as;

@@ -45,9 +45,6 @@ bool heap_init(enum heap_mode mode)
         return false;
     heap_g.mode = mode;
     heap_build_classes();
-    for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
-        for (int cls = 0; cls < NCLASSES; cls++)
-            span_set_curh(&heap_cpus[cpu], cls, NULL);
     heap_arena = (uint8_t *)ARCH_ALIGN_UP((uintptr_t)arena_space, SPAN_SIZE);
     heap_g.arena_bias = (uintptr_t)heap_arena - AREA_SIZE;
     heap_g.key_seed = (uintptr_t)&heap_g ^ UINT64_C(0x6b65726e73696d);
