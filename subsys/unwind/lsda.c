@@ -72,9 +72,9 @@ enum unw_err unw_lsda_find(const uint8_t *lsda, const uint8_t *hi, uint64_t func
          * cleanup (filter 0) runs; typed handlers and exception specifications are for
          * other languages' exceptions and do not match. */
         bool cleanup = false;
-        struct rd a = {actions + action - 1, hi, false};
-        if (action - 1 > (uint64_t)(hi - actions))
-            return UNW_BAD_TABLE;
+        if (action - 1 >= (uint64_t)(hi - actions))
+            return UNW_BAD_TABLE; /* checked before the pointer is formed */
+        struct rd a = {actions + (action - 1), hi, false};
         for (int n = 0; n < ACTION_MAX; n++) {
             int64_t filter = rd_sleb(&a);
             const uint8_t *disp_at = a.p;

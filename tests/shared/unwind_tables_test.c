@@ -295,7 +295,47 @@ static void unwind_tables_test_malformed_tables_are_refused(struct ktest *t)
     KEXPECT_STR_CONTAINS(t, unw_strerror((enum unw_err)99), "unknown");
 }
 
+/* An LSDA whose one call site covers [FUNC, FUNC + 0x3fff) with a landing pad at +1
+ * and action record `action` (ULEB128, up to 10 bytes), followed by one action
+ * record: a cleanup. */
+static size_t lsda_with_action(uint8_t *b, const uint8_t *action, size_t n)
+{
+    size_t k = 0;
+    b[k++] = 0xff;                /* landing pads relative to the function */
+    b[k++] = 0xff;                /* no type table */
+    b[k++] = 0x01;                /* call sites in ULEB128 */
+    b[k++] = (uint8_t)(4 + n);    /* the call-site table's length */
+    b[k++] = 0x00;                /* start */
+    b[k++] = 0xff, b[k++] = 0x7f; /* length */
+    b[k++] = 0x01;                /* landing pad */
+    for (size_t i = 0; i < n; i++)
+        b[k++] = action[i];
+    b[k++] = 0x00, b[k++] = 0x00; /* action 1: filter 0 (cleanup), no next */
+    return k;
+}
+
+static void unwind_tables_test_lsda_action_outside_the_table_is_refused(struct ktest *t)
+{
+    uint8_t b[32];
+    uint64_t pad;
+    int64_t sel;
+    static const uint8_t first[] = {0x01}, past[] = {0x03},
+                         huge[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    size_t n = lsda_with_action(b, first, sizeof(first));
+    KEXPECT_EQ(t, unw_lsda_find(b, b + n, FUNC, FUNC + 0x10, &pad, &sel), UNW_OK);
+    KEXPECT_EQ(t, pad, FUNC + 1u);
+    /* Action 3 starts past the LSDA's end, and action 2^64-1 would wrap the pointer:
+     * both are refused before any pointer is formed from them. */
+    n = lsda_with_action(b, past, sizeof(past));
+    KEXPECT_EQ(t, unw_lsda_find(b, b + n, FUNC, FUNC + 0x10, &pad, &sel), UNW_BAD_TABLE);
+    KEXPECT_EQ(t, pad, 0u);
+    n = lsda_with_action(b, huge, sizeof(huge));
+    KEXPECT_EQ(t, unw_lsda_find(b, b + n, FUNC, FUNC + 0x10, &pad, &sel), UNW_BAD_TABLE);
+    KEXPECT_EQ(t, pad, 0u);
+}
+
 KTEST_SUITE(unwind_tables, KTEST_CASE(unwind_tables_test_rows_follow_the_program),
             KTEST_CASE(unwind_tables_test_step_on_a_fake_stack),
             KTEST_CASE(unwind_tables_test_expressions),
-            KTEST_CASE(unwind_tables_test_malformed_tables_are_refused));
+            KTEST_CASE(unwind_tables_test_malformed_tables_are_refused),
+            KTEST_CASE(unwind_tables_test_lsda_action_outside_the_table_is_refused));
