@@ -325,6 +325,12 @@ add_test(NAME sim.view_use_after_release_panics
                  --output "view of region 'timer-regs' used after the region was released" --
                  ${KS_TEST_WRAPPER} $<TARGET_FILE:view_after_release>)
 set_tests_properties(sim.view_use_after_release_panics PROPERTIES LABELS sim TIMEOUT 60)
+# ... and when the region went through a copy of its struct and the range was reused.
+add_test(NAME sim.view_use_after_copy_release_panics
+         COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+                 --output "view of region 'timer-regs' used after the region was released" --
+                 ${KS_TEST_WRAPPER} $<TARGET_FILE:view_after_release> copy)
+set_tests_properties(sim.view_use_after_copy_release_panics PROPERTIES LABELS sim TIMEOUT 60)
 
 # An unhandled page fault's panic names the faulting function and its callers.
 add_executable(fault_backtrace tests/hosted/fault_backtrace.c)

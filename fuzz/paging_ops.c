@@ -18,6 +18,7 @@
 #define MAX_LEAF  64
 #define N_FRAMES  8
 #define N_REGIONS 4
+#define RAM_SIZE  (UINT64_C(64) << 20)
 
 struct leaf {
     uint64_t va, size;
@@ -37,6 +38,8 @@ static struct {
     unsigned n;
     struct handle fr[N_FRAMES];
     struct pg_region reg[N_REGIONS];
+    struct pg_region stale[N_REGIONS]; /* copies made stale by a release, split or merge */
+    unsigned n_stale;
 } m;
 
 static struct pg_space as;
@@ -112,6 +115,34 @@ static bool frame_allocated(phys_addr_t f)
     return false;
 }
 
+/* A leaf that owns f (a region's page): nobody else may map f. */
+static bool owned_by_leaf(phys_addr_t f)
+{
+    for (unsigned i = 0; i < m.n; i++) {
+        if (m.leaf[i].owned && f - m.leaf[i].pa < m.leaf[i].size)
+            return true;
+    }
+    return false;
+}
+
+/* The lowest frame in [pa, pa+size) that the allocator handed out (a live handle's, a
+ * region's), or pa + size. */
+static phys_addr_t first_allocated(phys_addr_t pa, uint64_t size)
+{
+    phys_addr_t lo = pa + size;
+    for (unsigned i = 0; i < N_FRAMES; i++) {
+        const struct handle *h = &m.fr[i];
+        if (h->live && h->pa < pa + size && pa < h->pa + h->size)
+            lo = h->pa > pa ? (h->pa < lo ? h->pa : lo) : pa;
+    }
+    for (unsigned i = 0; i < m.n; i++) {
+        const struct leaf *l = &m.leaf[i];
+        if (l->owned && l->pa < pa + size && pa < l->pa + l->size)
+            lo = l->pa > pa ? (l->pa < lo ? l->pa : lo) : pa;
+    }
+    return lo;
+}
+
 static void remove_leaf(struct leaf *l)
 {
     *l = m.leaf[--m.n];
@@ -134,13 +165,17 @@ static struct pg_ret model_map(uint64_t va, phys_addr_t pa, uint64_t n, uint64_t
         if (in)
             return R(PG_ERR_PAGE_ALREADY_MAPPED, in->pa);
     }
-    if (!(fl & PG_UNTRACKED)) {
-        for (phys_addr_t f = pa; f < pa + size; f += ARCH_PAGE_4K) {
-            if (!frame_allocated(f))
-                return R(PG_ERR_INVALID_FRAME, f);
-            if (map_count(f) && !(fl & PG_SHARED))
-                return R(PG_ERR_FRAME_ALREADY_MAPPED, f);
-        }
+    if (fl & PG_UNTRACKED) { /* a device mapping must not cover RAM, nor any one's frames */
+        if ((fl & PG_UNCACHED) && pa < RAM_SIZE)
+            return R(PG_ERR_INVALID_FRAME, pa);
+        phys_addr_t a = first_allocated(pa, size);
+        return a < pa + size ? R(PG_ERR_INVALID_FRAME, a) : R(PG_OK, va);
+    }
+    for (phys_addr_t f = pa; f < pa + size; f += ARCH_PAGE_4K) {
+        if (!frame_allocated(f))
+            return R(PG_ERR_INVALID_FRAME, f);
+        if ((map_count(f) && !(fl & PG_SHARED)) || owned_by_leaf(f))
+            return R(PG_ERR_FRAME_ALREADY_MAPPED, f);
     }
     return R(PG_OK, va);
 }
@@ -155,11 +190,8 @@ static struct pg_ret model_unmap(uint64_t va, uint64_t n, uint64_t ps)
         struct leaf *l = covering(p);
         if (l && l->size > ps)
             return R(PG_ERR_PARENT_HUGE, l->pa);
-        if (l && l->size == ps) {
-            if (l->owned && map_count(l->pa) > 1)
-                return R(PG_ERR_FRAME_IN_USE, l->pa);
-            continue;
-        }
+        if (l && l->size == ps)
+            continue; /* an owned leaf's frames are mapped by it alone */
         struct leaf *in = first_in(p, p + ps);
         /* Nothing at p: absent at whichever level the walk stops. Smaller pages: a table. */
         if (!in)
@@ -239,7 +271,10 @@ static void op_map(const uint8_t *op)
     phys_addr_t pa;
     struct handle *h = &m.fr[op[2] % N_FRAMES];
     if ((op[2] & 0xf8) == 0xf8) {
-        fl |= PG_UNTRACKED, pa = 0; /* frame 0 and on: not the allocator's */
+        /* Not the allocator's: from frame 0 (refused over what it handed out), or past
+         * RAM; sometimes as a device (refused over RAM). */
+        fl |= PG_UNTRACKED | ((op[2] & 1) ? PG_UNCACHED : 0);
+        pa = (op[2] & 2) ? ARCH_PAGE_1G : 0;
     } else {
         pa = h->pa + (uint64_t)((op[2] >> 3) & 1) * ps; /* sometimes past the handle */
     }
@@ -348,13 +383,45 @@ static void drop_region_leaves(const struct pg_region *r)
         remove_leaf(covering(p));
 }
 
+/* A copy of a region struct, kept from before the call that made it stale. */
+static void keep_stale(const struct pg_region *r)
+{
+    m.stale[m.n_stale++ % N_REGIONS] = *r;
+}
+
+/* Every call through a stale handle is refused and changes nothing. */
+static void use_stale(const struct pg_region *st)
+{
+    struct pg_region copy = *st, tail = {0}, other = m.reg[0];
+    struct frame_stats before, after;
+    struct pg_view v;
+    frame_get_stats(&before);
+    uint64_t va_before = va_allocated_bytes();
+    if (pg_region_live(&copy))
+        die("a stale handle names a live region", copy.id, 0);
+    if (pg_region_release(&copy) != PG_ERR_RELEASED ||
+        pg_view_get(&copy, 0, 8, 8, false, &v) != PG_ERR_RELEASED ||
+        pg_region_split(&copy, copy.page_size, &tail) != PG_ERR_RELEASED ||
+        (pg_region_live(&other) && pg_region_merge(&other, &copy) != PG_ERR_RELEASED))
+        die("a stale handle was not refused", copy.id, copy.va);
+    frame_get_stats(&after);
+    if (after.free != before.free || after.mapped != before.mapped ||
+        va_allocated_bytes() != va_before || copy.id != st->id)
+        die("a refused stale handle changed something", after.free, before.free);
+}
+
 static void op_region(const uint8_t *op)
 {
     struct pg_region *r = &m.reg[op[1] % N_REGIONS];
     struct pg_region *o = &m.reg[(op[1] / N_REGIONS) % N_REGIONS];
+    if ((op[2] & 0xc0) == 0xc0) {
+        if (m.n_stale)
+            use_stale(&m.stale[op[3] % (m.n_stale < N_REGIONS ? m.n_stale : N_REGIONS)]);
+        return;
+    }
     switch (op[2] % 4) {
     case 0: { /* alloc */
-        if (r->live)
+        if (pg_region_live(r))
             return;
         uint64_t ps = (op[3] & 0x40) ? ARCH_PAGE_2M : ARCH_PAGE_4K, n = (op[3] & 3) + 1;
         unsigned fl = flags_of(op[3] >> 2) & ~PG_EXEC;
@@ -369,46 +436,44 @@ static void op_region(const uint8_t *op)
         return;
     }
     case 1: /* release */
-        if (!r->live) {
-            if (r->as && pg_region_release(r) != PG_ERR_RELEASED)
+        if (!pg_region_live(r)) {
+            if (r->id && pg_region_release(r) != PG_ERR_RELEASED)
                 die("release of a released region", 1, 0);
             return;
         }
-        {
-            enum pg_err want = PG_OK;
-            for (uint64_t p = r->va; p < r->va + r->size && !want; p += r->page_size) {
-                if (map_count(covering(p)->pa) > 1)
-                    want = PG_ERR_FRAME_IN_USE; /* a fuzzed map shares an owned frame */
-            }
-            enum pg_err got = pg_region_release(r);
-            if (got != want)
-                die("region release", got, want);
-            if (!got)
-                drop_region_leaves(r);
-            return;
-        }
+        keep_stale(r);
+        if (pg_region_release(r) != PG_OK)
+            die("region release", 0, 0); /* nobody else can map a region's frames */
+        drop_region_leaves(r);
+        return;
     case 2: { /* split */
-        if (!r->live || o->live || r == o)
+        if (!pg_region_live(r) || pg_region_live(o) || r == o)
             return;
         uint64_t off = (op[3] & 3) * r->page_size + ((op[3] & 4) ? ARCH_PAGE_4K : 0);
         enum pg_err want = !off || off >= r->size                ? PG_ERR_COUNT_MISMATCH
                            : !ARCH_IS_ALIGNED(off, r->page_size) ? PG_ERR_MISALIGNED
                                                                  : PG_OK;
+        struct pg_region before = *r;
         enum pg_err got = pg_region_split(r, off, o);
         if (got != want)
             die("region split", got, want);
+        if (!got)
+            keep_stale(&before);
         return;
     }
     default: { /* merge o into r */
-        if (!r->live || !o->live || r == o)
+        if (!pg_region_live(r) || !pg_region_live(o) || r == o)
             return;
         enum pg_err want =
             (r->va + r->size != o->va || r->page_size != o->page_size || r->flags != o->flags)
                 ? PG_ERR_COUNT_MISMATCH
                 : PG_OK;
+        struct pg_region before = *r, gone = *o;
         enum pg_err got = pg_region_merge(r, o);
         if (got != want)
             die("region merge", got, want);
+        if (!got)
+            keep_stale(&before), keep_stale(&gone);
         return;
     }
     }
@@ -428,7 +493,7 @@ static void teardown(void)
         remove_leaf(&m.leaf[i]);
     }
     for (unsigned i = 0; i < N_REGIONS; i++) {
-        if (m.reg[i].live) {
+        if (pg_region_live(&m.reg[i])) {
             drop_region_leaves(&m.reg[i]);
             if (pg_region_release(&m.reg[i]) != PG_OK)
                 die("teardown: region release", i, 0);
@@ -459,11 +524,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc, (void)argv;
     /* 64 MiB: 1 GiB pages are fuzzed over untracked frames; a 1 GiB frame request
      * takes its NO_CONTIGUOUS path. A small machine keeps the per-input checks cheap. */
-    struct sim_config cfg = {.ram_size = UINT64_C(64) << 20};
+    struct sim_config cfg = {.ram_size = RAM_SIZE};
     if (sim_boot(&cfg) || frame_init() || va_init() || pg_space_adopt(&as, arch_read_cr3()))
         abort();
     sim_set_history(false); /* a backtrace per PTE store buys a fuzzer nothing */
-    pg_set_alias_reports(false); /* refusals are part of the model; no need to print them */
+    pg_set_reports(false);  /* refusals are part of the model; no need to print them */
     frame_get_stats(&base_stats);
     return 0;
 }

@@ -1,13 +1,15 @@
 /* frame.c - the physical frame allocator: every usable RAM frame owned exactly once.
  *
- * One 16-bit word per 4 KiB frame: 2 bits of state, 14 bits of count (map count of
- * an allocated frame, present entries of a table). The words live in RAM carved from
- * the first usable range large enough, so the allocator runs before any heap. */
+ * One 16-bit word per 4 KiB frame: 2 bits of state, 1 bit "owned by its mapping",
+ * 13 bits of count (map count of an allocated frame, present entries of a table).
+ * The words live in RAM carved from the first usable range large enough, so the
+ * allocator runs before any heap. */
 #include "paging_internal.h"
 #include <arch/mem.h>
 #include <arch/panic.h>
 
 #define STATE(w)   ((enum frame_state)((w) >> 14))
+#define OWNED      0x2000u
 #define COUNT(w)   ((unsigned)((w)&FRAME_COUNT_MAX))
 #define WORD(s, c) ((uint16_t)(((unsigned)(s) << 14) | (c)))
 
@@ -85,6 +87,17 @@ enum frame_state frame_state_of(phys_addr_t pa)
 unsigned frame_count_of(phys_addr_t pa)
 {
     return fa.ready && idx(pa) < fa.n ? COUNT(fa.words[idx(pa)]) : 0;
+}
+
+bool frame_owned(phys_addr_t pa)
+{
+    return fa.ready && idx(pa) < fa.n && STATE(fa.words[idx(pa)]) == FS_ALLOCATED &&
+           (fa.words[idx(pa)] & OWNED);
+}
+
+phys_addr_t frame_end(void)
+{
+    return fa.ready ? fa.n << ARCH_PAGE_SHIFT : 0;
 }
 
 uint64_t frame_free_count(void)
@@ -219,14 +232,15 @@ enum pg_err frame_free(phys_addr_t pa, uint64_t size)
     return PG_OK;
 }
 
-void frame_map_get(phys_addr_t pa, uint64_t n)
+void frame_map_get(phys_addr_t pa, uint64_t n, bool owned)
 {
     for (uint64_t f = idx(pa); f < idx(pa) + n; f++) {
         uint16_t w = fa.words[f];
-        ARCH_BUG_ON(STATE(w) != FS_ALLOCATED || COUNT(w) == FRAME_COUNT_MAX);
+        ARCH_BUG_ON(STATE(w) != FS_ALLOCATED || COUNT(w) == FRAME_COUNT_MAX || (w & OWNED) ||
+                    (owned && COUNT(w)));
         if (!COUNT(w))
             fa.st.mapped++;
-        fa.words[f] = (uint16_t)(w + 1);
+        fa.words[f] = (uint16_t)((w + 1) | (owned ? OWNED : 0));
     }
 }
 
@@ -237,8 +251,10 @@ void frame_map_put(phys_addr_t pa, uint64_t n)
         if (STATE(w) != FS_ALLOCATED || !COUNT(w))
             arch_panic("frame_map_put: frame 0x%lx is not mapped (state %u)", f << ARCH_PAGE_SHIFT,
                        (unsigned)STATE(w));
-        if (COUNT(w) == 1)
+        if (COUNT(w) == 1) {
             fa.st.mapped--;
+            w &= ~OWNED; /* the owner was the last mapping */
+        }
         fa.words[f] = (uint16_t)(w - 1);
     }
 }
@@ -295,20 +311,22 @@ bool frame_valid(void)
         uint16_t w = fa.words[f];
         switch (STATE(w)) {
         case FS_UNMANAGED:
-            if (COUNT(w))
+            if (w & (OWNED | FRAME_COUNT_MAX))
                 return false;
             break;
         case FS_FREE:
-            if (COUNT(w))
+            if (w & (OWNED | FRAME_COUNT_MAX))
                 return false;
             c.free++;
             break;
         case FS_ALLOCATED:
+            if ((w & OWNED) && COUNT(w) != 1)
+                return false; /* an owned frame has its owner's mapping and no other */
             c.allocated++;
             c.mapped += COUNT(w) != 0;
             break;
         case FS_TABLE:
-            if (COUNT(w) > PTE_ENTRIES)
+            if (COUNT(w) > PTE_ENTRIES || (w & OWNED))
                 return false;
             c.tables++;
             break;

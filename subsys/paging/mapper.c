@@ -29,7 +29,16 @@ struct op {
     unsigned flags; /* OP_MAP: as asked */
 };
 
-static struct pg_ret check_frames(phys_addr_t pa, uint64_t size, unsigned flags);
+/* Why check_frames refused a frame, for the report. */
+enum refusal {
+    REFUSE_QUIETLY,   /* nothing to add to the error */
+    REFUSE_ALIAS,     /* mapped already, and PG_SHARED was not asked */
+    REFUSE_OWNED,     /* another mapping owns the frame */
+    REFUSE_UNTRACKED, /* PG_UNTRACKED over a frame the allocator handed out */
+    REFUSE_MMIO,      /* a device mapping (PG_UNCACHED|PG_UNTRACKED) over RAM */
+};
+
+static struct pg_ret check_frames(phys_addr_t pa, uint64_t size, unsigned flags, enum refusal *why);
 
 static uint64_t level_size(int level)
 {
@@ -123,7 +132,7 @@ static void leaf_op(struct op *op, phys_addr_t table, unsigned i, int level, uin
         phys_addr_t pa = op->pa0 + (slot_va - op->va0);
         set(table, i, e, pa | op->bits);
         if (op->bits & PG_PTE_TRACKED)
-            frame_map_get(pa, size >> ARCH_PAGE_SHIFT);
+            frame_map_get(pa, size >> ARCH_PAGE_SHIFT, (op->bits & PG_PTE_OWNED) != 0);
         return;
     }
     case OP_UNMAP:
@@ -234,11 +243,16 @@ static enum pg_err check_range(const struct pg_space *as, uint64_t va, uint64_t 
     return PG_OK;
 }
 
-static bool alias_reports = true;
+static bool reports = true;
 
-void pg_set_alias_reports(bool on)
+void pg_set_reports(bool on)
 {
-    alias_reports = on;
+    reports = on;
+}
+
+bool pg_reports_on(void)
+{
+    return reports;
 }
 
 /* Where in the window of `root` frame f is mapped (a leaf covering it), or 0. */
@@ -263,26 +277,50 @@ static uint64_t find_mapping(phys_addr_t table, int level, uint64_t base, phys_a
     return 0;
 }
 
-/* A frame mapped twice without PG_SHARED is refused, and said out loud: two pages
- * on one frame "without asking" is the aliasing bug the flag exists to catch. */
-static void report_alias(const struct pg_space *as, uint64_t va, phys_addr_t f)
+/* A refused frame is said out loud: two pages on one frame "without asking", a page
+ * on a frame another mapping owns, or a mapping that claims not to be the
+ * allocator's over a frame the allocator handed out are the bugs the checks exist to
+ * catch, and the report names who has the frame. */
+static void report_refusal(const struct pg_space *as, uint64_t va, phys_addr_t f, enum refusal why)
 {
-    if (!alias_reports)
+    if (!reports || why == REFUSE_QUIETLY)
         return;
     struct arch_kva_window w = arch_kva_window();
     pte_t top = arch_get_pte(&table_ptr(as->root)[PT_INDEX(w.base, 4)]);
     uint64_t slot = ARCH_ALIGN_DOWN(w.base, level_size(4)); /* the window's PML4 slot */
     uint64_t there = (top & PTE_P) ? find_mapping(PTE_ADDR(top), 3, slot, f) : 0;
-    kprintf("# paging: aliasing refused: mapping page 0x%lx to frame 0x%lx without PG_SHARED, "
-            "but the frame is already mapped",
-            va, f);
+    const char *where = there ? "" : " (not in this address space's window)";
+    switch (why) {
+    case REFUSE_ALIAS:
+        kprintf("# paging: aliasing refused: mapping page 0x%lx to frame 0x%lx without "
+                "PG_SHARED, but the frame is already mapped",
+                va, f);
+        break;
+    case REFUSE_OWNED:
+        kprintf("# paging: aliasing refused: mapping page 0x%lx to frame 0x%lx, but the frame "
+                "belongs to the mapping that owns it, mapped",
+                va, f);
+        break;
+    case REFUSE_UNTRACKED:
+        kprintf("# paging: untracked mapping refused: mapping page 0x%lx to frame 0x%lx with "
+                "PG_UNTRACKED, but the frame allocator handed that frame out; it is mapped",
+                va, f);
+        where = there ? "" : " nowhere in this address space's window";
+        break;
+    default:
+        kprintf("# paging: device mapping refused: mapping page 0x%lx to 0x%lx uncached and "
+                "untracked (PG_MMIO), but that is RAM\n",
+                va, f);
+        there = 0, where = NULL;
+        break;
+    }
     if (there)
         kprintf(" at 0x%lx\n", there);
-    else
-        kprintf(" (not in this address space's window)\n");
+    else if (where)
+        kprintf("%s\n", where);
     if (there)
         arch_mm_history(there, "   ");
-    kprintf("#   the second mapping was asked for at:\n");
+    kprintf("#   the refused mapping was asked for at:\n");
     arch_stack_print(arch_stack_capture(3), "     "); /* report, run, map */
 }
 
@@ -295,11 +333,12 @@ static struct pg_ret run(struct pg_space *as, struct op *op, uint64_t va, uint64
         return op->err;
     if (op->kind == OP_MAP) {
         /* The pages are free; now the frames (a page conflict is the better answer). */
-        struct pg_ret fr = check_frames(op->pa0, op->size, op->flags);
-        if (fr.err == PG_ERR_FRAME_ALREADY_MAPPED && frame_count_of(fr.value) != FRAME_COUNT_MAX)
-            report_alias(as, op->va0 + (fr.value - op->pa0), fr.value);
-        if (fr.err)
+        enum refusal why = REFUSE_QUIETLY;
+        struct pg_ret fr = check_frames(op->pa0, op->size, op->flags, &why);
+        if (fr.err) {
+            report_refusal(as, op->va0 + (fr.value - op->pa0), fr.value, why);
             return fr;
+        }
         if (op->tables > frame_free_count())
             return fail(PG_ERR_NO_MEMORY, op->tables);
     }
@@ -325,19 +364,52 @@ static enum pg_err check_rights(unsigned flags)
     return PG_OK;
 }
 
-/* Every 4 KiB frame of [pa, pa+size) may be mapped with these flags. */
-static struct pg_ret check_frames(phys_addr_t pa, uint64_t size, unsigned flags)
+/* The lowest RAM address in [pa, pa+size), or `pa + size` if there is none. */
+static phys_addr_t first_ram(phys_addr_t pa, uint64_t size)
+{
+    size_t n;
+    const struct arch_mem_range *r = arch_mem_ranges(&n);
+    for (size_t i = 0; i < n; i++) { /* sorted by base */
+        if (r[i].base + r[i].size > pa && r[i].base < pa + size)
+            return r[i].base > pa ? r[i].base : pa;
+    }
+    return pa + size;
+}
+
+/* Every 4 KiB frame of [pa, pa+size) may be mapped with these flags: a tracked
+ * mapping needs frames the allocator handed out, that no mapping owns, and that are
+ * unmapped unless PG_SHARED; an untracked one needs frames the allocator did not
+ * hand out (free ones and tables are the direct map's), and a device mapping needs
+ * frames that are not RAM. */
+static struct pg_ret check_frames(phys_addr_t pa, uint64_t size, unsigned flags, enum refusal *why)
 {
     if (pa + size < pa || pa + size > (UINT64_C(1) << ARCH_PHYS_BITS))
         return fail(PG_ERR_INVALID_FRAME, pa);
-    if (flags & PG_UNTRACKED)
+    if (flags & PG_UNTRACKED) {
+        phys_addr_t ram = first_ram(pa, size);
+        if ((flags & PG_UNCACHED) && ram != pa + size) {
+            *why = REFUSE_MMIO;
+            return fail(PG_ERR_INVALID_FRAME, ram);
+        }
+        phys_addr_t end = frame_end() < pa + size ? frame_end() : pa + size;
+        for (phys_addr_t f = pa; f < end; f += ARCH_PAGE_4K) {
+            if (frame_state_of(f) == FS_ALLOCATED) {
+                *why = REFUSE_UNTRACKED;
+                return fail(PG_ERR_INVALID_FRAME, f);
+            }
+        }
         return fail(PG_OK, 0);
+    }
     for (phys_addr_t f = pa; f < pa + size; f += ARCH_PAGE_4K) {
         if (frame_state_of(f) != FS_ALLOCATED)
             return fail(PG_ERR_INVALID_FRAME, f);
         unsigned c = frame_count_of(f);
-        if (c == FRAME_COUNT_MAX || (c && !(flags & PG_SHARED)))
+        if (c == FRAME_COUNT_MAX || (c && !(flags & PG_SHARED)) || frame_owned(f)) {
+            *why = c == FRAME_COUNT_MAX   ? REFUSE_QUIETLY
+                   : !(flags & PG_SHARED) ? REFUSE_ALIAS
+                                          : REFUSE_OWNED;
             return fail(PG_ERR_FRAME_ALREADY_MAPPED, f);
+        }
     }
     return fail(PG_OK, 0);
 }

@@ -198,27 +198,51 @@ struct pg_ret pg_unmap_1g(struct pg_space *as, page1g_t p);
              : pg_unmap_2m, page1g_t                                                               \
              : pg_unmap_1g)(as, page)
 
-/* Mapping a frame that is already mapped, without PG_SHARED, is refused
- * (PG_ERR_FRAME_ALREADY_MAPPED) and reported on the console: where the frame is
- * mapped, that page's history (sim) and who asked. Fuzzers turn the report off. */
-void pg_set_alias_reports(bool on);
+/* Refusals that name a bug are reported on the console as well as returned: where the
+ * frame is mapped, that page's history (sim) and who asked.
+ *  - a frame already mapped, without PG_SHARED (PG_ERR_FRAME_ALREADY_MAPPED);
+ *  - a frame that a mapping owns (pg_map_alloc_range, a region, the heap): nobody
+ *    else may map it, even with PG_SHARED (PG_ERR_FRAME_ALREADY_MAPPED);
+ *  - PG_UNTRACKED over a frame the allocator handed out: it is somebody's, so the
+ *    mapping must be tracked (PG_ERR_INVALID_FRAME; free frames and page tables may be
+ *    mapped untracked, as a direct map does);
+ *  - a device mapping (PG_UNCACHED with PG_UNTRACKED, as PG_MMIO) over RAM
+ *    (PG_ERR_INVALID_FRAME, value: the first RAM address);
+ *  - a region handle used after its region was released, split or merged through
+ *    another handle (PG_ERR_RELEASED).
+ * Fuzzers, whose models predict every refusal, turn the reports off. */
+void pg_set_reports(bool on);
+bool pg_reports_on(void);
 /* Check every table reachable in the window: present counts match, no leaf maps a
  * free frame, no table frame is anything but a table. */
 bool pg_space_valid(const struct pg_space *as);
 
 /* ---- owned regions and typed views ----------------------------------------------------- */
 
+/* A region is named by an id the mapper issues (a slot in its table and a generation
+ * that is never reused), not by the struct that holds it: a copy of a struct names
+ * the same region, and once the region is released, split or merged through any
+ * copy, every copy and every view taken before is stale. A stale handle is refused
+ * (PG_ERR_RELEASED, reported), a stale view panics, and neither can touch whatever
+ * later lives in the range. */
+#define PG_MAX_REGIONS VA_MAX_RANGES
+
 struct pg_region {
+    uint64_t id; /* 0: none yet */
+    /* The region as it was when a call through this struct last saw it, for reading;
+     * the mapper's own record is what every call uses. */
     struct pg_space *as;
     uint64_t va, size, page_size;
     unsigned flags;
     bool owns_frames;
-    bool live;
-    uint32_t gen; /* bumped on release: views taken before then are dead */
     const char *name;
 };
 
-/* A new region of `size` anywhere in the window, backed by new frames it owns. */
+/* True while r names a live region (false for a zeroed struct and a stale copy). */
+bool pg_region_live(const struct pg_region *r);
+
+/* A new region of `size` anywhere in the window, backed by new frames it owns. r must
+ * not name a live region (PG_ERR_ALREADY_INITIALISED). */
 enum pg_err pg_region_alloc(struct pg_region *r, struct pg_space *as, uint64_t size,
                             uint64_t page_size, unsigned flags, const char *name);
 /* A region over the caller's frames [pa, pa+size) (not owned), e.g. a device's
@@ -226,17 +250,19 @@ enum pg_err pg_region_alloc(struct pg_region *r, struct pg_space *as, uint64_t s
 enum pg_err pg_region_map_frames(struct pg_region *r, struct pg_space *as, phys_addr_t pa,
                                  uint64_t size, uint64_t page_size, unsigned flags,
                                  const char *name);
-/* Unmap every page (flushing each), free the owned frames and the virtual range. */
+/* Unmap every page (flushing each), free the owned frames and the virtual range. A
+ * second release, through this struct or a copy, is PG_ERR_RELEASED. */
 enum pg_err pg_region_release(struct pg_region *r);
-/* Cut r at `offset` (a multiple of its page size): r keeps the head, *tail the rest. */
+/* Cut r at `offset` (a multiple of its page size): r keeps the head, *tail the rest.
+ * Both get new ids: copies of r and views of the whole are stale from then on. */
 enum pg_err pg_region_split(struct pg_region *r, uint64_t offset, struct pg_region *tail);
 /* Append b to a when b starts where a ends and both are alike (space, page size,
- * flags, ownership). b is consumed. */
+ * flags, ownership). b is consumed; a gets a new id. */
 enum pg_err pg_region_merge(struct pg_region *a, struct pg_region *b);
 
 struct pg_view {
-    const struct pg_region *r;
-    uint32_t gen;
+    uint64_t region; /* the id of the region the view was taken of */
+    const char *name;
     uint64_t offset, size;
     bool mutable_;
     volatile void *ptr;

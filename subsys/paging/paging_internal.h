@@ -11,15 +11,22 @@
 enum frame_state {
     FS_UNMANAGED = 0, /* not RAM, reserved, the kernel, or the allocator's own bookkeeping */
     FS_FREE = 1,
-    FS_ALLOCATED = 2, /* count: how many leaves map it */
+    FS_ALLOCATED = 2, /* count: how many leaves map it; owned: one of them owns it */
     FS_TABLE = 3,     /* count: present entries in it */
 };
-#define FRAME_COUNT_MAX 0x3fff
+#define FRAME_COUNT_MAX 0x1fff
 
 enum frame_state frame_state_of(phys_addr_t pa);
 unsigned frame_count_of(phys_addr_t pa);
-/* Adjust the map counts of the `n` 4 KiB frames from pa (all FS_ALLOCATED). */
-void frame_map_get(phys_addr_t pa, uint64_t n);
+/* The frame belongs to the mapping that maps it (pg_map_alloc_range, regions, the
+ * heap): nobody else may map it, shared or not. */
+bool frame_owned(phys_addr_t pa);
+/* The end of the frames the allocator describes: every frame at or above it is
+ * FS_UNMANAGED. */
+phys_addr_t frame_end(void);
+/* Adjust the map counts of the `n` 4 KiB frames from pa (all FS_ALLOCATED). `owned`:
+ * this is the first mapping, and it owns the frames (put clears it with the count). */
+void frame_map_get(phys_addr_t pa, uint64_t n, bool owned);
 void frame_map_put(phys_addr_t pa, uint64_t n);
 /* A zeroed page-table frame, state FS_TABLE with count 0; value 0 if none. */
 phys_addr_t frame_table_alloc(void);

@@ -28,11 +28,11 @@ static void reg_write(struct ringdev *d, uint32_t off, uint32_t v)
  * the device is stopped: no DMA into them after), the registers. Leaves *d zeroed. */
 static void release(struct ringdev *d)
 {
-    if (d->ring.live)
+    if (pg_region_live(&d->ring))
         pg_region_release(&d->ring);
     if (d->ring_pa)
         frame_free(d->ring_pa, d->size);
-    if (d->regs.live)
+    if (pg_region_live(&d->regs))
         pg_region_release(&d->regs);
     *d = (struct ringdev){0};
 }

@@ -20,7 +20,8 @@ __attribute__((noinline)) static int rx_map_uncached(struct pg_space *as, uint64
         return -1;
     *va = va_alloc(ARCH_PAGE_4K, ARCH_PAGE_4K).value;
     /* the bug: the frame is rx_buf's; an alias must say PG_SHARED (and should not
-     * differ in caching) */
+     * differ in caching; and since the region owns the frame, even PG_SHARED is
+     * refused) */
     struct pg_ret r =
         pg_map_range(as, *va, t.pa, ARCH_PAGE_4K, ARCH_PAGE_4K, PG_WRITE | PG_UNCACHED);
     if (r.err) {

@@ -1,6 +1,7 @@
 /* heap_sim_test.c - heap behaviour only the sim can show: frees from another CPU,
  * and frames running out underneath the heap. */
 #include "../ktest/ktest.h"
+#include "../ktest/ktest_frames.h"
 #include <arch/cpu.h>
 #include <heap/heap.h>
 #include <paging/paging.h>
@@ -83,5 +84,32 @@ static void heap_sim_test_no_frames_means_null_and_a_usable_heap(struct ktest *t
     KEXPECT_TRUE(t, heap_valid());
 }
 
+/* Before: a large block's frames are mapped by the heap, which owns them. Now: no
+ * alias of one of them is allowed (shared, untracked or as a device), and the block
+ * still frees cleanly. */
+static void heap_sim_test_a_large_blocks_frames_are_the_heaps(struct ktest *t)
+{
+    struct pg_space *as = ktest_kernel_space(t);
+    uint8_t *p = kmalloc(3 * ARCH_PAGE_4K);
+    KASSERT_TRUE(t, p != NULL);
+    struct pg_translation tr;
+    KASSERT_EQ(t, pg_translate(as, (uintptr_t)p, &tr).err, PG_OK);
+    KEXPECT_TRUE(t, tr.owned);
+    phys_addr_t frame = ARCH_ALIGN_DOWN(tr.pa, ARCH_PAGE_4K);
+    struct pg_ret va = va_alloc(ARCH_PAGE_4K, ARCH_PAGE_4K);
+    KASSERT_EQ(t, va.err, PG_OK);
+    const unsigned flags[] = {PG_SHARED | PG_WRITE, PG_UNTRACKED | PG_WRITE, PG_MMIO};
+    for (unsigned i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        struct pg_ret m = pg_map_range(as, va.value, frame, ARCH_PAGE_4K, ARCH_PAGE_4K, flags[i]);
+        KEXPECT_NE(t, m.err, PG_OK);
+        KEXPECT_EQ(t, m.value, frame);
+    }
+    kfree(p);
+    KEXPECT_EQ(t, va_free(va.value, ARCH_PAGE_4K), PG_OK);
+    KEXPECT_TRUE(t, heap_valid());
+    KEXPECT_TRUE(t, frame_valid());
+}
+
 KTEST_SUITE(heap_sim, KTEST_CASE(heap_sim_test_frees_from_another_cpu_come_back),
-            KTEST_CASE(heap_sim_test_no_frames_means_null_and_a_usable_heap));
+            KTEST_CASE(heap_sim_test_no_frames_means_null_and_a_usable_heap),
+            KTEST_CASE(heap_sim_test_a_large_blocks_frames_are_the_heaps));

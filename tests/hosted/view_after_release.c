@@ -1,23 +1,37 @@
 /* view_after_release.c - a driver keeps a view of its register region after
  * releasing it. The access must stop the kernel with a report naming the region
- * (ctest expects the failure and the message). */
+ * (ctest expects the failure and the message).
+ *
+ * `view_after_release copy`: the region is released through a copy of its struct,
+ * and another region takes the same range before the stale view is used: the view
+ * must still be refused, not write into the newcomer. */
 #include <arch/cpu.h>
 #include <paging/paging.h>
 #include <sim/sim.h>
 #include <stdio.h>
+#include <string.h>
 
-int main(void)
+int main(int argc, char **argv)
 {
     static struct sim_timer timer;
     static struct pg_space as;
-    static struct pg_region regs;
+    static struct pg_region regs, copy, next;
     struct pg_view v;
+    bool through_copy = argc > 1 && !strcmp(argv[1], "copy");
     if (sim_boot(NULL) || sim_timer_attach(&timer, UINT64_C(0xfed00000)) || frame_init() ||
         va_init() || pg_space_adopt(&as, arch_read_cr3()) ||
         pg_region_map_frames(&regs, &as, UINT64_C(0xfed00000), ARCH_PAGE_4K, ARCH_PAGE_4K, PG_MMIO,
                              "timer-regs") ||
-        pg_view_get(&regs, 0, SIM_TIMER_SIZE, 4, true, &v) || pg_region_release(&regs)) {
+        pg_view_get(&regs, 0, SIM_TIMER_SIZE, 4, true, &v)) {
         fprintf(stderr, "view_after_release: set-up failed\n");
+        return 2;
+    }
+    copy = regs;
+    if (pg_region_release(through_copy ? &copy : &regs) ||
+        (through_copy &&
+         (pg_region_alloc(&next, &as, ARCH_PAGE_4K, ARCH_PAGE_4K, PG_WRITE, "newcomer") ||
+          next.va != regs.va))) {
+        fprintf(stderr, "view_after_release: release or reuse failed\n");
         return 2;
     }
     pg_view_write32(&v, SIM_TIMER_PERIOD, 10); /* must not return */

@@ -155,6 +155,19 @@ static void paging_test_map_translate_unmap_4k(struct ktest *t)
     expect_unchanged(t, &s); /* and the tables it made were freed again */
 }
 
+/* The first 1 GiB-aligned physical address past every RAM range. */
+static phys_addr_t past_ram_1g(void)
+{
+    size_t n;
+    const struct arch_mem_range *r = arch_mem_ranges(&n);
+    uint64_t end = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].base + r[i].size > end)
+            end = r[i].base + r[i].size;
+    }
+    return ARCH_ALIGN_UP(end, ARCH_PAGE_1G);
+}
+
 static void paging_test_2m_and_1g_pages(struct ktest *t)
 {
     struct pg_space *as = space(t);
@@ -182,14 +195,19 @@ static void paging_test_2m_and_1g_pages(struct ktest *t)
     KEXPECT_EQ(t, pg_unmap(as, PAGE_4K(va + ARCH_PAGE_2M)).err, PG_OK);
     KEXPECT_EQ(t, pg_unmap(as, PAGE_2M(va)).err, PG_OK);
 
-    /* A 1 GiB page over the start of RAM (frames not the allocator's). */
+    /* A 1 GiB page, untracked: refused over RAM the allocator handed out (f and big
+     * are somebody's), mapped over frames that are not the allocator's. */
     uint64_t g = va + ARCH_PAGE_1G;
-    KASSERT_EQ(t, pg_map(as, PAGE_1G(g), FRAME_1G(0), PG_UNTRACKED).err, PG_OK);
-    KEXPECT_EQ(t, pg_translate(as, g + f.value, &tr).err, PG_OK);
+    struct pg_ret over = pg_map(as, PAGE_1G(g), FRAME_1G(0), PG_UNTRACKED);
+    KEXPECT_EQ(t, over.err, PG_ERR_INVALID_FRAME);
+    KEXPECT_LE(t, over.value, f.value < big.value ? f.value : big.value);
+    phys_addr_t past = past_ram_1g();
+    KASSERT_EQ(t, pg_map(as, PAGE_1G(g), FRAME_1G(past), PG_UNTRACKED).err, PG_OK);
+    KEXPECT_EQ(t, pg_translate(as, g + 0x12345, &tr).err, PG_OK);
     KEXPECT_EQ(t, tr.page_size, ARCH_PAGE_1G);
-    *(volatile uint64_t *)arch_phys_to_virt(f.value) = 0x1961;
-    KEXPECT_EQ(t, *(volatile uint64_t *)(g + f.value), 0x1961);
-    KEXPECT_EQ(t, pg_map(as, PAGE_1G(g + 7 * ARCH_PAGE_2M), FRAME_1G(0), 0).err, PG_ERR_MISALIGNED);
+    KEXPECT_EQ(t, tr.pa, past + 0x12345);
+    KEXPECT_EQ(t, pg_map(as, PAGE_1G(g + 7 * ARCH_PAGE_2M), FRAME_1G(past), PG_UNTRACKED).err,
+               PG_ERR_MISALIGNED);
     KEXPECT_EQ(t, pg_unmap(as, PAGE_1G(g)).err, PG_OK);
 
     KEXPECT_EQ(t, frame_free(f.value, ARCH_PAGE_4K), PG_OK);
@@ -307,6 +325,52 @@ static void paging_test_range_map_then_protect(struct ktest *t)
     expect_unchanged(t, &s);
 }
 
+/* Before: a region owns a 2 MiB page. Now: no other mapping of any of its frames is
+ * allowed, shared or not, tracked or not, and a device mapping of RAM never is. */
+static void paging_test_owned_frames_are_nobody_elses(struct ktest *t)
+{
+    struct pg_space *as = space(t);
+    struct snapshot s = snap();
+    static struct pg_region r;
+    r = (struct pg_region){0};
+    KASSERT_EQ(t, pg_region_alloc(&r, as, ARCH_PAGE_2M, ARCH_PAGE_2M, PG_WRITE, "owner"), PG_OK);
+    struct pg_translation tr;
+    KASSERT_EQ(t, pg_translate(as, r.va, &tr).err, PG_OK);
+    phys_addr_t inner = tr.pa + 5 * ARCH_PAGE_4K; /* a frame inside the 2 MiB page */
+    uint64_t va = new_va(t, ARCH_PAGE_4K, ARCH_PAGE_4K);
+    struct snapshot mid = snap();
+    const unsigned refused[] = {PG_SHARED | PG_WRITE, PG_SHARED, 0, PG_UNTRACKED, PG_MMIO};
+    const enum pg_err why[] = {PG_ERR_FRAME_ALREADY_MAPPED, PG_ERR_FRAME_ALREADY_MAPPED,
+                               PG_ERR_FRAME_ALREADY_MAPPED, PG_ERR_INVALID_FRAME,
+                               PG_ERR_INVALID_FRAME};
+    for (unsigned i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        struct pg_ret m = pg_map_range(as, va, inner, ARCH_PAGE_4K, ARCH_PAGE_4K, refused[i]);
+        KEXPECT_EQ(t, m.err, why[i]);
+        KEXPECT_EQ(t, m.value, inner);
+    }
+    KEXPECT_EQ(t, frame_free(inner, ARCH_PAGE_4K), PG_ERR_FRAME_IN_USE);
+    mid.faults = arch_fault_count();
+    expect_unchanged(t, &mid);
+
+    /* A frame the caller allocated is the caller's to map tracked, not untracked; a
+     * free one may be mapped untracked (as a direct map does), but not as a device. */
+    struct pg_ret f = frame_alloc(ARCH_PAGE_4K);
+    KASSERT_EQ(t, f.err, PG_OK);
+    KEXPECT_EQ(t, pg_map_range(as, va, f.value, ARCH_PAGE_4K, ARCH_PAGE_4K, PG_UNTRACKED).err,
+               PG_ERR_INVALID_FRAME);
+    KEXPECT_EQ(t, frame_free(f.value, ARCH_PAGE_4K), PG_OK);
+    KEXPECT_EQ(t, pg_map_range(as, va, f.value, ARCH_PAGE_4K, ARCH_PAGE_4K, PG_MMIO).err,
+               PG_ERR_INVALID_FRAME);
+    KEXPECT_EQ(t, pg_map_range(as, va, f.value, ARCH_PAGE_4K, ARCH_PAGE_4K, PG_UNTRACKED).err,
+               PG_OK);
+    KEXPECT_EQ(t, pg_unmap_range(as, va, ARCH_PAGE_4K, ARCH_PAGE_4K).err, PG_OK);
+
+    KEXPECT_EQ(t, pg_region_release(&r), PG_OK); /* nothing in its way */
+    KEXPECT_EQ(t, va_free(va, ARCH_PAGE_4K), PG_OK);
+    s.faults = arch_fault_count();
+    expect_unchanged(t, &s);
+}
+
 /* ---- regions and views ---- */
 
 static void paging_test_region_owns_and_returns_everything(struct ktest *t)
@@ -335,7 +399,7 @@ static void paging_test_region_owns_and_returns_everything(struct ktest *t)
     KEXPECT_EQ(t, pg_region_merge(&tail, &r), PG_ERR_COUNT_MISMATCH); /* wrong order */
     KEXPECT_EQ(t, pg_region_merge(&r, &tail), PG_OK);
     KEXPECT_EQ(t, r.size, 4 * ARCH_PAGE_4K);
-    KEXPECT_FALSE(t, tail.live);
+    KEXPECT_FALSE(t, pg_region_live(&tail));
 
     uint64_t va = r.va;
     KEXPECT_EQ(t, pg_region_release(&r), PG_OK);
@@ -367,6 +431,55 @@ static void paging_test_regions_merge_only_when_alike(struct ktest *t)
     KEXPECT_EQ(t, pg_region_release(&b), PG_OK);
 }
 
+/* Before: one region, a copy of its struct, a view. Now: whatever handle releases it,
+ * every other handle is stale, refused, and cannot reach the region that reuses the
+ * range; a split or a merge renews the ids in the same way. */
+static void paging_test_stale_region_handles_are_refused(struct ktest *t)
+{
+    struct pg_space *as = space(t);
+    struct snapshot s = snap();
+    static struct pg_region r, copy, next, tail;
+    r = copy = next = tail = (struct pg_region){0};
+    KEXPECT_FALSE(t, pg_region_live(&r));
+    KEXPECT_EQ(t, pg_region_release(&r), PG_ERR_NOT_INITIALISED); /* never a region */
+    KASSERT_EQ(t, pg_region_alloc(&r, as, 2 * ARCH_PAGE_4K, ARCH_PAGE_4K, PG_WRITE, "first"),
+               PG_OK);
+    copy = r;
+    KEXPECT_EQ(t, pg_region_alloc(&copy, as, ARCH_PAGE_4K, ARCH_PAGE_4K, 0, "again"),
+               PG_ERR_ALREADY_INITIALISED);
+    KEXPECT_EQ(t, pg_region_release(&copy), PG_OK); /* through the copy: the region is gone */
+    KEXPECT_FALSE(t, pg_region_live(&r));
+    KEXPECT_EQ(t, pg_region_release(&r), PG_ERR_RELEASED);
+    KEXPECT_EQ(t, pg_region_release(&copy), PG_ERR_RELEASED);
+
+    KASSERT_EQ(t, pg_region_alloc(&next, as, 2 * ARCH_PAGE_4K, ARCH_PAGE_4K, PG_WRITE, "second"),
+               PG_OK);
+    struct snapshot mid = snap();
+    struct pg_view v = {0};
+    KEXPECT_EQ(t, pg_region_release(&r), PG_ERR_RELEASED);
+    KEXPECT_EQ(t, pg_view_get(&r, 0, 8, 8, true, &v), PG_ERR_RELEASED);
+    KEXPECT_EQ(t, v.region, 0);
+    KEXPECT_EQ(t, pg_region_split(&r, ARCH_PAGE_4K, &tail), PG_ERR_RELEASED);
+    KEXPECT_EQ(t, pg_region_merge(&next, &r), PG_ERR_RELEASED);
+    KEXPECT_TRUE(t, pg_region_live(&next));
+    struct pg_translation tr;
+    KEXPECT_EQ(t, pg_translate(as, next.va, &tr).err, PG_OK);
+    expect_unchanged(t, &mid);
+
+    copy = next;
+    KASSERT_EQ(t, pg_region_split(&next, ARCH_PAGE_4K, &tail), PG_OK);
+    KEXPECT_FALSE(t, pg_region_live(&copy));
+    KEXPECT_EQ(t, pg_region_release(&copy), PG_ERR_RELEASED);
+    KEXPECT_TRUE(t, pg_region_live(&next) && pg_region_live(&tail));
+    copy = tail;
+    KASSERT_EQ(t, pg_region_merge(&next, &tail), PG_OK);
+    KEXPECT_FALSE(t, pg_region_live(&copy));
+    KEXPECT_EQ(t, next.size, 2 * ARCH_PAGE_4K);
+    KEXPECT_EQ(t, pg_region_release(&next), PG_OK);
+    s.faults = arch_fault_count();
+    expect_unchanged(t, &s);
+}
+
 struct regs {
     uint32_t ctrl, status;
     uint64_t count;
@@ -394,8 +507,8 @@ static void paging_test_views_check_bounds_alignment_and_rights(struct ktest *t)
     KEXPECT_EQ(t, PG_VIEW_OF(&rw, 0x102, struct regs, false, &w), PG_ERR_MISALIGNED);
     KEXPECT_EQ(t, PG_VIEW_OF(&ro, 0, struct regs, true, &w), PG_ERR_READ_ONLY);
     KEXPECT_EQ(t, pg_view_get(&rw, 0, 0, 4, false, &w), PG_ERR_ZERO_SIZE);
-    KEXPECT_EQ(t, (uintptr_t)w.r, 0); /* failed views leave *v alone */
-    KEXPECT_TRUE(t, rw.live);         /* and the region as it was */
+    KEXPECT_EQ(t, w.region, 0);           /* failed views leave *v alone */
+    KEXPECT_TRUE(t, pg_region_live(&rw)); /* and the region as it was */
     KEXPECT_EQ(t, PG_VIEW_OF(&ro, 0, struct regs, false, &w), PG_OK);
     KEXPECT_EQ(t, pg_view_read32(&w, 4), 0);
 
@@ -415,5 +528,7 @@ KTEST_SUITE(paging, KTEST_CASE(paging_test_frame_is_owned_once),
             KTEST_CASE(paging_test_shared_mapping_only_when_asked),
             KTEST_CASE(paging_test_range_map_then_protect),
             KTEST_CASE(paging_test_region_owns_and_returns_everything),
+            KTEST_CASE(paging_test_owned_frames_are_nobody_elses),
             KTEST_CASE(paging_test_regions_merge_only_when_alike),
+            KTEST_CASE(paging_test_stale_region_handles_are_refused),
             KTEST_CASE(paging_test_views_check_bounds_alignment_and_rights));
