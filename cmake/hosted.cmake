@@ -78,9 +78,11 @@ set_tests_properties(sim.ringdev_test PROPERTIES LABELS sim TIMEOUT 120)
 
 add_executable(heap_sim_test tests/runner/sim_main.c tests/hosted/heap_sim_test.c)
 target_link_libraries(heap_sim_test PRIVATE ks_ktest_host)
+add_executable(heap_stress_test tests/runner/sim_main.c tests/hosted/heap_stress_test.c)
+target_link_libraries(heap_stress_test PRIVATE ks_ktest_host)
 
 # The heap suites in both modes, whatever this preset's default is.
-foreach(prog heap_test heap_sim_test)
+foreach(prog heap_test heap_sim_test heap_stress_test)
   foreach(mode fast checking)
     add_test(NAME sim.${prog}_${mode} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:${prog}>)
     set_tests_properties(sim.${prog}_${mode} PROPERTIES LABELS sim TIMEOUT 120
@@ -251,6 +253,27 @@ add_executable(heap_early tests/hosted/heap_early.c)
 target_link_libraries(heap_early PRIVATE ks_sim)
 add_test(NAME sim.heap_early_arena COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:heap_early>)
 set_tests_properties(sim.heap_early_arena PROPERTIES LABELS sim TIMEOUT 60)
+
+# A runaway write over the heap's metadata, then a walk of it: each walk must stop
+# with a "heap corruption" report naming the span, its class and the bad link.
+add_executable(heap_corruption tests/hosted/heap_corruption.c)
+target_link_libraries(heap_corruption PRIVATE ks_sim)
+set(span_at "the span at 0x[0-9a-f]+ \\(class [0-9]+: [0-9]+-byte blocks, CPU [0-9]+\\)")
+foreach(c "trim|kernel panic: heap corruption: ${span_at}: its own free list links to 0x4141414141414141"
+          "stats|kernel panic: heap corruption: ${span_at}: its own free list links to 0x4141414141414141"
+          "valid|# heap corruption: the span at 0x[0-9a-f]+ \\(class 3\\): its own free list links to 0x4141414141414141"
+          "alloc|kernel panic: heap corruption: ${span_at}: its free list's head 0x4141414141414141 is not a free block"
+          "remote|kernel panic: heap corruption: ${span_at}: its remote free list links to 0x4141414141414141"
+          "header|kernel panic: heap corruption: ${span_at}: its header was overwritten"
+          "pool|kernel panic: heap corruption: the pool of free spans links to 0x[0-9a-f]+, which is not a free span")
+  string(REPLACE "|" ";" parts "${c}")
+  list(GET parts 0 case)
+  list(GET parts 1 report)
+  add_test(NAME sim.heap_corruption_${case}
+           COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure --output "${report}" --
+                   ${KS_TEST_WRAPPER} $<TARGET_FILE:heap_corruption> ${case})
+  set_tests_properties(sim.heap_corruption_${case} PROPERTIES LABELS sim TIMEOUT 60)
+endforeach()
 
 # The runner itself refuses bad arguments.
 add_test(NAME sim.runner_rejects_bad_flag COMMAND seam_test --no-such-flag)

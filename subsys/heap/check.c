@@ -1,10 +1,18 @@
 /* check.c - checking mode: redzones, poisoning, a quarantine, stacks in reports.
  *
- * A checked block is a fast-mode block laid out as
- *   [front redzone][header: 16 B][user: size][tail redzone: >= 16 B]
- * with the header just before the user pointer. Redzones hold 0xfb, new user bytes
- * 0xa5 (HEAP_POISON_NEW), freed ones 0xdf (HEAP_POISON_FREE). Freed blocks wait in
- * the quarantine; when one leaves it, its bytes must still be 0xdf. */
+ * A checked block is a fast-mode block ("raw" block) laid out as
+ *   [header: 16 B][left redzone: >= 16 B][user: size][right redzone: >= 16 B]
+ * The header is at the raw block's start, which the heap finds from its own
+ * metadata (span geometry, the large block's header), never from the user pointer;
+ * a check word covers every field of it, so nothing read from a header is used
+ * before the header is proven intact. Redzones hold 0xfb, new user bytes 0xa5
+ * (HEAP_POISON_NEW), freed ones 0xdf (HEAP_POISON_FREE). Freed blocks wait in the
+ * quarantine; when one leaves it, its bytes and redzones must be as they were.
+ *
+ * The quarantine is shared by every CPU and changed only under its own lock: a free
+ * that finds it full takes the oldest entry out, lets go of the lock to check and
+ * release that block, and looks again, so an insert always follows a check made
+ * under the same hold of the lock. */
 #include "heap_internal.h"
 #include <arch/console.h>
 #include <arch/debug.h>
@@ -13,31 +21,99 @@
 #define RZ_BYTE    0xfb
 #define LIVE_MAGIC 0xa1
 #define FREE_MAGIC 0xf9
-#define HDR_CHECK  0x6b68
+#define FRONT_MIN  32 /* the header and the smallest left redzone */
 #define Q_SLOTS    1024
 #define Q_BYTES    (UINT64_C(4) << 20)
 
 struct chk_hdr {
     uint8_t magic;
-    uint8_t front_log2; /* user - raw block start, a power of two (>= 16) */
-    uint16_t check;     /* HDR_CHECK: one more thing a stray pointer must get right */
+    uint8_t front_log2; /* user - raw, a power of two (>= FRONT_MIN) */
+    uint16_t check;     /* over every other field and the header's address */
     uint32_t size;
     uint32_t alloc_stack;
     uint32_t free_stack; /* while live: the allocation's sequence number (leak checks) */
 };
-ARCH_STATIC_ASSERT(sizeof(struct chk_hdr) == 16, "the checked header fills one 16-byte slot");
+ARCH_STATIC_ASSERT(sizeof(struct chk_hdr) == 16 && sizeof(struct chk_hdr) < FRONT_MIN,
+                   "the header fills one 16-byte slot, and a redzone follows it");
+ARCH_STATIC_ASSERT(sizeof(struct chk_hdr) == sizeof(struct block),
+                   "a raw block's first 16 bytes are its header or its free-list words");
 
 static uint32_t alloc_seq; /* checked allocations so far (wraps after 2^32) */
 
+struct q_entry {
+    uint8_t *user;
+    uint32_t size; /* as freed: the quarantine's byte count never trusts a header */
+};
+
 static struct {
-    uint8_t *slot[Q_SLOTS];
+    uint32_t lock_next, lock_owner; /* ticket lock over everything below */
+    struct q_entry slot[Q_SLOTS];
     unsigned head, n;
     uint64_t bytes;
 } q;
 
-static struct chk_hdr *hdr_of(const void *p)
+static void q_lock(void)
 {
-    return (struct chk_hdr *)((uintptr_t)p - sizeof(struct chk_hdr));
+    uint32_t me = arch_atomic_fetch_add(&q.lock_next, 1, ARCH_RELAXED);
+    while (arch_atomic_load(&q.lock_owner, ARCH_ACQUIRE) != me)
+        arch_cpu_relax();
+}
+
+static void q_unlock(void)
+{
+    /* release: the quarantine as changed under the lock is seen by the next owner */
+    arch_atomic_store(&q.lock_owner, q.lock_owner + 1, ARCH_RELEASE);
+}
+
+/* Take the oldest entry out (lock held, q.n > 0). */
+static struct q_entry q_pop(void)
+{
+    struct q_entry e = q.slot[q.head];
+    q.head = (q.head + 1) % Q_SLOTS;
+    q.n--;
+    q.bytes -= e.size;
+    return e;
+}
+
+/* ---- headers ---- */
+
+static uint16_t hdr_sum(const struct chk_hdr *h)
+{
+    uint64_t x = (uint64_t)h->magic | (uint64_t)h->front_log2 << 8 | (uint64_t)h->size << 16;
+    uint64_t y = (uint64_t)h->alloc_stack | (uint64_t)h->free_stack << 32;
+    uint64_t z = (x * UINT64_C(0x9e3779b97f4a7c15)) ^ (y * UINT64_C(0xc2b2ae3d27d4eb4f)) ^
+                 ((uintptr_t)h * UINT64_C(0x165667b19e3779f9)) ^ heap_g.key;
+    z ^= z >> 29;
+    z *= UINT64_C(0xbf58476d1ce4e5b9);
+    z ^= z >> 32;
+    return (uint16_t)(z ^ (z >> 16));
+}
+
+static void hdr_seal(struct chk_hdr *h)
+{
+    h->check = hdr_sum(h);
+}
+
+/* The header of the raw block at raw (raw_size bytes) as read, open for reading
+ * (hdr_close poisons it again), and whether every field of it is intact. */
+static struct chk_hdr *hdr_open(uint8_t *raw, size_t raw_size, bool *intact)
+{
+    struct chk_hdr *h = (struct chk_hdr *)raw;
+    arch_san_unpoison(h, sizeof(*h));
+    *intact = (h->magic == LIVE_MAGIC || h->magic == FREE_MAGIC) && h->check == hdr_sum(h) &&
+              h->front_log2 >= 5 && h->front_log2 < 32 &&
+              (UINT64_C(1) << h->front_log2) + (uint64_t)h->size + 16 <= raw_size;
+    return h;
+}
+
+static void hdr_close(struct chk_hdr *h)
+{
+    arch_san_poison(h, sizeof(*h));
+}
+
+static uint8_t *user_of(const struct chk_hdr *h)
+{
+    return (uint8_t *)h + (UINT64_C(1) << h->front_log2);
 }
 
 /* The raw block holding p and its usable size, from the metadata alone (which is
@@ -48,9 +124,7 @@ static bool raw_of(const void *p, uint8_t **raw, size_t *raw_size, bool *raw_fre
     if (!kind || *kind == CHUNK_NONE)
         return false;
     if (*kind == CHUNK_SPAN) {
-        struct span *s = span_of(p);
-        if (s->magic != (SPAN_MAGIC ^ (uintptr_t)s))
-            arch_panic("kfree: span metadata at %p is corrupted", (void *)s);
+        struct span *s = span_checked(p);
         long i = s->bsize ? span_block_index(s, p) : -1;
         if (i < 0 || (uint32_t)i >= s->nblocks)
             return false;
@@ -59,11 +133,11 @@ static bool raw_of(const void *p, uint8_t **raw, size_t *raw_size, bool *raw_fre
         arch_san_unpoison(*raw, sizeof(struct block));
         const struct block *b = (const struct block *)*raw;
         *raw_free = b->key == (s->key ^ (uintptr_t)b);
+        if (!*raw_free)
+            arch_san_poison(*raw, sizeof(struct block)); /* a header: closed unless opened */
         return true;
     }
-    struct large *l = large_of(p);
-    if (l->magic != (LARGE_MAGIC ^ (uintptr_t)l))
-        arch_panic("kfree: large block header at %p is corrupted", (void *)l);
+    struct large *l = large_checked(p);
     *raw = l->data;
     *raw_size = l->usable;
     *raw_free = false;
@@ -87,28 +161,63 @@ static void report_stacks(const struct chk_hdr *h)
     report_stacks_at(h, "   ");
 }
 
-/* The header of the checked block in the raw block at raw (not free), or NULL: it
- * sits just below the user pointer, raw + 2^front_log2. Left unpoisoned; the caller
- * poisons it again with hdr_done(). */
-static struct chk_hdr *hdr_in(uint8_t *raw, size_t raw_size)
+/* The user pointer a raw block with an overwritten header most likely had: p if p is
+ * where one could start, else where the smallest front puts it. For reports only. */
+static const void *likely_user(const uint8_t *raw, const void *p)
 {
-    for (unsigned f = 4; f < 64 && (UINT64_C(1) << f) + sizeof(struct chk_hdr) <= raw_size; f++) {
-        struct chk_hdr *h = hdr_of(raw + (UINT64_C(1) << f));
-        arch_san_unpoison(h, sizeof(*h));
-        if ((h->magic == LIVE_MAGIC || h->magic == FREE_MAGIC) && h->check == HDR_CHECK &&
-            h->front_log2 == f)
-            return h;
-        bool redzone = ((const uint8_t *)h)[0] == RZ_BYTE; /* read before poisoning again */
-        arch_san_poison(h, sizeof(*h));
-        if (!redzone)
-            return NULL; /* only redzone bytes lie between raw and a larger front */
-    }
-    return NULL;
+    uint64_t off = (uint64_t)((const uint8_t *)p - raw);
+    return off >= FRONT_MIN && !(off & (off - 1)) ? p : raw + FRONT_MIN;
 }
 
-static void hdr_done(struct chk_hdr *h)
+/* The header at raw was overwritten: from below the user block (a heap overflow
+ * before it) or by a runaway write from the block before. Nothing in it can be used;
+ * the block stays as it is. */
+static void report_header_overwritten(const char *who, const void *p, const uint8_t *raw,
+                                      const char *when)
 {
-    arch_san_poison(h, sizeof(*h));
+    heap_report(HEAP_REPORT_REDZONE,
+                "%s(%p): heap overflow before the block at %p: its header at %p was overwritten%s",
+                who, p, likely_user(raw, p), (const void *)raw, when);
+}
+
+/* Offset of the first byte of p[0..n) that is not v, or n: eight bytes a step. */
+static uint64_t first_not(const uint8_t *p, uint64_t n, uint8_t v)
+{
+    uint64_t pattern = v * UINT64_C(0x0101010101010101), w, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __builtin_memcpy(&w, p + i, 8);
+        if (w != pattern)
+            break;
+    }
+    while (i < n && p[i] == v)
+        i++;
+    return i;
+}
+
+/* The redzones of the block (header h intact, bytes open): a report for the first
+ * byte that is not a redzone byte, before or after the block; true if both are whole. */
+static bool redzones_whole(const char *who, const struct chk_hdr *h, size_t raw_size,
+                           const char *whose)
+{
+    const uint8_t *raw = (const uint8_t *)h, *user = user_of(h), *end = raw + raw_size;
+    const uint8_t *left = raw + sizeof(*h), *right = user + h->size;
+    uint64_t l = first_not(left, (uint64_t)(user - left), RZ_BYTE);
+    uint64_t r = first_not(right, (uint64_t)(end - right), RZ_BYTE);
+    if (left + l < user) {
+        heap_report(HEAP_REPORT_REDZONE,
+                    "%s(%p): heap overflow before the block at %p: the redzone before the "
+                    "%s%u-byte block was written at -%ld",
+                    who, (const void *)user, (const void *)user, whose, h->size,
+                    (long)(user - (left + l)));
+    } else if (right + r < end) {
+        heap_report(HEAP_REPORT_REDZONE,
+                    "%s(%p): the redzone after the %s%u-byte block was written at +%lu", who,
+                    (const void *)user, whose, h->size, (unsigned long)r);
+    } else {
+        return true;
+    }
+    report_stacks(h);
+    return false;
 }
 
 /* Call fn for every raw block in use (live or quarantined) in spans and large blocks. */
@@ -120,23 +229,18 @@ static void for_each_raw(void (*fn)(uint8_t *raw, size_t raw_size, void *ctx), v
         uintptr_t base = arena ? (uintptr_t)heap_arena : heap_g.area;
         for (size_t i = 0; i < n; i++) {
             if (kinds[i] == CHUNK_LARGE_HEAD) {
-                const struct large *l = (const struct large *)(base + i * SPAN_SIZE);
+                const struct large *l = large_checked((const void *)(base + i * SPAN_SIZE));
                 fn(l->data, l->usable, ctx);
             }
-            const struct span *s = (const struct span *)(base + i * SPAN_SIZE);
-            if (kinds[i] != CHUNK_SPAN || !s->bsize)
+            if (kinds[i] != CHUNK_SPAN)
                 continue;
-            for (uint32_t k = 0; k < s->nblocks; k++) {
+            const struct span *s = span_checked((const void *)(base + i * SPAN_SIZE));
+            for (uint32_t k = 0; s->bsize && k < s->nblocks; k++) {
                 uint8_t *raw = s->data + (uint64_t)k * s->bsize, *r;
                 size_t rs;
                 bool raw_free;
-                if (raw_of(raw, &r, &rs, &raw_free) && !raw_free) {
+                if (raw_of(raw, &r, &rs, &raw_free) && !raw_free)
                     fn(raw, rs, ctx);
-                    /* raw_of unpoisoned the first bytes: a live or quarantined block's
-                     * header or front redzone. (A free block's stay open: the free
-                     * lists run through them.) */
-                    arch_san_poison(raw, sizeof(struct block));
-                }
             }
         }
     }
@@ -150,16 +254,17 @@ struct leak_scan {
 static void leak_one(uint8_t *raw, size_t raw_size, void *ctx)
 {
     struct leak_scan *ls = ctx;
-    struct chk_hdr *h = hdr_in(raw, raw_size);
-    if (!h)
-        return;
-    if (h->magic == LIVE_MAGIC && (uint32_t)(h->free_stack - ls->mark) < UINT32_C(1) << 31) {
+    bool intact;
+    struct chk_hdr *h = hdr_open(raw, raw_size, &intact);
+    if (!intact)
+        report_header_overwritten("heap_leak_check", raw + FRONT_MIN, raw, "");
+    else if (h->magic == LIVE_MAGIC && (uint32_t)(h->free_stack - ls->mark) < UINT32_C(1) << 31) {
         ls->found++;
         heap_report(HEAP_REPORT_LEAK, "the %u-byte block at %p was never freed", h->size,
-                    (void *)(h + 1));
+                    (void *)user_of(h));
         report_stacks(h);
     }
-    hdr_done(h);
+    hdr_close(h);
 }
 
 uint64_t heap_leak_mark(void)
@@ -184,7 +289,7 @@ bool heap_describe(const void *p, const char *indent)
 {
     uint8_t *raw;
     size_t raw_size;
-    bool raw_free;
+    bool raw_free, intact;
     if (heap_g.mode != HEAP_CHECKING || !heap_chunk_of(p) || !raw_of(p, &raw, &raw_size, &raw_free))
         return false;
     if (raw_free) {
@@ -193,12 +298,15 @@ bool heap_describe(const void *p, const char *indent)
                 indent, p, raw_size);
         return true;
     }
-    struct chk_hdr *h = hdr_in(raw, raw_size);
-    if (!h) {
-        arch_san_poison(raw, sizeof(struct block)); /* as for_each_raw */
-        return false;
+    struct chk_hdr *h = hdr_open(raw, raw_size, &intact);
+    if (!intact) {
+        kprintf("#%s%p is in the %zu-byte kernel heap slot at %p, whose block header was "
+                "overwritten\n",
+                indent, p, raw_size, (void *)raw);
+        hdr_close(h);
+        return true;
     }
-    const uint8_t *user = (const uint8_t *)(h + 1), *q = p;
+    const uint8_t *user = user_of(h), *q = p;
     const uint8_t *end = user + h->size;
     const char *where = q < user ? "before" : q < end ? "inside" : "after";
     long dist = q < user ? (long)(user - q) : q < end ? (long)(q - user) : (long)(q - end);
@@ -208,46 +316,49 @@ bool heap_describe(const void *p, const char *indent)
     char in[16];
     ksnprintf(in, sizeof(in), "%s  ", indent);
     report_stacks_at(h, in);
-    hdr_done(h);
-    arch_san_poison(raw, sizeof(struct block));
+    hdr_close(h);
     return true;
 }
 
 void *chk_alloc(size_t size, size_t align, bool zero)
 {
-    size_t front = align > sizeof(struct chk_hdr) ? align : sizeof(struct chk_hdr);
-    if (size > UINT32_MAX)
+    size_t front = align > FRONT_MIN ? align : FRONT_MIN;
+    if (size > UINT32_MAX || front >= (UINT64_C(1) << 31))
         return NULL;
     size_t total = front + size + 16;
-    void *raw = heap_raw_alloc(total, align);
+    uint8_t *raw = heap_raw_alloc(total, align), *start;
     if (!raw)
         return NULL;
-    uint8_t *user = (uint8_t *)raw + front, *start;
+    uint8_t *user = raw + front;
     size_t raw_size;
     bool raw_free;
-    raw_of(raw, &start, &raw_size, &raw_free); /* raw is a block start: start == raw */
+    if (!raw_of(raw, &start, &raw_size, &raw_free) || start != raw)
+        arch_panic("chk_alloc: the heap handed out %p, which is not a block start", (void *)raw);
     uint8_t *end = start + raw_size;
     arch_san_unpoison(raw, raw_size);
-    __builtin_memset(raw, RZ_BYTE, front - sizeof(struct chk_hdr));
+    struct chk_hdr *h = (struct chk_hdr *)raw;
+    __builtin_memset(raw + sizeof(*h), RZ_BYTE, front - sizeof(*h));
     __builtin_memset(user, zero ? 0 : HEAP_POISON_NEW, size);
     __builtin_memset(user + size, RZ_BYTE, (size_t)(end - user - size));
-    *hdr_of(user) = (struct chk_hdr){LIVE_MAGIC,
-                                     (uint8_t)__builtin_ctzl(front),
-                                     HDR_CHECK,
-                                     (uint32_t)size,
-                                     arch_stack_capture(2),
-                                     arch_atomic_fetch_add(&alloc_seq, 1, ARCH_RELAXED)};
+    *h = (struct chk_hdr){LIVE_MAGIC,
+                          (uint8_t)__builtin_ctzl(front),
+                          0,
+                          (uint32_t)size,
+                          arch_stack_capture(2),
+                          arch_atomic_fetch_add(&alloc_seq, 1, ARCH_RELAXED)};
+    hdr_seal(h);
     arch_san_poison(raw, front);
     arch_san_poison(user + size, (size_t)(end - user - size));
     arch_san_alloc(user, size, 16, zero);
     return user;
 }
 
-/* Find the live checked block at p; reports and returns NULL if there is none. */
+/* The live checked block p starts; reports and returns NULL if there is none. The
+ * header comes back open (the caller closes it) and intact. */
 static struct chk_hdr *live_hdr(const void *p, const char *who, uint8_t **raw, size_t *raw_size)
 {
     char what[96];
-    bool raw_free;
+    bool raw_free, intact;
     if (!heap_chunk_of(p)) {
         heap_report(HEAP_REPORT_NOT_HEAP, "%s(%p): %s", who, p,
                     arch_describe_address(p, what, sizeof(what)));
@@ -257,72 +368,61 @@ static struct chk_hdr *live_hdr(const void *p, const char *who, uint8_t **raw, s
         heap_report(HEAP_REPORT_NOT_ALLOCATED, "%s(%p): nothing is allocated there", who, p);
         return NULL;
     }
-    const uint8_t *h = (const uint8_t *)hdr_of(p);
-    if (!ARCH_IS_ALIGNED((uintptr_t)p, HEAP_ALIGN) || h < *raw) {
+    struct chk_hdr *h = hdr_open(*raw, *raw_size, &intact);
+    if (!intact) {
+        report_header_overwritten(who, p, *raw, "; the block is left as it is");
+        hdr_close(h);
+        return NULL;
+    }
+    uint8_t *user = user_of(h);
+    if (user != p) {
+        hdr_close(h);
         heap_report(HEAP_REPORT_INTERIOR, "%s(%p): not the start of the block at %p", who, p,
-                    (void *)*raw);
+                    (void *)user);
         heap_describe(p, "   ");
         return NULL;
     }
-    arch_san_unpoison(h, sizeof(struct chk_hdr));
-    struct chk_hdr *hd = hdr_of(p);
-    if ((hd->magic != LIVE_MAGIC && hd->magic != FREE_MAGIC) || hd->check != HDR_CHECK ||
-        hd->front_log2 > 40 || *raw + (UINT64_C(1) << hd->front_log2) != p) {
-        arch_san_poison(h, sizeof(struct chk_hdr));
-        heap_report(HEAP_REPORT_INTERIOR, "%s(%p): not the start of the block at %p", who, p,
-                    (void *)*raw);
-        heap_describe(p, "   ");
-        return NULL;
-    }
-    if (hd->magic == FREE_MAGIC) {
+    if (h->magic == FREE_MAGIC) {
         heap_report(HEAP_REPORT_DOUBLE_FREE, "%s(%p): the %u-byte block was already freed", who, p,
-                    hd->size);
-        report_stacks(hd);
-        arch_san_poison(h, sizeof(struct chk_hdr));
+                    h->size);
+        report_stacks(h);
+        hdr_close(h);
         return NULL;
     }
-    return hd;
+    return h;
 }
 
-/* Give a quarantined block back to its span or pages, checking nothing wrote it. */
-/* Offset of the first byte of p[0..n) that is not v, or n: eight bytes a step. */
-static uint32_t first_not(const uint8_t *p, uint32_t n, uint8_t v)
-{
-    uint64_t pattern = v * UINT64_C(0x0101010101010101), w;
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __builtin_memcpy(&w, p + i, 8);
-        if (w != pattern)
-            break;
-    }
-    while (i < n && p[i] == v)
-        i++;
-    return i;
-}
-
-static void evict(uint8_t *user)
+/* Give a quarantined block back to its span or pages, checking that nothing wrote it
+ * or its redzones while it waited. */
+static void evict(struct q_entry e)
 {
     uint8_t *raw;
     size_t raw_size;
-    bool raw_free;
-    if (!raw_of(user, &raw, &raw_size, &raw_free))
-        arch_panic("heap quarantine: block %p vanished", (void *)user);
+    bool raw_free, intact;
+    if (!raw_of(e.user, &raw, &raw_size, &raw_free) || raw_free)
+        arch_panic("heap quarantine: block %p (%u bytes) is no longer a block the heap handed "
+                   "out",
+                   (void *)e.user, e.size);
     arch_san_unpoison(raw, raw_size);
-    struct chk_hdr *h = hdr_of(user);
-    uint32_t i = first_not(user, h->size, HEAP_POISON_FREE);
-    if (i < h->size) {
-        heap_report(HEAP_REPORT_USE_AFTER_FREE,
-                    "block %p (%u bytes) was written after it was freed: byte +%u is 0x%02x",
-                    (void *)user, h->size, i, user[i]);
-        report_stacks(h);
+    struct chk_hdr *h = hdr_open(raw, raw_size, &intact);
+    if (!intact || h->magic != FREE_MAGIC || user_of(h) != e.user || h->size != e.size) {
+        report_header_overwritten("heap quarantine", e.user, raw, " while the block was freed");
+    } else {
+        uint64_t i = first_not(e.user, h->size, HEAP_POISON_FREE);
+        if (i < h->size) {
+            heap_report(HEAP_REPORT_USE_AFTER_FREE,
+                        "block %p (%u bytes) was written after it was freed: byte +%lu is 0x%02x",
+                        (void *)e.user, h->size, (unsigned long)i, e.user[i]);
+            report_stacks(h);
+        } else {
+            redzones_whole("heap quarantine", h, raw_size, "freed ");
+        }
     }
-    q.bytes -= h->size;
-    struct span *s;
     uint8_t *kind = heap_chunk_of(raw);
-    if (*kind == CHUNK_SPAN && (s = span_of(raw)))
-        span_free(s, raw, false);
+    if (*kind == CHUNK_SPAN)
+        span_free(span_checked(raw), raw, false);
     else
-        large_free(large_of(raw), raw, false);
+        large_free(large_checked(raw), raw, false);
 }
 
 void chk_free(void *p, size_t size, bool sized)
@@ -339,43 +439,39 @@ void chk_free(void *p, size_t size, bool sized)
         heap_report(HEAP_REPORT_SIZE_MISMATCH, "kfree_sized(%p, %zu): the block is %u bytes", p,
                     size, h->size);
         report_stacks(h);
-        arch_san_poison(h, sizeof(*h));
+        hdr_close(h);
         return;
     }
-    uint8_t *user = p, *end = raw + raw_size;
+    uint8_t *user = p;
+    uint32_t n = h->size;
     arch_san_unpoison(raw, raw_size);
-    const uint8_t *bad = NULL;
-    for (const uint8_t *b = raw; b < (uint8_t *)h && !bad; b++)
-        bad = *b != RZ_BYTE ? b : NULL;
-    for (const uint8_t *b = user + h->size; b < end && !bad; b++)
-        bad = *b != RZ_BYTE ? b : NULL;
-    if (bad) {
-        heap_report(HEAP_REPORT_REDZONE,
-                    "kfree(%p): the redzone %s the %u-byte block was written at %s%ld", p,
-                    bad < user ? "before" : "after", h->size, bad < user ? "-" : "+",
-                    (long)(bad < user ? user - bad : bad - (user + h->size)));
-        report_stacks(h);
+    if (!redzones_whole(who, h, raw_size, "")) { /* said once: repaint, so the quarantine
+                                                     reports only what is written later */
+        __builtin_memset(raw + sizeof(*h), RZ_BYTE, (size_t)(user - raw) - sizeof(*h));
+        __builtin_memset(user + n, RZ_BYTE, raw_size - (size_t)(user - raw) - n);
     }
-    uint32_t n = h->size; /* the header is poisoned from here on */
     h->magic = FREE_MAGIC;
     h->free_stack = at;
+    hdr_seal(h);
     heap_set_report_at(0);
     __builtin_memset(user, HEAP_POISON_FREE, n);
     arch_san_free(user, n);
     arch_san_poison(raw, raw_size);
-    heap_lock();
-    if (q.n == Q_SLOTS || q.bytes + n > Q_BYTES) {
-        uint8_t *old = q.slot[q.head];
-        q.head = (q.head + 1) % Q_SLOTS;
-        q.n--;
-        heap_unlock();
-        evict(old);
-        heap_lock();
+    for (;;) {
+        q_lock();
+        if (q.n && (q.n == Q_SLOTS || q.bytes + n > Q_BYTES)) {
+            struct q_entry old = q_pop();
+            q_unlock();
+            evict(old); /* then look again: others may have filled it meanwhile */
+            continue;
+        }
+        /* Room, or an empty quarantine: a block larger than Q_BYTES waits alone. */
+        q.slot[(q.head + q.n) % Q_SLOTS] = (struct q_entry){user, n};
+        q.n++;
+        q.bytes += n;
+        q_unlock();
+        return;
     }
-    q.slot[(q.head + q.n) % Q_SLOTS] = user;
-    q.n++;
-    q.bytes += n;
-    heap_unlock();
 }
 
 size_t chk_usable(const void *p)
@@ -386,21 +482,28 @@ size_t chk_usable(const void *p)
     if (!h)
         return 0;
     size_t n = h->size;
-    arch_san_poison(h, sizeof(*h));
+    hdr_close(h);
     return n;
 }
 
 size_t chk_quarantined(void)
 {
-    return q.n;
+    q_lock();
+    size_t n = q.n;
+    q_unlock();
+    return n;
 }
 
 void chk_trim(void)
 {
-    while (q.n) {
-        uint8_t *old = q.slot[q.head];
-        q.head = (q.head + 1) % Q_SLOTS;
-        q.n--;
+    for (;;) {
+        q_lock();
+        if (!q.n) {
+            q_unlock();
+            return;
+        }
+        struct q_entry old = q_pop();
+        q_unlock();
         evict(old);
     }
 }

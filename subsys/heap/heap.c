@@ -193,6 +193,10 @@ struct span *heap_get_span(void)
         return NULL;
     }
     struct span *s = heap_g.pool;
+    if (!heap_at_span(s) || !span_header_ok(s) || s->bsize)
+        arch_panic("heap corruption: the pool of free spans links to %p, which is not a free "
+                   "span",
+                   (void *)s);
     heap_g.pool = s->next;
     heap_g.spans++;
     int g = seg_of(s);
@@ -361,11 +365,11 @@ static bool locate(const void *p, struct span **s, struct large **l, const char 
     }
     switch (*kind) {
     case CHUNK_SPAN:
-        *s = span_of(p);
+        *s = span_checked(p);
         return true;
     case CHUNK_LARGE_HEAD:
     case CHUNK_LARGE_TAIL:
-        *l = large_of(p);
+        *l = large_checked(p);
         return true;
     default:
         if (report)
@@ -586,7 +590,12 @@ void heap_trim(void)
             continue;
         uint64_t va = heap_g.seg[i].va;
         struct span **pp = &heap_g.pool;
-        while (*pp) {
+        for (uint64_t n = 0; *pp; n++) {
+            if (!heap_at_span(*pp) || !span_header_ok(*pp) || (*pp)->bsize ||
+                n > AREA_CHUNKS + ARENA_SIZE / SPAN_SIZE)
+                arch_panic("heap corruption: the pool of free spans links to %p, which is not a "
+                           "free span",
+                           (void *)*pp);
             if ((uintptr_t)*pp - va < SEG_SIZE) {
                 *pp = (*pp)->next;
             } else {

@@ -165,6 +165,16 @@ void span_refilled(struct block *b);
 /* Validate a block of span s and free it; false if it was not a live block. */
 bool span_free(struct span *s, void *p, bool report);
 struct span *span_of(const void *p);
+/* s is the start of a chunk that holds a span (in use or in the pool). */
+bool heap_at_span(const void *s);
+/* The span header at s agrees with its chunk's meta entry (which no heap user can
+ * write): magic, class, geometry, key, owner. */
+bool span_header_ok(const struct span *s);
+/* span_of(p), after span_header_ok; a header that fails is heap corruption. */
+struct span *span_checked(const void *p);
+/* Heap metadata that cannot be trusted: panic with "heap corruption", naming the span
+ * at s, its class and owner (from its meta entry) and what was wrong. */
+ARCH_NORETURN void heap_corruption(const struct span *s, const char *fmt, ...) ARCH_PRINTF(2, 3);
 /* Index of the block containing p, or -1 if p is before the first block. */
 long span_block_index(const struct span *s, const void *p);
 void slab_trim(void);
@@ -179,6 +189,9 @@ void span_format(struct span *s, int cls, unsigned owner);
 void *large_alloc(size_t size, size_t align);
 bool large_free(struct large *l, void *p, bool report);
 struct large *large_of(const void *p);
+/* large_of(p), after checking its header against the chunk map; heap corruption
+ * (a panic) if it does not agree. */
+struct large *large_checked(const void *p);
 bool large_valid(void);
 
 /* heap.c */

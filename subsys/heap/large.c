@@ -65,10 +65,28 @@ struct large *large_of(const void *p)
     return (struct large *)a;
 }
 
+/* The header agrees with the chunk map (which no heap user can write) and with
+ * itself: a stray write over it is heap corruption, not a size to believe. */
+struct large *large_checked(const void *p)
+{
+    struct large *l = large_of(p);
+    uint64_t first = (uintptr_t)l - heap_g.area, n = 1;
+    while (first / SPAN_SIZE + n < AREA_CHUNKS &&
+           heap_g.chunk[first / SPAN_SIZE + n] == CHUNK_LARGE_TAIL)
+        n++;
+    uint64_t off = (uint64_t)(l->data - (uint8_t *)l);
+    if (l->magic != (LARGE_MAGIC ^ (uintptr_t)l) || l->chunks != n || off < HDR ||
+        (off & (off - 1)) || l->mapped > n * SPAN_SIZE || l->mapped <= (n - 1) * SPAN_SIZE ||
+        l->usable != l->mapped - off || l->size > l->usable)
+        arch_panic("heap corruption: the header of the large block at %p was overwritten (magic "
+                   "0x%lx, %lu bytes, %u chunks where the chunk map has %lu)",
+                   (void *)l, l->magic, l->size, l->chunks, n);
+    return l;
+}
+
 bool large_free(struct large *l, void *p, bool report)
 {
-    if (l->magic != (LARGE_MAGIC ^ (uintptr_t)l))
-        arch_panic("kfree: large block header at %p is corrupted", (void *)l);
+    large_checked(l);
     if (l->data != p) {
         if (report)
             heap_report(HEAP_REPORT_INTERIOR,
@@ -83,8 +101,10 @@ bool large_free(struct large *l, void *p, bool report)
     for (uint64_t i = 0; i < l->chunks; i++)
         heap_g.chunk[first + i] = CHUNK_NONE;
     l->magic = 0;
-    if (pg_unmap_range(heap_g.as, va, mapped, ARCH_PAGE_4K).err)
-        arch_panic("kfree: large block at 0x%lx would not unmap", va);
+    struct pg_ret u = pg_unmap_range(heap_g.as, va, mapped, ARCH_PAGE_4K);
+    if (u.err)
+        arch_panic("kfree: large block at 0x%lx would not unmap: %s (0x%lx)", va,
+                   pg_strerror(u.err), u.value);
     heap_g.large_blocks--;
     heap_g.large_live_bytes -= usable;
     heap_g.mapped_bytes -= mapped;
@@ -99,7 +119,8 @@ bool large_valid(void)
         if (heap_g.chunk[i] != CHUNK_LARGE_HEAD)
             continue;
         const struct large *l = (const struct large *)(heap_g.area + i * SPAN_SIZE);
-        if (l->magic != (LARGE_MAGIC ^ (uintptr_t)l) || l->usable < l->size || !l->chunks)
+        if (l->magic != (LARGE_MAGIC ^ (uintptr_t)l) || l->usable < l->size || !l->chunks ||
+            i + l->chunks > sizeof(heap_g.chunk))
             return false;
         for (uint32_t k = 1; k < l->chunks; k++) {
             if (heap_g.chunk[i + k] != CHUNK_LARGE_TAIL)

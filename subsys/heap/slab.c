@@ -5,8 +5,11 @@
  * compare-exchange onto span->thread_free; if the owner had given up on the span as
  * full, the freeing CPU also puts the span on the owner's remote list. */
 #include "heap_internal.h"
+#include <arch/console.h>
 #include <arch/cpu.h>
+#include <arch/debug.h>
 #include <arch/panic.h>
+#include <stdarg.h>
 
 const uint16_t heap_class_size[NCLASSES] = {16,  32,  48,  64,   80,   96,   112,  128,
                                             160, 192, 224, 256,  320,  384,  448,  512,
@@ -120,6 +123,107 @@ long span_block_index(const struct span *s, const void *p)
     return (long)((off * s->recip) >> 32); /* exact for off < 64 KiB, bsize < 4 KiB */
 }
 
+/* ---- distrust: every walk of the metadata checks what it reads ---- */
+
+/* The class the chunk's meta entry gives the span at s, or -1 for none (in the pool).
+ * The meta entries are outside every block, so no heap user's stray write reaches
+ * them: they are what a span header is checked against. */
+static int meta_class(const struct span *s)
+{
+    const struct chunk_meta *m = heap_meta_of(s);
+    return m && m->word ? (int)(m->word >> 8) - 1 : -1;
+}
+
+bool heap_at_span(const void *s)
+{
+    uint8_t *kind = heap_chunk_of(s);
+    return kind && *kind == CHUNK_SPAN && !((uintptr_t)s & (SPAN_SIZE - 1));
+}
+
+bool span_header_ok(const struct span *s)
+{
+    if (s->magic != (SPAN_MAGIC ^ (uintptr_t)s))
+        return false;
+    int cls = meta_class(s);
+    if (cls < 0)
+        return !s->bsize; /* in the pool */
+    if (cls >= NCLASSES)
+        return false;
+    const struct heap_class *k = &heap_class[cls];
+    return s->cls == cls && s->bsize == k->size && s->nblocks == k->nblocks &&
+           s->data == (const uint8_t *)s + k->data_off && s->key == heap_g.key &&
+           s->recip == (uint32_t)((UINT64_C(1) << 32) / k->size + 1) && s->owner < MAX_CPUS &&
+           heap_meta_of(s)->word == chunk_word(s->owner, cls);
+}
+
+void heap_corruption(const struct span *s, const char *fmt, ...)
+{
+    char what[160];
+    va_list ap;
+    va_start(ap, fmt);
+    kvsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    int cls = meta_class(s);
+    /* The owner from the meta word, which checking mode leaves without one. */
+    unsigned owner = heap_meta_of(s) ? heap_meta_of(s)->word & 0xffu : CHUNK_NO_CPU;
+    if (owner == CHUNK_NO_CPU && s->owner < MAX_CPUS)
+        owner = s->owner;
+    arch_panic("heap corruption: the span at %p (class %d: %u-byte blocks, CPU %u): %s",
+               (const void *)s, cls, cls >= 0 && cls < NCLASSES ? heap_class_size[cls] : 0u, owner,
+               what);
+}
+
+struct span *span_checked(const void *p)
+{
+    struct span *s = span_of(p);
+    if (!span_header_ok(s))
+        heap_corruption(s, "its header was overwritten (magic 0x%lx, %u-byte blocks, %u of them)",
+                        s->magic, s->bsize, s->nblocks);
+    return s;
+}
+
+/* b is a free block of the span s: the start of one of its blocks, with the free
+ * marker. Checked by arithmetic before b is read. */
+static bool free_block_ok(const struct span *s, const struct block *b)
+{
+    uint64_t off = (uintptr_t)b - (uintptr_t)s->data;
+    if (off >= (uint64_t)s->nblocks * s->bsize || ((off * s->recip) >> 32) * s->bsize != off)
+        return false;
+    arch_san_unpoison(b, sizeof(*b)); /* a free block's words are open; a live one's not */
+    if (b->key == (s->key ^ (uintptr_t)b))
+        return true;
+    if (heap_g.mode == HEAP_CHECKING)
+        arch_san_poison(b, sizeof(*b));
+    return false;
+}
+
+/* Walk a free list of s (its own or the remote one, `which`) from b: every link a
+ * free block of s, at most nblocks of them. Returns the length, and the last block
+ * in *last. A link that fails is heap corruption: a panic, or with `quiet` a report
+ * and UINT32_MAX (for slab_valid, which answers instead of stopping). */
+static uint32_t list_walk(const struct span *s, struct block *b, const char *which, bool quiet,
+                          struct block **last)
+{
+    uint32_t n = 0;
+    struct block *prev = NULL;
+    for (; b; prev = b, b = b->next) {
+        if (!free_block_ok(s, b) || ++n > s->nblocks) {
+            if (!quiet)
+                heap_corruption(s, "its %s free list links to %p (after %p), which is %s", which,
+                                (void *)b, (void *)prev,
+                                n > s->nblocks ? "a block seen twice (a cycle)"
+                                               : "not a free block of the span");
+            kprintf("# heap corruption: the span at %p (class %d): its %s free list links to %p "
+                    "(after %p), not a free block of the span\n",
+                    (const void *)s, meta_class(s), which, (void *)b, (void *)prev);
+            return UINT32_MAX;
+        }
+    }
+    if (last)
+        *last = prev;
+    return n;
+}
+
 /* Move the other CPUs' frees onto the span's own list. */
 static void collect(struct span *s)
 {
@@ -127,9 +231,8 @@ static void collect(struct span *s)
     struct block *t = arch_atomic_xchg(&s->thread_free, (struct block *)NULL, ARCH_ACQUIRE);
     if (!t)
         return;
-    struct block *last = t, **h = span_head(s);
-    while (last->next)
-        last = last->next;
+    struct block *last, **h = span_head(s);
+    list_walk(s, t, "remote", false, &last);
     last->next = *h;
     *h = t;
 }
@@ -160,7 +263,13 @@ static bool retire_full(struct span *s)
 static void take_remote(struct heap_cpu *c)
 {
     struct span *s = arch_atomic_xchg(&c->remote, (struct span *)NULL, ARCH_ACQUIRE);
-    while (s) {
+    unsigned cpu = (unsigned)(c - heap_cpus);
+    for (uint64_t n = 0; s; n++) {
+        if (!heap_at_span(s) || n > AREA_CHUNKS + ARENA_SIZE / SPAN_SIZE ||
+            span_checked(s)->owner != cpu)
+            arch_panic("heap corruption: CPU %u's list of spans with remote frees links to %p, "
+                       "which is not one of its spans in use",
+                       cpu, (void *)s);
         struct span *next = s->remote_next;
         arch_atomic_store(&s->full, 0, ARCH_RELAXED);
         arch_atomic_store(&s->notified, 0, ARCH_RELEASE);
@@ -199,6 +308,8 @@ __attribute__((noinline)) static void *alloc_slow(struct heap_cpu *c, int cls, u
         span_format(s, cls, cpu);
     }
     struct block **h = span_head(s), *b = *h;
+    if (!free_block_ok(s, b))
+        heap_corruption(s, "its free list's head %p is not a free block of the span", (void *)b);
     s->is_current = 1;
     c->cur[cls] = s;
     span_set_curh(c, cls, h);
@@ -232,8 +343,7 @@ void span_refilled(struct block *b)
 
 bool span_free(struct span *s, void *p, bool report)
 {
-    if (s->magic != (SPAN_MAGIC ^ (uintptr_t)s))
-        arch_panic("kfree: span metadata at %p is corrupted (magic 0x%lx)", (void *)s, s->magic);
+    span_checked(s);
     if (!s->bsize) {
         if (report)
             heap_report(HEAP_REPORT_NOT_ALLOCATED, "kfree(%p): nothing is allocated there", p);
@@ -283,18 +393,30 @@ bool span_free(struct span *s, void *p, bool report)
     return true;
 }
 
-static uint32_t chain_len(const struct block *b)
-{
-    uint32_t n = 0;
-    for (; b; b = b->next)
-        n++;
-    return n;
-}
-
 /* Blocks on the span's free lists (its own and the other CPUs'). */
 static uint32_t free_blocks(const struct span *s)
 {
-    return chain_len(*span_head(s)) + chain_len(arch_atomic_load(&s->thread_free, ARCH_ACQUIRE));
+    uint32_t own = list_walk(s, *span_head(s), "own", false, NULL);
+    uint32_t remote =
+        list_walk(s, arch_atomic_load(&s->thread_free, ARCH_ACQUIRE), "remote", false, NULL);
+    if (own + remote > s->nblocks)
+        heap_corruption(s, "its free lists hold %u blocks of %u", own + remote, s->nblocks);
+    return own + remote;
+}
+
+/* A span on one of CPU cpu's lists for class cls must be one of its spans of that
+ * class; n counts the list so far (a cycle is corruption too). */
+static struct span *list_span(struct span *s, unsigned cpu, int cls, const char *list, uint64_t n)
+{
+    if (!s)
+        return NULL;
+    if (!heap_at_span(s) || n > AREA_CHUNKS + ARENA_SIZE / SPAN_SIZE)
+        arch_panic("heap corruption: CPU %u's %s list of class %d links to %p, which is not a "
+                   "span",
+                   cpu, list, cls, (void *)s);
+    if (span_checked(s)->owner != cpu || s->cls != cls)
+        heap_corruption(s, "it is on CPU %u's %s list of class %d", cpu, list, cls);
+    return s;
 }
 
 /* Quiescent only: return every span with no live block to the pool. */
@@ -313,7 +435,7 @@ void slab_trim(void)
                 c->cur[cls] = NULL;
                 span_set_curh(c, cls, NULL);
             }
-            while (s) {
+            for (uint64_t n = 0; list_span(s, cpu, cls, "partial", n); n++) {
                 struct span *next = s->next;
                 s->in_partial = 0;
                 collect(s);
@@ -333,19 +455,12 @@ void slab_trim(void)
     }
 }
 
-static uint32_t list_len(const struct span *s, const struct block *b, bool *ok)
+static uint32_t list_len(const struct span *s, struct block *b, const char *which, bool *ok)
 {
-    uint32_t n = 0;
-    for (; b; b = b->next) {
-        long i = span_block_index(s, b);
-        if (i < 0 || (uint32_t)i >= s->nblocks ||
-            s->data + (uint64_t)i * s->bsize != (const uint8_t *)b ||
-            b->key != (s->key ^ (uintptr_t)b) || ++n > s->nblocks) {
-            *ok = false;
-            return n;
-        }
-    }
-    return n;
+    uint32_t n = list_walk(s, b, which, true, NULL);
+    if (n == UINT32_MAX)
+        *ok = false;
+    return n == UINT32_MAX ? 0 : n;
 }
 
 /* Quiescent only: every span's lists are made of its own free blocks, every CPU's
@@ -373,7 +488,7 @@ bool slab_valid(void)
              * of this owner and class". */
             const struct chunk_meta *cm = &heap_g.meta[arena ? AREA_CHUNKS + i : i];
             uint16_t meta = cm->word;
-            const struct block *head = heap_g.head[arena ? AREA_CHUNKS + i : i];
+            struct block *head = heap_g.head[arena ? AREA_CHUNKS + i : i];
             bool zero = !meta && !cm->data_off && !cm->inv && !cm->lim && !head;
             if (kinds[i] != CHUNK_SPAN) {
                 if (!zero)
@@ -381,8 +496,11 @@ bool slab_valid(void)
                 continue;
             }
             struct span *s = (struct span *)(base + i * SPAN_SIZE);
-            if (s->magic != (SPAN_MAGIC ^ (uintptr_t)s))
+            if (!span_header_ok(s)) {
+                kprintf("# heap corruption: the span at %p: its header was overwritten\n",
+                        (void *)s);
                 return false;
+            }
             if (!s->bsize) {
                 if (!zero)
                     return false;
@@ -392,7 +510,7 @@ bool slab_valid(void)
             if (s->cls >= NCLASSES || meta != chunk_word(s->owner, s->cls) ||
                 cm->data_off != k->data_off || cm->inv != k->inv || cm->lim != k->lim)
                 return false;
-            uint32_t f = list_len(s, head, &ok) + list_len(s, s->thread_free, &ok);
+            uint32_t f = list_len(s, head, "own", &ok) + list_len(s, s->thread_free, "remote", &ok);
             if (s->bsize != heap_class_size[s->cls] || f > s->nblocks)
                 ok = false;
         }
@@ -409,7 +527,7 @@ void slab_count_live(uint64_t *blocks_out, uint64_t *bytes_out)
         uintptr_t base = arena ? (uintptr_t)heap_arena : heap_g.area;
         for (size_t i = 0; i < n; i++) {
             const struct span *s = (const struct span *)(base + i * SPAN_SIZE);
-            if (kinds[i] == CHUNK_SPAN && s->bsize) {
+            if (kinds[i] == CHUNK_SPAN && span_checked(s)->bsize) {
                 uint64_t live = s->nblocks - free_blocks(s);
                 blocks += live;
                 bytes += live * s->bsize;

@@ -253,6 +253,91 @@ static void heap_test_checking_mode_catches_overflow_and_use_after_free(struct k
     KEXPECT_TRUE(t, heap_valid());
 }
 
+/* Two checked blocks of `size` that sit next to each other in one span (b's raw block
+ * right after a's): from a few allocations, the rest freed again. */
+static bool neighbours(size_t size, uint8_t **a, uint8_t **b)
+{
+    uint8_t *p[8];
+    bool found = false;
+    long raw = heap_class_size[heap_class_of(size + 32 + 16)]; /* header, redzones */
+    for (int i = 0; i < 8; i++)
+        p[i] = kmalloc(size);
+    for (int i = 0; i < 8 && !found; i++) {
+        for (int j = 0; j < 8 && !found; j++) {
+            if (p[i] && p[j] && p[j] - p[i] == raw) {
+                *a = p[i], *b = p[j], found = true;
+                p[i] = p[j] = NULL;
+            }
+        }
+    }
+    for (int i = 0; i < 8; i++)
+        kfree(p[i]);
+    return found;
+}
+
+/* Before: a live block. Now: a write of 1 to 8 bytes just before it lands in its left
+ * redzone and is reported as a heap overflow before the block; a write over its
+ * header is reported the same way at its kfree, which then leaves the block alone, so
+ * the neighbour it came from is not poisoned over and frees as it should. */
+static void heap_test_checking_mode_sees_writes_before_the_block(struct ktest *t)
+{
+    if (heap_mode() != HEAP_CHECKING)
+        ktest_skip(t, "needs checking mode (KERNSIM_HEAP_MODE=checking, heap.checking=1)");
+    start(t);
+    for (int k = 1; k <= 8; k++) {
+        uint8_t *p = kmalloc(40);
+        KASSERT_TRUE(t, p != NULL);
+        uint64_t rz = reports(HEAP_REPORT_REDZONE);
+        arch_san_unpoison(p - k, 1); /* let the deliberate underflow past the checkers */
+        p[-k] = 0;
+        kfree(p);
+        KEXPECT_EQ(t, reports(HEAP_REPORT_REDZONE), rz + 1);
+        KEXPECT_STR_CONTAINS(t, heap_last_report(), "heap overflow before the block at");
+    }
+    uint8_t *a, *b;
+    KASSERT_TRUE(t, neighbours(40, &a, &b)); /* a's raw block is 96 bytes, then b's */
+    uint64_t rz = reports(HEAP_REPORT_REDZONE), live = 0;
+    struct heap_stats st;
+    heap_get_stats(&st);
+    live = st.live_blocks;
+    /* A runaway write from a's end over its right redzone and b's header (b - 32). */
+    arch_san_unpoison(a + 40, (size_t)(b - (a + 40)));
+    __builtin_memset(a + 40, 0x41, (size_t)(b - 16 - (a + 40)));
+    kfree(b);
+    KEXPECT_EQ(t, reports(HEAP_REPORT_REDZONE), rz + 1);
+    KEXPECT_STR_CONTAINS(t, heap_last_report(), "heap overflow before the block at");
+    KEXPECT_STR_CONTAINS(t, heap_last_report(), "header");
+    kfree(a); /* a's right redzone was written: said so, and a is freed */
+    KEXPECT_EQ(t, reports(HEAP_REPORT_REDZONE), rz + 2);
+    KEXPECT_STR_CONTAINS(t, heap_last_report(), "the redzone after the 40-byte block");
+    heap_get_stats(&st);
+    KEXPECT_EQ(t, st.live_blocks, live); /* b is kept (its size cannot be trusted), a freed */
+    KEXPECT_TRUE(t, heap_valid());
+}
+
+/* Before: a block larger than the quarantine's byte limit. Now: its free waits in an
+ * otherwise empty quarantine, and the next free or a trim gives it back. */
+static void heap_test_a_block_larger_than_the_quarantine_is_freed(struct ktest *t)
+{
+    start(t);
+    struct heap_stats st;
+    heap_trim();
+    heap_get_stats(&st);
+    uint64_t mapped = st.mapped_bytes;
+    uint8_t *p = kmalloc(5u << 20), *q = kmalloc(5u << 20);
+    KASSERT_TRUE(t, p != NULL && q != NULL);
+    kfree(p);
+    kfree(q);
+    uint8_t *r = kmalloc(64);
+    KASSERT_TRUE(t, r != NULL);
+    kfree(r);
+    heap_trim();
+    heap_get_stats(&st);
+    KEXPECT_EQ(t, st.mapped_bytes, mapped);
+    KEXPECT_EQ(t, st.quarantined, 0);
+    KEXPECT_TRUE(t, heap_valid());
+}
+
 static void heap_test_stats_balance(struct ktest *t)
 {
     start(t);
@@ -312,4 +397,6 @@ KTEST_SUITE(heap, KTEST_CASE(heap_test_small_sizes_round_trip),
             KTEST_CASE(heap_test_invalid_frees_are_reported_and_change_nothing),
             KTEST_CASE(heap_test_kfree_sized_checks_the_size),
             KTEST_CASE(heap_test_checking_mode_catches_overflow_and_use_after_free),
+            KTEST_CASE(heap_test_checking_mode_sees_writes_before_the_block),
+            KTEST_CASE(heap_test_a_block_larger_than_the_quarantine_is_freed),
             KTEST_CASE(heap_test_stats_balance), KTEST_CASE(heap_test_block_index_is_exact));
