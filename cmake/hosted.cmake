@@ -93,7 +93,7 @@ endforeach()
 # Planted concurrency bugs the scheduler must find with fixed seeds and replay
 # (label bugs): one program each, with the shared hunting harness.
 foreach(bug lost_update aba_stack abba_deadlock lock_order rw_starvation queue_publish
-            rwlock_deadlock)
+            rwlock_deadlock double_unlock)
   add_executable(bug_${bug} tests/runner/sim_main.c tests/bugs/${bug}.c tests/bugs/bug_harness.c)
   target_link_libraries(bug_${bug} PRIVATE ks_ktest_host)
   add_test(NAME bugs.${bug} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:bug_${bug}>)
@@ -205,6 +205,15 @@ ks_mem_bug(dma_after_free OUTPUT
            "rx_link_down" "rx_kick")
 ks_mem_bug(memory_leak OUTPUT "# heap: memory leak: the 120-byte block at ${hex} was never freed"
            "dev_probe")
+# A release of a lock not held is reported at the release, by lockdep or (lockdep off,
+# as in the bare kernel) by the lock itself; never as a later deadlock.
+ks_mem_bug(unlock_unheld OUTPUT
+           "kernsim lockdep: bad unlock: cpu 0 releases 'fw_lock' \\(class fw_lock\\), which it does not hold"
+           "no CPU holds it; cpu 0 last released it at:" "fw_abort" "fw_load"
+           "kernel panic: kernsim lockdep: cpu 0 releases 'fw_lock'")
+ks_mem_bug(unlock_unheld TEST unlock_unheld_no_lockdep ENV KERNSIM_LOCKDEP=0 OUTPUT
+           "kernel panic: spin_unlock: 'fw_lock' is not locked \\(released twice, or never taken\\)"
+           "fw_load")
 ks_mem_bug(panic_cleanups OUTPUT "nic: firmware state 0xdead after reset" "fw_check"
            "cleanup: freeing the scratch buffer"
            "the panic was caught; the lock is free and the block was freed")
@@ -363,7 +372,18 @@ add_test(NAME sim.fault_panic_has_a_backtrace
                  --output "^#   #[0-9]+ touch_unmapped\\+0x[0-9a-f]+$"
                  --output "^#   #[0-9]+ driver_probe\\+0x[0-9a-f]+$" --
                  ${KS_TEST_WRAPPER} $<TARGET_FILE:fault_backtrace>)
-set_tests_properties(sim.fault_panic_has_a_backtrace PROPERTIES LABELS sim TIMEOUT 60)
+set_tests_properties(sim.fault_panic_has_a_backtrace PROPERTIES LABELS sim TIMEOUT 60
+                     FAIL_REGULAR_EXPRESSION "ThreadSanitizer: signal-unsafe call")
+
+# An unhandled fault fails its schedule and only that one: a later fault is reported the
+# same way, the signal mask is as it was, and the failing CPU's stack starts at the
+# faulting function; under TSan, with no report on the MMU's own state.
+add_executable(fault_after_failed_schedule tests/hosted/fault_after_failed_schedule.c)
+target_link_libraries(fault_after_failed_schedule PRIVATE ks_sim)
+add_test(NAME sim.fault_after_failed_schedule
+         COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:fault_after_failed_schedule>)
+set_tests_properties(sim.fault_after_failed_schedule PROPERTIES LABELS sim TIMEOUT 60
+                     FAIL_REGULAR_EXPRESSION "WARNING: ThreadSanitizer" SKIP_RETURN_CODE 77)
 
 # Page and frame sizes must match at compile time: the mismatch must not build, and
 # the same file without the mismatch must.

@@ -94,10 +94,7 @@ void arch_stack_print(uint32_t id, const char *indent)
 
 char *arch_describe_address(const void *p, char *buf, size_t size)
 {
-    uintptr_t a = (uintptr_t)p;
-    pthread_attr_t attr;
-    void *stack;
-    size_t stack_size;
+    uintptr_t a = (uintptr_t)p, stack_lo, stack_hi;
     Dl_info info;
     const char *sym;
     uint64_t off;
@@ -105,9 +102,9 @@ char *arch_describe_address(const void *p, char *buf, size_t size)
         ksnprintf(buf, size, "the direct map (physical 0x%lx)", a - SIM_DIRECT_MAP_BASE);
     } else if (sim_in_window(a)) {
         ksnprintf(buf, size, "the kernel VA window, outside the heap");
-    } else if (!pthread_getattr_np(pthread_self(), &attr) &&
-               !pthread_attr_getstack(&attr, &stack, &stack_size) &&
-               (pthread_attr_destroy(&attr), a - (uintptr_t)stack < stack_size)) {
+    } else if ((sim_stack_bounds(&stack_lo, &stack_hi), a - stack_lo < stack_hi - stack_lo)) {
+        /* cached bounds, the running fiber's in a deterministic run: no allocation, so
+         * a fault handler's report may ask */
         ksnprintf(buf, size, "the current thread's stack");
     } else if ((sym = sim_symbolize(a, &off)) != NULL) { /* .symtab, then the dynamic linker */
         ksnprintf(buf, size, "the global '%s'+0x%lx", sym, (unsigned long)off);

@@ -130,24 +130,35 @@ __attribute__((no_sanitize("memory"))) static int fp_walk(const uintptr_t *fp, u
     return n;
 }
 
-/* The stack the calling code runs on (a fiber's, or the host thread's). */
+void sim_stack_bounds_init(void)
+{
+    if (thread_hi)
+        return;
+    pthread_attr_t attr;
+    void *base;
+    size_t size;
+    if (!pthread_getattr_np(pthread_self(), &attr)) { /* allocates: never in a handler */
+        if (!pthread_attr_getstack(&attr, &base, &size))
+            thread_lo = (uintptr_t)base, thread_hi = (uintptr_t)base + size;
+        pthread_attr_destroy(&attr);
+    }
+}
+
+bool sim_stack_bounds_known(uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = fp_hi ? fp_lo : thread_lo;
+    *hi = fp_hi ? fp_hi : thread_hi;
+    return *hi != 0;
+}
+
+/* The stack the calling code runs on (a fiber's, or the host thread's). Threads that
+ * neither booted the machine nor were started by sim_run_cpus learn theirs here. */
 void sim_stack_bounds(uintptr_t *lo, uintptr_t *hi)
 {
-    if (!fp_hi) {
-        if (!thread_hi) {
-            pthread_attr_t attr;
-            void *base;
-            size_t size;
-            if (!pthread_getattr_np(pthread_self(), &attr)) {
-                if (!pthread_attr_getstack(&attr, &base, &size))
-                    thread_lo = (uintptr_t)base, thread_hi = (uintptr_t)base + size;
-                pthread_attr_destroy(&attr);
-            }
-        }
+    if (!sim_stack_bounds_known(lo, hi)) {
+        sim_stack_bounds_init();
         *lo = thread_lo, *hi = thread_hi;
-        return;
     }
-    *lo = fp_lo, *hi = fp_hi;
 }
 
 #ifdef KERNSIM_FRAME_POINTERS
@@ -164,7 +175,49 @@ __attribute__((noinline)) static int fp_backtrace(void **pcs, int max)
 #define fp_backtrace backtrace
 #endif
 
+/* The stack table is the sim's bookkeeping, shared by every simulated CPU: threads in a
+ * free-running run (lockdep, the page history, the frame allocator's hook, the heap and
+ * the fault path intern under different locks, or none), fibers in a deterministic one.
+ * One spin lock serialises it, taken invisibly to ThreadSanitizer (its accesses and its
+ * synchronisation), so that it neither reports the sim nor orders the CPUs. A spin lock,
+ * not a mutex: the fault handler interns too (never while its thread is in here: the
+ * table is host memory, so nothing in here faults into the handler). */
+void __tsan_ignore_thread_begin(void) __attribute__((weak));
+void __tsan_ignore_thread_end(void) __attribute__((weak));
+void AnnotateIgnoreSyncBegin(const char *file, int line) __attribute__((weak));
+void AnnotateIgnoreSyncEnd(const char *file, int line) __attribute__((weak));
+static bool intern_busy;
+
+static void intern_lock(void)
+{
+    if (__tsan_ignore_thread_begin) {
+        __tsan_ignore_thread_begin();
+        AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
+    }
+    while (__atomic_test_and_set(&intern_busy, __ATOMIC_ACQUIRE))
+        __builtin_ia32_pause();
+}
+
+static void intern_unlock(void)
+{
+    __atomic_clear(&intern_busy, __ATOMIC_RELEASE);
+    if (__tsan_ignore_thread_begin) {
+        AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
+        __tsan_ignore_thread_end();
+    }
+}
+
+static uint32_t intern_locked(void **pcs, int n, int skip);
+
 static uint32_t intern(void **pcs, int n, int skip)
+{
+    intern_lock();
+    uint32_t id = intern_locked(pcs, n, skip);
+    intern_unlock();
+    return id;
+}
+
+static uint32_t intern_locked(void **pcs, int n, int skip)
 {
     struct stack s = {.depth = (uint8_t)(n - skip > STACK_DEPTH ? STACK_DEPTH : n - skip)};
     uint64_t hash = 1469598103934665603u;
@@ -211,6 +264,17 @@ uint32_t sim_stack_capture_from(uintptr_t fp, uintptr_t lo, uintptr_t hi)
         return 0;
     void *pcs[STACK_DEPTH];
     return intern(pcs, fp_walk((const uintptr_t *)fp, lo, hi, pcs, STACK_DEPTH), 0);
+}
+
+uint32_t sim_stack_capture_context(uint64_t ip, uintptr_t fp)
+{
+    if (!h.stacks)
+        return 0;
+    void *pcs[STACK_DEPTH];
+    uintptr_t lo, hi;
+    sim_stack_bounds(&lo, &hi);
+    pcs[0] = (void *)(uintptr_t)(ip + 1); /* printed as pc - 1: the instruction itself */
+    return intern(pcs, 1 + fp_walk((const uintptr_t *)fp, lo, hi, pcs + 1, STACK_DEPTH - 1), 0);
 }
 
 void sim_history_record(uint64_t va, uint64_t size, enum sim_page_event ev)

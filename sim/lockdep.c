@@ -1,5 +1,9 @@
 /* lockdep.c - which CPU holds and waits for which lock, and the order of lock classes.
  *
+ * A release of a lock the releasing CPU does not hold (a double unlock, an unlock on the
+ * wrong CPU, a write unlock of a read hold) is reported at the release, before the lock
+ * is corrupted: in a deterministic run it fails the schedule, outside one it panics.
+ *
  * Locks report through arch_lock_event (arch/lockdep.h). Each CPU keeps a stack of
  * the locks it holds, with the backtrace of each acquisition. Taking a lock of class
  * B while holding one of class A adds the edge A -> B to a graph of classes; if B
@@ -8,8 +12,10 @@
  * this run deadlocked. In a deterministic run the report fails the schedule. */
 #define _GNU_SOURCE
 #include "sim_internal.h"
+#include <arch/console.h>
 #include <arch/cpu.h>
 #include <arch/lockdep.h>
+#include <arch/panic.h>
 #include <pthread.h>
 #include <sim/sched.h>
 #include <stdarg.h>
@@ -36,9 +42,10 @@ static void tsan_hide(bool on)
     }
 }
 
-#define MAX_CLASSES 128
-#define MAX_HELD    16
-#define MAX_CPUS    64
+#define MAX_CLASSES  128
+#define MAX_HELD     16
+#define MAX_CPUS     64
+#define MAX_RELEASES 32 /* recent releases remembered, to say where a lock was let go */
 
 struct held {
     const void *lock;
@@ -67,7 +74,17 @@ static struct {
         const void *wait_lock;
         const struct arch_lockdep_map *wait_map;
         uint32_t wait_stack;
+        unsigned untracked; /* acquisitions not recorded (held[] was full) */
     } cpu[MAX_CPUS];
+    /* Tracking was off since the last reset: a lock may be held without a record, so a
+     * release without one proves nothing. */
+    bool partial;
+    struct {
+        const void *lock;
+        uint32_t stack;
+        uint8_t cpu;
+    } released[MAX_RELEASES];
+    unsigned nreleased;
     /* Edges set since the last reset, so a reset clears only those (one per schedule). */
     uint16_t touched[512][2];
     unsigned ntouched;
@@ -137,16 +154,75 @@ static unsigned find_path(unsigned from, unsigned to, unsigned *path)
     return 0;
 }
 
-static void finish_report(void)
+/* `now` is where the reporting CPU is: the lock call's caller. */
+static void finish_report(uint32_t now)
 {
     if (sim_sched_active()) {
         pthread_mutex_unlock(&L.mu);
         tsan_hide(false);
-        sim_sched_fail(L.last); /* does not return */
+        sim_sched_fail_stack(L.last, now); /* does not return */
         tsan_hide(true);
         pthread_mutex_lock(&L.mu);
     }
     fputs(L.last, stderr);
+}
+
+/* A report that must stop the CPU: fail the schedule, or panic outside a run (the lock
+ * would be corrupted if the release went on). Called with L.mu held; does not return. */
+static __attribute__((noreturn)) void fatal_report(uint32_t now, const char *what)
+{
+    pthread_mutex_unlock(&L.mu);
+    tsan_hide(false);
+    sim_sched_fail_stack(L.last, now); /* returns only outside a run */
+    fputs(L.last, stderr);
+    arch_panic("kernsim lockdep: %s", what);
+}
+
+/* `cpu` releases `lock` (flags: ARCH_LOCK_SHARED for a read unlock) but holds no such
+ * hold; `mode` is its hold of the lock in the other mode, if any. */
+static void bad_release(unsigned cpu, const void *lock, const struct arch_lockdep_map *map,
+                        unsigned c, unsigned flags, const struct held *mode, uint32_t now)
+{
+    const char *name = map && map->name ? map->name : "?";
+    bool shared = flags & ARCH_LOCK_SHARED;
+    char what[160];
+    L.len = 0;
+    if (mode)
+        ksnprintf(what, sizeof(what), "cpu %u %s '%s' (class %s), which it holds for %s", cpu,
+                  shared ? "read-unlocks" : "write-unlocks", name, cname(c),
+                  shared ? "writing" : "reading");
+    else
+        ksnprintf(what, sizeof(what), "cpu %u releases '%s' (class %s)%s, which it does not hold",
+                  cpu, name, cname(c), shared ? " as a reader" : "");
+    out("kernsim lockdep: bad unlock: %s\n", what);
+    out("    released at:\n");
+    out_stack(now, "      ");
+    if (mode) {
+        out("    taken at:\n");
+        out_stack(mode->stack, "      ");
+    }
+    bool held = false;
+    for (unsigned o = 0; o < MAX_CPUS; o++) {
+        for (unsigned i = 0; i < L.cpu[o].n; i++) {
+            const struct held *h = &L.cpu[o].held[i];
+            if (h->lock != lock || o == cpu)
+                continue;
+            out("    cpu %u holds it%s, taken at:\n", o,
+                h->flags & ARCH_LOCK_SHARED ? " for reading" : "");
+            out_stack(h->stack, "      ");
+            held = true;
+        }
+    }
+    for (unsigned k = 0; !mode && k < MAX_RELEASES && k < L.nreleased; k++) {
+        unsigned j = (L.nreleased - 1 - k) % MAX_RELEASES;
+        if (L.released[j].lock != lock)
+            continue;
+        out("    %scpu %u last released it at:\n", held ? "" : "no CPU holds it; ",
+            L.released[j].cpu);
+        out_stack(L.released[j].stack, "      ");
+        break;
+    }
+    fatal_report(now, what);
 }
 
 /* cpu, holding h, is about to take `lock` of class c (stack `now`). */
@@ -178,7 +254,7 @@ static void check_order(unsigned cpu, const struct held *h, const struct arch_lo
             out("    '%s' was taken at:\n", cname(path[i + 1]));
             out_stack(e->to_stack, "      ");
         }
-        finish_report();
+        finish_report(now);
     }
     L.edge[a][c] = (struct edge){h->stack, now, (uint8_t)cpu, true};
     if (L.ntouched < sizeof(L.touched) / sizeof(L.touched[0]))
@@ -211,7 +287,7 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
                 out_stack(h->stack, "      ");
                 out("    taken again at:\n");
                 out_stack(now, "      ");
-                finish_report();
+                finish_report(now);
             }
             check_order(cpu, h, map, c, now);
         }
@@ -222,17 +298,34 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
         me->wait_lock = NULL, me->wait_map = NULL;
         if (me->n < MAX_HELD)
             me->held[me->n++] = (struct held){lock, map, c, st, flags};
+        else
+            me->untracked++;
         break;
     }
-    case ARCH_LOCK_RELEASED:
-        for (unsigned i = me->n; i-- > 0;) {
-            if (me->held[i].lock == lock) {
-                memmove(&me->held[i], &me->held[i + 1], (me->n - i - 1) * sizeof(struct held));
-                me->n--;
+    case ARCH_LOCK_RELEASED: {
+        uint32_t now = sim_stack_capture(3); /* lock_event, arch_lock_event, the unlock */
+        const struct held *mode = NULL;
+        unsigned i = me->n;
+        while (i-- > 0) {
+            const struct held *h = &me->held[i];
+            if (h->lock != lock)
+                continue;
+            if (!(h->flags & ARCH_LOCK_SHARED) == !(flags & ARCH_LOCK_SHARED))
                 break;
-            }
+            mode = h; /* held, but in the other mode */
         }
+        if (i < me->n) {
+            memmove(&me->held[i], &me->held[i + 1], (me->n - i - 1) * sizeof(struct held));
+            me->n--;
+        } else if (me->untracked && !mode) {
+            me->untracked--; /* perhaps one it took with held[] full */
+        } else if (!L.partial || mode) {
+            bad_release(cpu, lock, map, c, flags, mode, now);
+        }
+        unsigned j = L.nreleased++ % MAX_RELEASES;
+        L.released[j].lock = lock, L.released[j].stack = now, L.released[j].cpu = (uint8_t)cpu;
         break;
+    }
     }
     pthread_mutex_unlock(&L.mu);
     tsan_hide(false);
@@ -240,7 +333,26 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
 
 void sim_lockdep_enable(bool on)
 {
+    if (on && !sim_lock_hook)
+        L.partial = true; /* locks taken while it was off have no record, until a reset */
     sim_lock_hook = on ? lock_event : NULL;
+}
+
+/* A deterministic run's CPUs reuse the CPU numbers of the host threads around it: their
+ * holds are set aside for the run and given back after it. */
+static typeof(L.cpu) saved_cpu;
+static bool saved_partial;
+
+void sim_lockdep_run_begin(void)
+{
+    memcpy(saved_cpu, L.cpu, sizeof(L.cpu));
+    saved_partial = L.partial;
+}
+
+void sim_lockdep_run_end(void)
+{
+    memcpy(L.cpu, saved_cpu, sizeof(L.cpu));
+    L.partial = saved_partial;
 }
 
 void sim_lockdep_check_order(bool on)
@@ -263,7 +375,9 @@ void sim_lockdep_reset(void)
     L.ntouched = 0;
     L.touched_lost = false;
     for (unsigned i = 0; i < MAX_CPUS; i++)
-        L.cpu[i].n = 0, L.cpu[i].wait_lock = NULL, L.cpu[i].wait_map = NULL;
+        L.cpu[i].n = 0, L.cpu[i].wait_lock = NULL, L.cpu[i].wait_map = NULL, L.cpu[i].untracked = 0;
+    L.partial = false;
+    L.nreleased = 0;
 }
 
 bool sim_lockdep_describe_cpu(unsigned cpu, char *buf, size_t size)

@@ -92,10 +92,13 @@ int sim_boot(const struct sim_config *cfg)
     sim_machine.booted = true;
     sim_history_init();
     sim_debug_init();
+    sim_symbols_init(); /* what a fault handler may need, read outside one */
+    sim_stack_bounds_init();
     sim_io_init();
     arch_write_cr3(SIM_BOOT_PML4);
     const char *ld = getenv("KERNSIM_LOCKDEP");
     sim_lockdep_enable(!ld || strcmp(ld, "0")); /* lock tracking unless KERNSIM_LOCKDEP=0 */
+    sim_lockdep_reset();                        /* nothing is held yet: every record is exact */
     sim_unwind_init();
     return 0;
 }

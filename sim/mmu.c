@@ -28,6 +28,8 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <sim/sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,22 +63,60 @@ static struct {
     uint64_t batch_flush_lo, batch_flush_hi; /* flushed ranges to unmap and refill */
 } mmu = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static __thread bool in_mmu;       /* this thread holds mmu.lock */
-static __thread uint64_t retry_va; /* last faulting address, for the retry bound */
-static __thread unsigned retry_n;
-static __thread sigjmp_buf *probe_jmp; /* set while a probe's access runs */
-static __thread struct arch_fault probe_fault;
+/* This host thread holds mmu.lock, so a fault now is a fault inside the MMU. Per host
+ * thread, as the mutex it mirrors: nothing between mmu_lock and mmu_unlock is a
+ * scheduling point, so no fiber is ever switched out while it is set (sim_sched_fail
+ * refuses to abandon one). The fibers of a deterministic run still share it, and TSan
+ * models each fiber as a thread, so it is read and written as a relaxed atomic: TSan
+ * never calls atomics a race, and relaxed ones order nothing, so no race between
+ * simulated CPUs is hidden. (An atomic is also what a signal handler should read.) */
+static __thread bool in_mmu;
+
+/* The rest of the fault path's per-context state is per simulated CPU (struct sim_exec):
+ * a fiber may be switched out inside a fault hook with a retry count or a probe's jump
+ * buffer in it. This is the host thread's own, for code not run by the scheduler. */
+static __thread struct sim_exec thread_exec, *bound_exec;
+
+struct sim_exec *sim_exec_self(void)
+{
+    return bound_exec ? bound_exec : &thread_exec;
+}
+
+void sim_exec_bind(struct sim_exec *x)
+{
+    bound_exec = x;
+}
 
 static void mmu_lock(void)
 {
     pthread_mutex_lock(&mmu.lock);
-    in_mmu = true;
+    __atomic_store_n(&in_mmu, true, __ATOMIC_RELAXED);
 }
 
 static void mmu_unlock(void)
 {
-    in_mmu = false;
+    __atomic_store_n(&in_mmu, false, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&mmu.lock);
+}
+
+bool sim_mmu_busy(void)
+{
+    return __atomic_load_n(&in_mmu, __ATOMIC_RELAXED);
+}
+
+/* The host refused the machine something (mmap failed) while mmu.lock is held: not a
+ * kernel bug, and nothing can go on, so no schedule is failed (that would leave the lock
+ * held and in_mmu set for the next one). */
+static __attribute__((noreturn, format(printf, 1, 2))) void mmu_fatal(const char *fmt, ...)
+{
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ssize_t w = write(2, msg, n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+    (void)w;
+    abort();
 }
 
 /* ---- host realisation ---------------------------------------------------------- */
@@ -99,8 +139,8 @@ static void host_map(uint64_t va, uint64_t pa, uint64_t len, bool w)
     void *r = mmap((void *)(uintptr_t)va, len, prot, MAP_SHARED | MAP_FIXED, sim_machine.memfd,
                    (off_t)pa);
     if (r == MAP_FAILED)
-        arch_panic("sim mmu: mmap of 0x%lx bytes at 0x%lx failed: %s (vm.max_map_count?)", len, va,
-                   strerror(errno));
+        mmu_fatal("kernsim: sim mmu: mmap of 0x%lx bytes at 0x%lx failed: %s (vm.max_map_count?)\n",
+                  len, va, strerror(errno));
     mmu.realised = true;
     mmu.stats.host_maps++;
 }
@@ -110,7 +150,8 @@ static void host_unmap(uint64_t va, uint64_t len)
     void *r = mmap((void *)(uintptr_t)va, len, PROT_NONE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
     if (r == MAP_FAILED)
-        arch_panic("sim mmu: cannot unmap 0x%lx bytes at 0x%lx: %s", len, va, strerror(errno));
+        mmu_fatal("kernsim: sim mmu: cannot unmap 0x%lx bytes at 0x%lx: %s\n", len, va,
+                  strerror(errno));
 }
 
 static void run_flush(struct run *r)
@@ -411,7 +452,10 @@ void arch_pte_batch_begin(void)
 void arch_pte_batch_end(void)
 {
     mmu_lock();
-    ARCH_BUG_ON(!mmu.batch_depth);
+    if (!mmu.batch_depth) {
+        mmu_unlock(); /* a kernel bug: fail the schedule (or panic) without the lock */
+        arch_panic("arch_pte_batch_end: no batch is open");
+    }
     if (--mmu.batch_depth == 0) {
         if (mmu.batch_flush_lo != mmu.batch_flush_hi)
             evict_and_refill(mmu.batch_flush_lo, mmu.batch_flush_hi);
@@ -628,26 +672,42 @@ static uint64_t stable_ip(uint64_t ip)
     return ip;
 }
 
+/* This handler seldom leaves through sigreturn: a failed schedule switches fibers out of
+ * it, a probe siglongjmps out (sigsetjmp(jb, 0): no mask saved), a caught panic unwinds
+ * out, and a fault hook may reach a scheduling point that runs other CPUs inside it. The
+ * kernel entered it with sa_mask added to the thread's mask, and under ThreadSanitizer
+ * sa_mask is every signal (its sigaction interceptor fills it, whatever SA_NODEFER
+ * says): left like that, the next fault on this host thread (the next schedule's, or
+ * another fiber's) is a blocked SIGSEGV, which the kernel turns into a kill. So the
+ * handler runs with the interrupted code's mask, however it ends. */
+static void unblock_as_interrupted(const ucontext_t *uc)
+{
+    pthread_sigmask(SIG_SETMASK, &uc->uc_sigmask, NULL);
+}
+
 static void on_fault(int sig, siginfo_t *si, void *ucv)
 {
     ucontext_t *uc = ucv;
     uint64_t va = (uintptr_t)si->si_addr;
-    if (!sim_in_window(va) && probe_jmp && sim_machine.booted && !in_mmu) {
+    struct sim_exec *x = sim_exec_self();
+    if (!sim_in_window(va) && x->probe_jmp && sim_machine.booted && !sim_mmu_busy()) {
         /* A probe of host memory that is not there: what the walk says, as a fault. */
-        arch_fault_from_walk(&probe_fault, va,
+        unblock_as_interrupted(uc);
+        arch_fault_from_walk(&x->probe_fault, va,
                              (uc->uc_mcontext.gregs[REG_ERR] & 2) ? ARCH_ACCESS_WRITE
                                                                   : ARCH_ACCESS_READ,
                              (uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
-        if (probe_fault.reason == ARCH_FAULT_NONE)
-            probe_fault.reason = ARCH_FAULT_NOT_PRESENT;
-        arch_fault_dispatch(&probe_fault, ARCH_FAULT_MAX_RETRIES);
-        siglongjmp(*probe_jmp, 1);
+        if (x->probe_fault.reason == ARCH_FAULT_NONE)
+            x->probe_fault.reason = ARCH_FAULT_NOT_PRESENT;
+        arch_fault_dispatch(&x->probe_fault, ARCH_FAULT_MAX_RETRIES);
+        siglongjmp(*x->probe_jmp, 1);
     }
     if (!sim_in_window(va) || !sim_machine.booted) {
         chain(sig == SIGSEGV ? &mmu.old_segv : &mmu.old_bus, sig, si, ucv);
         return;
     }
-    if (in_mmu) {
+    unblock_as_interrupted(uc); /* also lets a fault inside the MMU reach the check below */
+    if (sim_mmu_busy()) {
         static const char msg[] = "kernsim: fault inside the simulated MMU itself\n";
         ssize_t n = write(2, msg, sizeof(msg) - 1);
         (void)n;
@@ -685,19 +745,33 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
     mmu_unlock();
     if (ok)
         return;
-    if (va == retry_va)
-        retry_n++;
+    if (va == x->retry_va)
+        x->retry_n++;
     else
-        retry_va = va, retry_n = 0;
-    if (arch_fault_dispatch(&f, retry_n) == ARCH_FAULT_RETRY)
+        x->retry_va = va, x->retry_n = 0;
+    if (arch_fault_dispatch(&f, x->retry_n) == ARCH_FAULT_RETRY)
         return;
-    retry_va = 0;
-    if (probe_jmp) {
-        probe_fault = f;
-        siglongjmp(*probe_jmp, 1);
+    x->retry_va = 0;
+    if (x->probe_jmp) {
+        x->probe_fault = f;
+        siglongjmp(*x->probe_jmp, 1);
     }
+    uint32_t stack = 0;
+    if (sim_sched_active()) {
+        /* The report's stack for this CPU starts at the faulting instruction: only the
+         * context has it (a frame-pointer chain holds return addresses, so a walk from
+         * any frame of the panic path reaches the faulting function's caller, not it). */
+        uint64_t rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+        stack = sim_stack_capture_interrupted(rip);
+        if (!stack)
+            stack = sim_stack_capture_context(rip, (uintptr_t)uc->uc_mcontext.gregs[REG_RBP]);
+    }
+    /* The panic runs here, in the handler, whose mask is the interrupted code's (above)
+     * and which allocates nothing: what it needs was set up at boot. In a run it fails
+     * the schedule by switching fibers out of the handler; the CPU's fiber is rebuilt
+     * before it runs again. */
     char line[200];
-    arch_panic("unhandled %s", arch_fault_format(&f, line, sizeof(line)));
+    sim_panic_stack(stack, "unhandled %s", arch_fault_format(&f, line, sizeof(line)));
 }
 
 /* Run one access of `width` bytes with the TLB deciding first, so an expected fault
@@ -732,14 +806,15 @@ static bool probe(void *va, enum arch_access access, unsigned width, uint64_t *v
     /* Anything else is host memory: the kernel image, stacks and globals, which the
      * bare build reaches through its boot mappings. A missing page there faults in
      * the host and comes back through on_fault as a report. */
+    struct sim_exec *x = sim_exec_self(); /* no scheduling point until the access is done */
     sigjmp_buf jb;
-    if (sigsetjmp(jb, 0)) {
-        probe_jmp = NULL;
+    if (sigsetjmp(jb, 0)) { /* the handler gave the thread its mask back */
+        x->probe_jmp = NULL;
         if (out)
-            *out = probe_fault;
+            *out = x->probe_fault;
         return false;
     }
-    probe_jmp = &jb;
+    x->probe_jmp = &jb;
     if (access == ARCH_ACCESS_WRITE) {
         if (width == 1)
             *(volatile uint8_t *)va = (uint8_t)*val;
@@ -748,7 +823,7 @@ static bool probe(void *va, enum arch_access access, unsigned width, uint64_t *v
     } else {
         *val = width == 1 ? *(volatile uint8_t *)va : *(volatile uint64_t *)va;
     }
-    probe_jmp = NULL;
+    x->probe_jmp = NULL;
     return true;
 }
 

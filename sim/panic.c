@@ -56,13 +56,14 @@ uint32_t sim_stack_capture_interrupted(uint64_t ip)
     return 0;
 }
 
-void arch_panic(const char *fmt, ...)
+#define PANIC_MSG 400
+
+/* The panic proper. `stack` is what a deterministic run's report shows for this CPU:
+ * the code that panicked (or faulted) first, not the panic path. Inlined into both
+ * entries, so backtraces show no frame of its own. */
+static inline __attribute__((always_inline, noreturn)) void panic_msg(uint32_t stack,
+                                                                      const char *msg)
 {
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    kvsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     if (arch_panic_unwind && arch_panic_catching && arch_panic_catching()) {
         kprintf("# kernel panic (caught by catch_unwind, running cleanups): %s\n", msg);
         sim_print_backtrace();
@@ -72,13 +73,45 @@ void arch_panic(const char *fmt, ...)
         /* Under the deterministic scheduler a panic fails the schedule (which is written
          * out for replay) instead of ending the process. */
         char text[512];
-        snprintf(text, sizeof(text), "kernsim sched: kernel panic on cpu %u: %s\n", sim_current_cpu,
-                 msg);
-        sim_sched_fail(text);
+        ksnprintf(text, sizeof(text), "kernsim sched: kernel panic on cpu %u: %s\n",
+                  sim_current_cpu, msg);
+        sim_sched_fail_stack(text, stack);
     }
-    /* KTAP readers see the bail-out; the stderr copy survives a redirected stdout. */
+    /* KTAP readers see the bail-out; the stderr copy survives a redirected stdout.
+     * write(2), not stdio: a fault hook may panic in signal context. */
     kprintf("# kernel panic: %s\nBail out! kernel panic\n", msg);
-    fprintf(stderr, "kernsim: kernel panic: %s\n", msg);
+    char line[PANIC_MSG + 32];
+    int n = ksnprintf(line, sizeof(line), "kernsim: kernel panic: %s\n", msg);
+    ssize_t w = write(2, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    (void)w;
     sim_print_backtrace();
     abort();
+}
+
+void arch_panic(const char *fmt, ...)
+{
+    char msg[PANIC_MSG];
+    va_list ap;
+    va_start(ap, fmt);
+    kvsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    uint32_t stack = 0;
+    if (sim_sched_active()) {
+        /* From this frame: its return address is the first entry, in the function that
+         * called arch_panic. */
+        uintptr_t lo, hi;
+        sim_stack_bounds(&lo, &hi);
+        stack = sim_stack_capture_from((uintptr_t)__builtin_frame_address(0), lo, hi);
+    }
+    panic_msg(stack, msg);
+}
+
+void sim_panic_stack(uint32_t stack, const char *fmt, ...)
+{
+    char msg[PANIC_MSG];
+    va_list ap;
+    va_start(ap, fmt);
+    kvsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    panic_msg(stack, msg);
 }

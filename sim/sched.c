@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <valgrind/valgrind.h>
 
 /* Sanitizer runtimes' fiber interfaces; NULL when the runtime is not linked. */
@@ -79,6 +80,7 @@ struct fiber {
     uint64_t spin_epoch;
     uintptr_t park_fp;    /* frame of its last sched_hook: where its stack walk starts */
     bool idle;            /* finished a schedule cleanly: resumable at fiber_start's loop */
+    struct sim_exec exec; /* its fault path's state (retry bound, probe) */
     unsigned preempt_off; /* arch_preempt_disable depth: no points while nonzero */
 };
 
@@ -112,6 +114,7 @@ static struct {
     uint64_t replay_len;
     /* the current schedule's failure */
     bool failed, replay_error;
+    uint32_t fail_stack; /* where the failing CPU failed, if its failure said so */
     char *report;
     size_t report_size, report_len;
 } S;
@@ -185,7 +188,7 @@ static __attribute__((noinline)) void rep_cpus(void)
         if (sim_lockdep_describe_cpu(i, what, sizeof(what)))
             rep("%s", what);
         rep("    at:\n");
-        rep_stack(fiber_stack(f), "      ");
+        rep_stack(i == S.cur && S.fail_stack ? S.fail_stack : fiber_stack(f), "      ");
     }
 }
 
@@ -210,10 +213,24 @@ static __attribute__((noreturn)) void fail_now(void)
 /* Called by lockdep and the panic path inside a run: the report is `text`. */
 void sim_sched_fail(const char *text)
 {
+    sim_sched_fail_stack(text, 0);
+}
+
+void sim_sched_fail_stack(const char *text, uint32_t stack)
+{
     if (!S.active)
         return;
+    if (sim_mmu_busy()) {
+        /* Abandoning this CPU would leave mmu.lock held for every later schedule. */
+        static const char msg[] = "kernsim sched: a schedule failed inside the simulated MMU\n";
+        ssize_t w = write(2, msg, sizeof(msg) - 1);
+        (void)w;
+        fputs(text, stderr);
+        abort();
+    }
     tsan_ignore(true);
     S.f[S.cur].park_fp = (uintptr_t)__builtin_frame_address(0);
+    S.fail_stack = stack;
     rep("%s", text);
     rep_cpus();
     fail_now();
@@ -386,6 +403,7 @@ static void enter(unsigned next, void **save, bool sync)
     t->state = F_RUN;
     sim_current_cpu = next;
     sim_stack_set_bounds((uintptr_t)t->lo, (uintptr_t)t->lo + STACK_SIZE);
+    sim_exec_bind(&t->exec);
     /* Bookkeeping runs under TSan's ignores; a CPU is never switched out with them
      * on, so one abandoned by a failed schedule can be destroyed cleanly. */
     tsan_ignore(false);
@@ -616,6 +634,7 @@ static void fiber_reset(struct fiber *f)
     f->spin_epoch = 0;
     f->park_fp = 0;
     f->preempt_off = 0;
+    memset(&f->exec, 0, sizeof(f->exec)); /* no probe or retry from an abandoned run */
 }
 
 /* One schedule: setup, the CPUs, final, teardown. Fills the report on failure. */
@@ -623,15 +642,18 @@ static void run_schedule(uint64_t index)
 {
     /* The explorer's bookkeeping is invisible to TSan; the scenario's code is not. */
     const struct sim_scenario *sc = S.sc;
+    tsan_ignore(true);
+    sim_lockdep_reset(); /* before setup: the locks it takes are this schedule's */
+    tsan_ignore(false);
     if (sc->setup)
         sc->setup(sc->ctx);
     tsan_ignore(true);
-    sim_lockdep_reset();
     for (unsigned i = 0; i < S.n; i++)
         fiber_reset(&S.f[i]);
     S.step = 0;
     S.epoch = 1;
     S.failed = false;
+    S.fail_stack = 0;
     S.report_len = 0;
     S.report[0] = 0;
     S.cur = S.n; /* nobody yet: the first choice is no preemption */
@@ -649,6 +671,7 @@ static void run_schedule(uint64_t index)
     S.active = false;
     sim_current_cpu = 0;
     sim_stack_set_bounds(0, 0);
+    sim_exec_bind(NULL);
     bool failed = S.failed;
     uint64_t steps = S.step;
     tsan_ignore(false);
@@ -834,6 +857,7 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
         return -1;
     }
     uint64_t total = o->strategy == SIM_REPLAY ? 1 : o->schedules;
+    sim_lockdep_run_begin();
     if (o->strategy == SIM_REPLAY)
         fprintf(stderr, "kernsim sched: %s: replaying %s (%lu steps, %u CPUs)\n", sc->name,
                 o->replay, (unsigned long)S.replay_len, S.n);
@@ -891,6 +915,7 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
                 (unsigned long)res->schedules, (unsigned long)res->steps,
                 res->exhausted ? "; the bounded space is exhausted" : "");
     sim_sched_hook = NULL;
+    sim_lockdep_run_end(); /* abandoned CPUs' holds are not the caller's */
     sim_lockdep_check_order(true);
     free(S.trace);
     S.trace = NULL;
@@ -912,6 +937,7 @@ static void *thread_main(void *p)
 {
     struct thread_arg *a = p;
     sim_current_cpu = a->cpu;
+    sim_stack_bounds_init(); /* now, not first inside a fault handler */
     a->fn(a->cpu, a->ctx);
     return NULL;
 }

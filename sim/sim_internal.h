@@ -3,6 +3,7 @@
 #define SIM_INTERNAL_H
 
 #include <arch/fault.h>
+#include <setjmp.h>
 #include <sim/sim.h>
 
 struct sim_machine {
@@ -25,6 +26,20 @@ void sim_mmu_reset(void);
 /* Translate `va` for an access through the TLB model (filling it from the tables if
  * needed). Returns true with *pa set; on a refused access fills *f and returns false. */
 bool sim_mmu_translate(uint64_t va, enum arch_access access, phys_addr_t *pa, struct arch_fault *f);
+/* Whether the calling host thread is inside the MMU (holds its lock). */
+bool sim_mmu_busy(void);
+/* The fault path's state for the code on one simulated CPU: per fiber in a deterministic
+ * run (the scheduler binds the running one's; a CPU may be switched out inside a fault
+ * hook), per host thread otherwise. */
+struct sim_exec {
+    uint64_t retry_va; /* last faulting address, for the retry bound */
+    unsigned retry_n;
+    sigjmp_buf *probe_jmp; /* set while a probe's access runs */
+    struct arch_fault probe_fault;
+};
+struct sim_exec *sim_exec_self(void);
+/* The scheduler: `x` is the running CPU's state from now on (NULL: the host thread's). */
+void sim_exec_bind(struct sim_exec *x);
 
 /* history.c */
 void sim_history_init(void);
@@ -39,6 +54,11 @@ uint32_t sim_stack_capture_from(uintptr_t fp, uintptr_t lo, uintptr_t hi);
 void sim_stack_bounds(uintptr_t *lo, uintptr_t *hi);
 /* Which stack the walker may read; (0, 0) for the host thread's own. */
 void sim_stack_set_bounds(uintptr_t lo, uintptr_t hi);
+/* Learn the calling host thread's stack now (boot, thread start), so that no signal
+ * handler has to ask glibc (pthread_getattr_np allocates). */
+void sim_stack_bounds_init(void);
+/* sim_stack_bounds if already known without asking glibc; false otherwise. */
+bool sim_stack_bounds_known(uintptr_t *lo, uintptr_t *hi);
 /* Format a stack as sim_stack_print prints it; returns the length written. */
 size_t sim_stack_format(uint32_t id, const char *indent, char *buf, size_t size);
 void sim_stack_print(uint32_t id, const char *indent);
@@ -47,6 +67,8 @@ uint32_t sim_stack_intern(void **pcs, int n);
 /* From a signal handler: the interrupted code's stack, starting at its exact pc `ip`,
  * walked by kernsim's unwinder through the signal frame (0 if it cannot be). */
 uint32_t sim_stack_capture_interrupted(uint64_t ip);
+/* The same from a saved context by frame pointers: ip first, then the chain from fp. */
+uint32_t sim_stack_capture_context(uint64_t ip, uintptr_t fp);
 /* Whether the frame allocator last said pa's frame is free, and where it was freed. */
 bool sim_frame_freed(phys_addr_t pa, uint32_t *freed_stack);
 /* Count a bug the sim reported without stopping (sim_report_count). */
@@ -59,12 +81,18 @@ void sim_io_init(void);
 void sim_io_reset(void);
 
 /* sched.c: inside a deterministic run, fail the schedule with this report (plus
- * where every CPU is); returns at once outside one. */
+ * where every CPU is); returns at once outside one. The failing CPU's stack is `stack`
+ * (where it failed: a faulting pc, a panic's caller, a lock call), or with 0 the walk
+ * from sim_sched_fail's own frame. */
 void sim_sched_fail(const char *text);
+void sim_sched_fail_stack(const char *text, uint32_t stack);
 
 /* lockdep.c */
 /* Forget held locks and the order graph (each schedule starts from boot). */
 void sim_lockdep_reset(void);
+/* Set the host threads' held locks aside for a deterministic run, and give them back. */
+void sim_lockdep_run_begin(void);
+void sim_lockdep_run_end(void);
 /* What `cpu` waits for and holds, with stacks; false if nothing. */
 bool sim_lockdep_describe_cpu(unsigned cpu, char *buf, size_t size);
 
@@ -73,8 +101,12 @@ void sim_unwind_init(void);
 
 /* symbols.c: the function holding pc (and pc's offset in it), or NULL. */
 const char *sim_symbolize(uint64_t pc, uint64_t *offset);
+/* Read the symbol table now (boot), not first in a fault handler (it allocates). */
+void sim_symbols_init(void);
 
 /* panic.c */
 void sim_print_backtrace(void);
+/* arch_panic, with the stack a deterministic run reports for this CPU (0: the caller's). */
+ARCH_NORETURN void sim_panic_stack(uint32_t stack, const char *fmt, ...) ARCH_PRINTF(2, 3);
 
 #endif

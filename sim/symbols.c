@@ -85,6 +85,11 @@ static void load(void)
     }
 }
 
+void sim_symbols_init(void)
+{
+    pthread_once(&S.once, load);
+}
+
 const char *sim_symbolize(uint64_t pc, uint64_t *offset)
 {
     pthread_once(&S.once, load);

@@ -8,6 +8,7 @@
  * reader gets in) or lowers it and tries again later (reader preference). */
 #include "sync.h"
 #include <arch/atomic.h>
+#include <arch/panic.h>
 
 void rwlock_init_class(rwlock_t *l, const char *name, struct arch_lock_class *cls,
                        bool prefer_writers)
@@ -68,8 +69,15 @@ bool read_trylock(rwlock_t *l)
 
 void read_unlock(rwlock_t *l)
 {
+    uint32_t *slot = my_slot(l);
     arch_lock_event(ARCH_LOCK_RELEASED, l, &l->dep, ARCH_LOCK_SHARED);
-    arch_atomic_fetch_sub(my_slot(l), 1, ARCH_RELEASE);
+    /* A reader on this CPU counts at least 1 here (others in the slot only add and take
+     * back their own): 0 means this CPU holds no read lock, and the decrement would wrap
+     * the count, so writers would wait for a reader forever. */
+    if (__builtin_expect(!__atomic_load_n(slot, __ATOMIC_RELAXED), 0))
+        arch_panic("read_unlock: '%s' has no reader on cpu %u", l->dep.name ? l->dep.name : "?",
+                   arch_cpu_id());
+    arch_atomic_fetch_sub(slot, 1, ARCH_RELEASE);
 }
 
 /* Raise the flag (false if another writer has it); then, with readers in, either keep
@@ -117,6 +125,10 @@ bool write_trylock(rwlock_t *l)
 void write_unlock(rwlock_t *l)
 {
     arch_lock_event(ARCH_LOCK_RELEASED, l, &l->dep, 0);
+    /* The flag is up while a writer holds the lock (or checks for readers): down, no
+     * writer holds it. Not a scheduling point, as in spin_unlock. */
+    if (__builtin_expect(!__atomic_load_n(&l->writer, __ATOMIC_RELAXED), 0))
+        arch_panic("write_unlock: '%s' is not write-locked", l->dep.name ? l->dep.name : "?");
     arch_atomic_store(&l->writer, 0, ARCH_RELEASE);
 }
 

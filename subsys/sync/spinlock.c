@@ -20,8 +20,15 @@ void spin_lock(spinlock_t *l)
 void spin_unlock(spinlock_t *l)
 {
     arch_lock_event(ARCH_LOCK_RELEASED, l, &l->dep, 0);
-    /* Only the holder writes owner: a plain read of it is exact. */
-    arch_atomic_store(&l->owner, __atomic_load_n(&l->owner, __ATOMIC_RELAXED) + 1, ARCH_RELEASE);
+    /* Only the holder writes owner: a plain read of it is exact. While anyone holds the
+     * lock, next is ahead of owner; equal, nobody does, and one more owner step would
+     * serve a ticket no CPU has drawn (the next to take the lock would wait forever).
+     * Neither read is a scheduling point: they decide nothing but this check. */
+    uint32_t owner = __atomic_load_n(&l->owner, __ATOMIC_RELAXED);
+    if (__builtin_expect(__atomic_load_n(&l->next, __ATOMIC_RELAXED) == owner, 0))
+        arch_panic("spin_unlock: '%s' is not locked (released twice, or never taken)",
+                   l->dep.name ? l->dep.name : "?");
+    arch_atomic_store(&l->owner, owner + 1, ARCH_RELEASE);
 }
 
 bool spin_trylock(spinlock_t *l)
