@@ -284,6 +284,22 @@ foreach(c "trim|kernel panic: heap corruption: ${span_at}: its own free list lin
   set_tests_properties(sim.heap_corruption_${case} PROPERTIES LABELS sim TIMEOUT 60)
 endforeach()
 
+# A fault kernsim cannot serve (host memory, or inside its own fault path) ends with
+# its diagnosis and the faulting function, whatever else reports it.
+add_executable(host_fault tests/hosted/host_fault.c)
+target_link_libraries(host_fault PRIVATE ks_sim)
+foreach(c "runaway|a fault outside the simulated machine: segmentation fault writing at 0x[0-9a-f]+|runaway_copy"
+          "nested|a fault while kernsim was handling a fault: segmentation fault reading at 0x[0-9a-f]+|bad_hook")
+  string(REPLACE "|" ";" parts "${c}")
+  list(GET parts 0 case)
+  list(GET parts 1 line)
+  list(GET parts 2 fn)
+  add_test(NAME sim.host_fault_${case}_is_diagnosed
+           COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure --output "^kernsim: ${line}"
+                   --output "${fn}" -- ${KS_TEST_WRAPPER} $<TARGET_FILE:host_fault> ${case})
+  set_tests_properties(sim.host_fault_${case}_is_diagnosed PROPERTIES LABELS sim TIMEOUT 60)
+endforeach()
+
 # The runner itself refuses bad arguments.
 add_test(NAME sim.runner_rejects_bad_flag COMMAND seam_test --no-such-flag)
 set_tests_properties(sim.runner_rejects_bad_flag PROPERTIES LABELS sim WILL_FAIL TRUE)

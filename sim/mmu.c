@@ -20,6 +20,7 @@
 #include "sim_internal.h"
 #include <arch/console.h>
 #include <arch/cpu.h>
+#include <arch/debug.h>
 #include <arch/mem.h>
 #include <arch/panic.h>
 #include <arch/ptwalk.h>
@@ -663,6 +664,29 @@ static void chain(struct sigaction *old, int sig, siginfo_t *si, void *uc)
     signal(sig, SIG_DFL);
 }
 
+/* A fault kernsim cannot serve: outside the simulated machine, or while it was serving
+ * one already (in its handler or a kernel fault hook called from it). Said plainly on
+ * stderr with the interrupted code's stack, before whatever handles it next (a
+ * sanitizer's report, or the default action's crash): a runaway copy over host memory
+ * or over kernsim's own state must not end without a diagnosis. */
+static void host_fault_report(int sig, const siginfo_t *si, const ucontext_t *uc, bool nested)
+{
+    uint64_t va = (uintptr_t)si->si_addr, ip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP], off = 0;
+    const char *fn = sim_symbolize(ip, &off);
+    char what[96], line[600];
+    int n = ksnprintf(line, sizeof(line), "kernsim: %s: %s %s at 0x%lx, ip 0x%lx (%s+0x%lx): %s\n",
+                      nested ? "a fault while kernsim was handling a fault"
+                             : "a fault outside the simulated machine",
+                      sig == SIGBUS ? "bus error" : "segmentation fault",
+                      (uc->uc_mcontext.gregs[REG_ERR] & 2) ? "writing" : "reading", va, ip,
+                      fn ? fn : "?", off,
+                      arch_describe_address((void *)(uintptr_t)va, what, sizeof(what)));
+    ssize_t w = write(2, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    n = (int)sim_stack_format(sim_stack_capture_interrupted(ip), "  ", line, sizeof(line));
+    w = write(2, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    (void)w;
+}
+
 /* Host code moves with ASLR; an offset into its module does not. */
 static uint64_t stable_ip(uint64_t ip)
 {
@@ -685,6 +709,8 @@ static void unblock_as_interrupted(const ucontext_t *uc)
     pthread_sigmask(SIG_SETMASK, &uc->uc_sigmask, NULL);
 }
 
+static void handle_window_fault(struct sim_exec *x, siginfo_t *si, ucontext_t *uc);
+
 static void on_fault(int sig, siginfo_t *si, void *ucv)
 {
     ucontext_t *uc = ucv;
@@ -703,6 +729,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
         siglongjmp(*x->probe_jmp, 1);
     }
     if (!sim_in_window(va) || !sim_machine.booted) {
+        host_fault_report(sig, si, uc, x->handling > 0);
         chain(sig == SIGSEGV ? &mmu.old_segv : &mmu.old_bus, sig, si, ucv);
         return;
     }
@@ -713,6 +740,16 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
         (void)n;
         abort();
     }
+    x->handling++;
+    handle_window_fault(x, si, uc);
+    x->handling--;
+}
+
+/* A fault in the kernel VA window: a TLB fill, a stale use, a fault for the kernel's
+ * hook, or a panic. Returns only when the access may be retried. */
+static void handle_window_fault(struct sim_exec *x, siginfo_t *si, ucontext_t *uc)
+{
+    uint64_t va = (uintptr_t)si->si_addr;
     uint64_t err = (uint64_t)uc->uc_mcontext.gregs[REG_ERR];
     uint64_t ip = stable_ip((uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
     enum arch_access access = (err & 16)  ? ARCH_ACCESS_EXEC
@@ -808,8 +845,10 @@ static bool probe(void *va, enum arch_access access, unsigned width, uint64_t *v
      * the host and comes back through on_fault as a report. */
     struct sim_exec *x = sim_exec_self(); /* no scheduling point until the access is done */
     sigjmp_buf jb;
-    if (sigsetjmp(jb, 0)) { /* the handler gave the thread its mask back */
+    unsigned handling = x->handling; /* the handlers this probe runs inside, if any */
+    if (sigsetjmp(jb, 0)) {          /* the handler gave the thread its mask back */
         x->probe_jmp = NULL;
+        x->handling = handling;
         if (out)
             *out = x->probe_fault;
         return false;

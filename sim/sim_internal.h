@@ -36,6 +36,7 @@ struct sim_exec {
     unsigned retry_n;
     sigjmp_buf *probe_jmp; /* set while a probe's access runs */
     struct arch_fault probe_fault;
+    unsigned handling; /* window faults being served on this CPU (a hook may fault again) */
 };
 struct sim_exec *sim_exec_self(void);
 /* The scheduler: `x` is the running CPU's state from now on (NULL: the host thread's). */
