@@ -91,9 +91,14 @@ long_mode:
     .balign 16
 gdt:
     .quad 0                     /* null */
-    /* Accessed bits preset: the CPU never writes the GDT, which is mapped read-only. */
+    /* Accessed bits preset, so the CPU never writes these: the kernel's own tables map
+     * the GDT read-only. The TSS descriptor below is written once, by bare_tss_init
+     * and its ltr (which sets the busy bit), while the boot tables still map it writable. */
     .quad 0x00af9b000000ffff    /* 0x08: 64-bit code, ring 0 */
     .quad 0x00cf93000000ffff    /* 0x10: data, ring 0 */
+    .globl gdt_tss
+gdt_tss:                        /* 0x18: the 64-bit TSS, 16 bytes, filled in by bare_tss_init */
+    .quad 0, 0
 gdt_end:
 gdt_desc:
     .word gdt_end - gdt - 1

@@ -7,6 +7,7 @@
 #include <arch/console.h>
 #include <arch/panic.h>
 
+void bare_tss_init(void);
 void bare_idt_init(void);
 void bare_mm_init(uint64_t ram_end);
 struct pg_space *bare_mm_final(uint64_t ram_end);
@@ -82,6 +83,18 @@ static const char *cmdline_value(const struct hvm_start_info *si, const char *ke
     return n ? buf : NULL;
 }
 
+/* Recurse until the stack runs into its guard page. Each frame holds a 512-byte array
+ * whose address the next call gets, so no frame can be dropped or become a loop. */
+__attribute__((noinline)) static uint64_t overflow_stack(volatile uint64_t *up, uint64_t depth)
+{
+    volatile uint64_t frame[64];
+    frame[0] = depth;
+    frame[1] = up ? up[0] : 0;
+    if (depth == UINT64_MAX)
+        return frame[1];
+    return overflow_stack(frame, depth + 1) + frame[0];
+}
+
 /* "bare.misbehave=WHAT" makes the kernel fail on purpose, so the QEMU runner's own
  * tests can show it catches each way a kernel run goes wrong. */
 static void misbehave(const char *what)
@@ -103,13 +116,40 @@ static void misbehave(const char *what)
         x86_exit(X86_EXIT_PASS); /* the pass code with no KTAP at all */
     } else if (!kstrcmp(what, "fault")) {
         *(volatile uint64_t *)(uintptr_t)X86_KVA_BASE = 1; /* nothing is mapped there */
+    } else if (!kstrcmp(what, "overflow")) {
+        /* The guard page -> #PF -> no room on the stack for its frame -> #DF. */
+        (void)overflow_stack(NULL, 0);
+    } else if (!kstrcmp(what, "double")) {
+        /* A #DE through a gate that is not present raises #NP while it is delivered:
+         * two contributory exceptions, a double fault that is no stack overflow. The
+         * IDT is read-only by now, so break a copy. */
+        static uint8_t copy[32 * 16] __attribute__((aligned(16)));
+        struct {
+            uint16_t limit;
+            uint64_t base;
+        } __attribute__((packed)) idtr;
+        __asm__ volatile("sidt %0" : "=m"(idtr));
+        if ((size_t)idtr.limit + 1 != sizeof(copy))
+            arch_panic("bare.misbehave=double: the IDT limit is 0x%x", idtr.limit);
+        __builtin_memcpy(copy, (const void *)(uintptr_t)idtr.base, sizeof(copy));
+        copy[5] &= 0x7f; /* gate 0's P bit */
+        idtr.base = (uint64_t)(uintptr_t)copy;
+        __asm__ volatile("lidt %0; xorl %%ecx, %%ecx; divl %%ecx" ::"m"(idtr)
+                         : "eax", "ecx", "edx", "memory");
+    } else if (!kstrcmp(what, "runaway")) {
+        /* A runaway write from the first global on, through all of .bss (where the IDT
+         * was, and the fault path's hooks are) until the end of the image faults. */
+        __builtin_memset(x86_stacks[X86_N_STACKS - 1].hi, 0, SIZE_MAX / 2);
     }
-    arch_panic("bare.misbehave=%s: unknown (hang, triple, panic, silent, fault)", what);
+    arch_panic("bare.misbehave=%s: unknown (hang, triple, panic, silent, fault, overflow, double, "
+               "runaway)",
+               what);
 }
 
 void bare_main(uint32_t start_info_pa)
 {
     x86_serial_init();
+    bare_tss_init(); /* first: the IDT's #DF, NMI and #MC gates name its IST stacks */
     bare_idt_init();
     /* The heap runs from its static arena until paging is up. */
     static char heap_mode_buf[16];

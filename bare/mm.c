@@ -56,7 +56,7 @@ struct kmap {
     unsigned flags;
 };
 
-static struct kmap kmaps[8];
+static struct kmap kmaps[12];
 static unsigned n_kmaps;
 static struct pg_space kernel_space;
 
@@ -90,19 +90,33 @@ struct pg_space *bare_mm_final(uint64_t ram_end)
     if (pg_space_create(&kernel_space, NULL) != PG_OK)
         arch_panic("bare_mm: no frame for the kernel's root table");
     uint64_t text = (uintptr_t)__text_start, rodata = (uintptr_t)__rodata_start;
-    uint64_t data = (uintptr_t)__data_start, guard = (uintptr_t)__stack_guard;
-    uint64_t end = (uintptr_t)__kernel_end;
+    uint64_t data = (uintptr_t)__data_start, end = (uintptr_t)__kernel_end;
     const unsigned k = PG_UNTRACKED | PG_GLOBAL;
     kmap("text", text, text, (uintptr_t)__text_end - text, ARCH_PAGE_4K, k | PG_EXEC);
     kmap("rodata", rodata, rodata, (uintptr_t)__rodata_end - rodata, ARCH_PAGE_4K, k);
-    kmap("data+bss", data, data, guard - data, ARCH_PAGE_4K, k | PG_WRITE);
-    kmap("stack+bss", guard + ARCH_PAGE_4K, guard + ARCH_PAGE_4K, end - guard - ARCH_PAGE_4K,
-         ARCH_PAGE_4K, k | PG_WRITE);
+    /* .data and .bss, less the guard page below each stack: kernel.ld puts __stack_guard
+     * below the boot stack and the exception stacks after it, each on its own guard. */
+    if ((uintptr_t)x86_stacks[0].lo != (uintptr_t)__stack_guard + ARCH_PAGE_4K)
+        arch_panic("bare_mm: the boot stack 0x%lx is not right above __stack_guard 0x%lx",
+                   (uint64_t)(uintptr_t)x86_stacks[0].lo, (uint64_t)(uintptr_t)__stack_guard);
+    uint64_t at = data;
+    const char *name = "data+bss";
+    for (unsigned i = 0; i < X86_N_STACKS; i++) {
+        uint64_t guard = (uintptr_t)x86_stacks[i].lo - ARCH_PAGE_4K;
+        if (guard < at || !ARCH_IS_ALIGNED(guard, ARCH_PAGE_4K))
+            arch_panic("bare_mm: the %s's guard page 0x%lx is out of place", x86_stacks[i].name,
+                       guard);
+        kmap(name, at, at, guard - at, ARCH_PAGE_4K, k | PG_WRITE);
+        at = guard + ARCH_PAGE_4K, name = x86_stacks[i].name;
+    }
+    uint64_t top = (uintptr_t)x86_stacks[X86_N_STACKS - 1].hi;
+    kmap(name, at, at, top - at, ARCH_PAGE_4K, k | PG_WRITE);
+    kmap("bss", top, top, end - top, ARCH_PAGE_4K, k | PG_WRITE);
     /* The direct map: 1 GiB pages where a whole aligned GiB fits and the CPU has them. */
-    uint64_t top = ARCH_ALIGN_UP(ram_end, ARCH_PAGE_2M);
-    uint64_t gigs = cpu_has_1g_pages() ? ARCH_ALIGN_DOWN(top, ARCH_PAGE_1G) : 0;
+    uint64_t ram = ARCH_ALIGN_UP(ram_end, ARCH_PAGE_2M);
+    uint64_t gigs = cpu_has_1g_pages() ? ARCH_ALIGN_DOWN(ram, ARCH_PAGE_1G) : 0;
     kmap("direct map", X86_DIRECT_MAP_BASE, 0, gigs, ARCH_PAGE_1G, k | PG_WRITE);
-    kmap("direct map", X86_DIRECT_MAP_BASE + gigs, gigs, top - gigs, ARCH_PAGE_2M, k | PG_WRITE);
+    kmap("direct map", X86_DIRECT_MAP_BASE + gigs, gigs, ram - gigs, ARCH_PAGE_2M, k | PG_WRITE);
     arch_write_cr3(kernel_space.root);
 
     struct frame_stats fs;
@@ -117,17 +131,23 @@ struct pg_space *bare_mm_final(uint64_t ram_end)
                                                : "4K",
                 'r', (m->flags & PG_WRITE) ? 'w' : '-', (m->flags & PG_EXEC) ? 'x' : '-');
     }
-    kprintf("#   guard      0x%016lx (unmapped, below the boot stack)\n", guard);
+    for (unsigned i = 0; i < X86_N_STACKS; i++)
+        kprintf("#   guard      0x%016lx (unmapped, below the %s)\n",
+                (uint64_t)(uintptr_t)x86_stacks[i].lo - ARCH_PAGE_4K, x86_stacks[i].name);
 
     /* Check on the real MMU what was just promised: each of these must fault. */
     uint64_t v;
     struct arch_fault f;
-    if (arch_probe_read64((void *)(uintptr_t)guard, &v, &f) || f.reason != ARCH_FAULT_NOT_PRESENT)
-        arch_panic("bare_mm: the stack guard page 0x%lx is mapped", guard);
+    for (unsigned i = 0; i < X86_N_STACKS; i++) {
+        uint64_t guard = (uintptr_t)x86_stacks[i].lo - ARCH_PAGE_4K;
+        if (arch_probe_read64((void *)(uintptr_t)guard, &v, &f) ||
+            f.reason != ARCH_FAULT_NOT_PRESENT)
+            arch_panic("bare_mm: the %s's guard page 0x%lx is mapped", x86_stacks[i].name, guard);
+    }
     if (arch_probe_write8(__text_start, 0x90, &f) || f.reason != ARCH_FAULT_NOT_WRITABLE)
         arch_panic("bare_mm: kernel text is writable");
     if (arch_probe_write8(__rodata_start, 0, &f) || f.reason != ARCH_FAULT_NOT_WRITABLE)
         arch_panic("bare_mm: kernel rodata is writable");
-    kprintf("# kernel mappings checked: guard page absent, text and rodata read-only\n");
+    kprintf("# kernel mappings checked: guard pages absent, text and rodata read-only\n");
     return &kernel_space;
 }

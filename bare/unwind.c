@@ -1,7 +1,8 @@
 /* unwind.c - subsys/unwind in the bare kernel: the kernel image's own tables (kept by
- * kernel.ld, indexed by lld's --eh-frame-hdr), the boot stack as the only stack, and
- * backtraces for panics and unhandled exceptions, named from the kernel's own symbol
- * table (bare/kallsyms.c); scripts/run-bare adds source lines from the ELF. */
+ * kernel.ld, indexed by lld's --eh-frame-hdr), the kernel's stacks (x86_stacks: the
+ * boot stack and the exception stacks an NMI or #MC handler runs on), and backtraces
+ * for panics and unhandled exceptions, named from the kernel's own symbol table
+ * (bare/kallsyms.c); scripts/run-bare adds source lines from the ELF. */
 #include "../arch_stub/x86_64/x86.h"
 #include <arch/console.h>
 #include <arch/panic.h>
@@ -9,7 +10,6 @@
 
 extern const uint8_t __eh_frame_hdr_start[], __eh_frame_hdr_end[], __eh_frame_start[],
     __eh_frame_end[], __text_start[], __text_end[], __rodata_start[], __rodata_end[];
-extern uint8_t boot_stack[], boot_stack_top[];
 
 static struct unw_table kernel_table;
 
@@ -18,14 +18,19 @@ static const struct unw_table *lookup(uint64_t pc)
     return pc >= kernel_table.text_lo && pc < kernel_table.text_hi ? &kernel_table : NULL;
 }
 
+/* Only inside one of the kernel's stacks: an exception frame on an IST stack leads
+ * through isr.S's CFI to the interrupted code on the boot stack. */
 static bool stack_read(void *ctx, uint64_t addr, void *out, size_t size)
 {
     (void)ctx;
-    uint64_t lo = (uint64_t)(uintptr_t)boot_stack, hi = (uint64_t)(uintptr_t)boot_stack_top;
-    if (addr < lo || addr > hi || size > hi - addr)
-        return false;
-    __builtin_memcpy(out, (const void *)(uintptr_t)addr, size);
-    return true;
+    for (unsigned i = 0; i < X86_N_STACKS; i++) {
+        uint64_t lo = (uintptr_t)x86_stacks[i].lo, hi = (uintptr_t)x86_stacks[i].hi;
+        if (addr >= lo && addr <= hi && size <= hi - addr) {
+            __builtin_memcpy(out, (const void *)(uintptr_t)addr, size);
+            return true;
+        }
+    }
+    return false;
 }
 
 static const struct unw_mem stack_mem = {stack_read, 0};

@@ -16,7 +16,8 @@ set(KS_BARE_FLAGS
 find_program(KS_LLD ld.lld REQUIRED)
 
 add_executable(kernsim-kernel
-  bare/boot.S bare/isr.S bare/idt.c bare/mm.c bare/main.c bare/unwind.c bare/kallsyms.c
+  bare/boot.S bare/isr.S bare/idt.c bare/tss.c bare/double_fault.c bare/mm.c bare/main.c
+  bare/unwind.c bare/kallsyms.c
   arch_stub/x86_64/cpu.c arch_stub/x86_64/io.c arch_stub/x86_64/mem.c
   arch_stub/x86_64/console.c arch_stub/x86_64/panic.c arch_stub/x86_64/fault.c
   arch_stub/x86_64/probe.S arch_stub/x86_64/setjmp.S arch_stub/x86_64/libc.c
@@ -52,9 +53,13 @@ set_tests_properties(bare.qemu PROPERTIES LABELS bare TIMEOUT 90)
 
 # The runner must fail every way a kernel run can go wrong; each of these boots the
 # kernel told to misbehave and checks run-bare's verdict (and that it did not pass).
+# A triple fault (the IDT itself is gone) must still be one; a stack overflow and any
+# other double fault are caught on the #DF stack and named.
 foreach(case "hang|hung: no exit" "triple|triple fault or reset"
              "panic|kernel panic \\(exit code 37\\)" "silent|no complete KTAP"
              "fault|kernel panic \\(exit code 37\\)"
+             "overflow|double fault: kernel stack overflow \\(exit code 39\\)"
+             "double|double fault \\(exit code 39\\)"
              "filter|some tests failed \\(exit code 35\\)")
   string(REPLACE "|" ";" parts "${case}")
   list(GET parts 0 what)
@@ -80,8 +85,9 @@ set_tests_properties(bare.qemu_heap_checking PROPERTIES LABELS bare TIMEOUT 90)
 
 # Panics and unhandled exceptions print a backtrace by the kernel's own unwind
 # tables, which run-bare names from the ELF: through the exception frame to the
-# faulting function and its callers.
-foreach(what panic fault)
+# faulting function and its callers. A double fault prints one by frame pointers
+# from its own stack (bare/double_fault.c), named the same way.
+foreach(what panic fault overflow double)
   add_test(NAME bare.${what}_backtrace_names_the_callers
            COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
                    --output "^#   \\[<[0-9a-f]+>\\] misbehave\\+0x[0-9a-f]+ .*bare/main.c"
@@ -91,3 +97,36 @@ foreach(what panic fault)
                    --append bare.misbehave=${what} $<TARGET_FILE:kernsim-kernel>)
   set_tests_properties(bare.${what}_backtrace_names_the_callers PROPERTIES LABELS bare TIMEOUT 30)
 endforeach()
+
+# A kernel stack overflow: the #DF report names the overflowed stack and its guard
+# page, shows CR2 as the page fault that had no room for its frame, and folds the
+# recursion into one frame and a count. A double fault that is no overflow says so.
+add_test(NAME bare.stack_overflow_is_reported_as_a_double_fault
+         COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+                 --output "^# double fault: kernel stack overflow: rsp [0-9a-f]{16} ran into the guard page [0-9a-f]{16} below the boot stack$"
+                 --output "^# exception 8 \\(#DF double fault\\) error 0x0$"
+                 --output "^#   cr2 [0-9a-f]{16}: the page fault that had no room for its frame$"
+                 --output "^#   \\[<[0-9a-f]+>\\] overflow_stack\\+0x[0-9a-f]+ .*bare/main.c"
+                 --output "^#   \\.\\.\\. the frame above [0-9]+ more times$"
+                 --output "^Bail out! double fault$" --
+                 ${CMAKE_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 10
+                 --append bare.misbehave=overflow $<TARGET_FILE:kernsim-kernel>)
+add_test(NAME bare.double_fault_without_overflow_is_not_called_one
+         COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+                 --output "^# double fault: an exception while the CPU delivered another \\(rsp [0-9a-f]{16} on the boot stack\\)$"
+                 --output "^#   cr2 [0-9a-f]{16}: the last page fault's address"
+                 --output "; double fault \\(exit code 39\\)$" --
+                 ${CMAKE_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 10
+                 --append bare.misbehave=double $<TARGET_FILE:kernsim-kernel>)
+# A runaway write through .bss (zeroing the fault path's hooks) is an unhandled #PF at
+# the end of the image, not a triple fault: the IDT is read-only .rodata now.
+add_test(NAME bare.runaway_write_through_bss_is_no_triple_fault
+         COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+                 --output "^# unhandled page fault: write at 0x[0-9a-f]{16}"
+                 --output "; kernel panic \\(exit code 37\\)$" --
+                 ${CMAKE_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 10
+                 --append bare.misbehave=runaway $<TARGET_FILE:kernsim-kernel>)
+set_tests_properties(bare.stack_overflow_is_reported_as_a_double_fault
+                     bare.double_fault_without_overflow_is_not_called_one
+                     bare.runaway_write_through_bss_is_no_triple_fault
+                     PROPERTIES LABELS bare TIMEOUT 30)

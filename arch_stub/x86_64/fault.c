@@ -145,7 +145,7 @@ static const char *const vector_names[32] = {"#DE divide error",
                                              "#SX security",
                                              "reserved 31"};
 
-void x86_dump_frame(const struct x86_trap_frame *tf)
+void x86_dump_regs(const struct x86_trap_frame *tf)
 {
     kprintf("# exception %lu (%s) error 0x%lx\n", tf->vector,
             tf->vector < 32 ? vector_names[tf->vector] : "interrupt", tf->error);
@@ -157,6 +157,11 @@ void x86_dump_frame(const struct x86_trap_frame *tf)
     kprintf("#   rsi %016lx rdi %016lx rbp %016lx r8  %016lx\n", tf->rsi, tf->rdi, tf->rbp, tf->r8);
     kprintf("#   r9  %016lx r10 %016lx r11 %016lx r12 %016lx\n", tf->r9, tf->r10, tf->r11, tf->r12);
     kprintf("#   r13 %016lx r14 %016lx r15 %016lx\n", tf->r13, tf->r14, tf->r15);
+}
+
+void x86_dump_frame(const struct x86_trap_frame *tf)
+{
+    x86_dump_regs(tf);
     if (x86_trap_backtrace)
         x86_trap_backtrace(tf);
     else

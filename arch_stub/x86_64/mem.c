@@ -130,15 +130,20 @@ void arch_stack_print(uint32_t id, const char *indent)
     kprintf("#%s(no backtrace in the bare build)\n", indent);
 }
 
-extern char __kernel_start[], __kernel_end[], __stack_guard[];
+extern char __kernel_start[], __kernel_end[];
 
 char *arch_describe_address(const void *p, char *buf, size_t size)
 {
     uintptr_t a = (uintptr_t)p;
-    uintptr_t stack = (uintptr_t)__stack_guard + ARCH_PAGE_4K;
-    if (a >= stack && a < stack + 65536)
-        ksnprintf(buf, size, "the boot stack");
-    else if (a >= (uintptr_t)__kernel_start && a < (uintptr_t)__kernel_end)
+    for (unsigned i = 0; i < X86_N_STACKS; i++) {
+        uintptr_t lo = (uintptr_t)x86_stacks[i].lo;
+        if (a >= lo - ARCH_PAGE_4K && a < (uintptr_t)x86_stacks[i].hi) {
+            ksnprintf(buf, size, a < lo ? "the guard page below the %s" : "the %s",
+                      x86_stacks[i].name);
+            return buf;
+        }
+    }
+    if (a >= (uintptr_t)__kernel_start && a < (uintptr_t)__kernel_end)
         ksnprintf(buf, size, "the kernel image (a global)");
     else if (a - X86_DIRECT_MAP_BASE < ram_end)
         ksnprintf(buf, size, "the direct map (physical 0x%lx)", a - X86_DIRECT_MAP_BASE);

@@ -13,10 +13,40 @@
 #define X86_KVA_SIZE        (UINT64_C(64) << 30)
 
 /* isa-debug-exit (iobase 0xf4): QEMU exits with (code << 1) | 1. */
-#define X86_EXIT_PORT  0xf4
-#define X86_EXIT_PASS  0x10 /* QEMU exit status 33 */
-#define X86_EXIT_FAIL  0x11 /* 35 */
-#define X86_EXIT_PANIC 0x12 /* 37 */
+#define X86_EXIT_PORT         0xf4
+#define X86_EXIT_PASS         0x10 /* QEMU exit status 33 */
+#define X86_EXIT_FAIL         0x11 /* 35 */
+#define X86_EXIT_PANIC        0x12 /* 37 */
+#define X86_EXIT_DOUBLE_FAULT 0x13 /* 39: bare/double_fault.c */
+
+/* Selectors of boot.S's GDT. */
+#define X86_SEL_CODE 0x08
+#define X86_SEL_DATA 0x10
+#define X86_SEL_TSS  0x18 /* a 16-byte descriptor: the 64-bit TSS (bare/tss.c) */
+
+/* IST entries (bare/tss.c): a gate that names one makes the CPU switch to that stack
+ * before it pushes the exception frame, whatever stack it interrupted, so these
+ * vectors are taken even when the kernel stack is full. */
+#define X86_IST_DF  1 /* #DF: where a kernel stack overflow ends up */
+#define X86_IST_NMI 2
+#define X86_IST_MC  3
+
+/* The kernel's stacks, in address order, each directly above an unmapped 4 KiB guard
+ * page: [0] the boot stack (boot.S) that the kernel and its tests run on, [n] the
+ * stack of IST entry n. Defined in bare/tss.c, in .rodata. */
+struct x86_stack {
+    const char *name;
+    uint8_t *lo, *hi; /* the stack is [lo, hi), its guard page [lo - 4096, lo) */
+};
+#define X86_N_STACKS 4
+extern const struct x86_stack x86_stacks[X86_N_STACKS];
+
+/* For what is written once during early boot and afterwards only read, by the CPU or
+ * by the fault path: the IDT and the TSS. kernel.ld places the section inside .rodata,
+ * which the boot tables map writable and bare_mm_final's tables read-only (Linux's
+ * __ro_after_init), so a runaway write through .data and .bss cannot take away the
+ * gates that would report it. */
+#define X86_RO_AFTER_INIT __attribute__((section(".data.ro_after_init")))
 
 /* What the exception stubs push, lowest address first (bare/isr.S). */
 struct x86_trap_frame {
@@ -37,6 +67,8 @@ uint64_t x86_read_cr2(void);
 /* #PF and #GP: returns true if handled (retry or probe fix-up), false to panic. */
 bool x86_handle_fault(struct x86_trap_frame *f);
 void x86_dump_frame(const struct x86_trap_frame *f);
+/* The first part of x86_dump_frame: vector, error code and registers, no backtrace. */
+void x86_dump_regs(const struct x86_trap_frame *f);
 void x86_backtrace(uint64_t rbp);
 /* Set by the kernel once its unwinder is up: backtraces from a panic and from an
  * exception frame by the tables instead of by frame pointers. */
