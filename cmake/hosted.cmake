@@ -7,8 +7,12 @@ target_include_directories(ks_host_flags INTERFACE ${CMAKE_SOURCE_DIR}/arch_stub
                                                    ${CMAKE_SOURCE_DIR}/subsys)
 target_compile_options(ks_host_flags INTERFACE -g)
 # Every build keeps frame pointers (see ks_warnings): the sim's stack capture walks
-# them instead of unwinding with DWARF.
+# them instead of unwinding with DWARF. No sibling calls either: a tail call drops its
+# caller's frame, and reports name the frames a capture skips by count, so an optimised
+# build would skip one too many (the functions counted are noinline for the same
+# reason).
 target_compile_definitions(ks_host_flags INTERFACE KERNSIM_FRAME_POINTERS)
+target_compile_options(ks_host_flags INTERFACE -fno-optimize-sibling-calls)
 if(KERNSIM_SANITIZE)
   # No recovery: any sanitizer report fails the test that triggered it.
   target_compile_options(ks_host_flags INTERFACE -fsanitize=${KERNSIM_SANITIZE}

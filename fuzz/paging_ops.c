@@ -523,7 +523,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
     /* 64 MiB: 1 GiB pages are fuzzed over untracked frames; a 1 GiB frame request
-     * takes its NO_CONTIGUOUS path. A small machine keeps the per-input checks cheap. */
+     * takes its NO_CONTIGUOUS path; four regions of four 2 MiB pages still fit. A
+     * small machine keeps the per-input checks cheap. */
     struct sim_config cfg = {.ram_size = RAM_SIZE};
     if (sim_boot(&cfg) || frame_init() || va_init() || pg_space_adopt(&as, arch_read_cr3()))
         abort();

@@ -82,7 +82,7 @@ void arch_san_unpoison(const void *p, size_t size)
         __msan_unpoison(p, size);
 }
 
-uint32_t arch_stack_capture(unsigned skip)
+__attribute__((noinline)) uint32_t arch_stack_capture(unsigned skip)
 {
     return sim_stack_capture(skip + 1);
 }

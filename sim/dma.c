@@ -27,7 +27,8 @@ static bool ram(uint64_t pa, uint64_t len)
 }
 
 /* Report every freed frame the buffer [pa, pa+len) touches. */
-static void check_frames(struct sim_dma *d, uint32_t idx, const struct sim_dma_desc *desc)
+__attribute__((noinline)) static void check_frames(struct sim_dma *d, uint32_t idx,
+                                                   const struct sim_dma_desc *desc)
 {
     bool to_dev = desc->flags & SIM_DMA_TO_DEVICE;
     for (uint64_t f = ARCH_ALIGN_DOWN(desc->addr, ARCH_PAGE_4K); f < desc->addr + desc->len;
@@ -48,7 +49,7 @@ static void check_frames(struct sim_dma *d, uint32_t idx, const struct sim_dma_d
     }
 }
 
-static void run(struct sim_dma *d, uint32_t tail)
+__attribute__((noinline)) static void run(struct sim_dma *d, uint32_t tail)
 {
     if (!d->size || !ram(d->ring, (uint64_t)d->size * sizeof(struct sim_dma_desc))) {
         d->status |= SIM_DMA_ST_ERROR;

@@ -248,7 +248,7 @@ uint32_t sim_stack_intern(void **pcs, int n)
     return h.stacks ? intern(pcs, n, 0) : 0;
 }
 
-uint32_t sim_stack_capture(unsigned skip)
+__attribute__((noinline)) uint32_t sim_stack_capture(unsigned skip)
 {
     if (!h.stacks)
         return 0;
@@ -326,14 +326,21 @@ size_t sim_stack_format(uint32_t id, const char *indent, char *buf, size_t size)
     if (!id || !h.stacks || id > MAX_STACKS)
         return (size_t)ksnprintf(buf, size, "#%s(no stack recorded)\n", indent);
     const struct stack *s = &h.stacks[id - 1];
-    for (int i = 0; i < s->depth && len + 1 < size; i++) {
-        char where[256] = {0};             /* the symbolizer writes it unseen by MSan */
+    for (int i = 0, frame = 0; i < s->depth && len + 1 < size; i++) {
+        char where[512] = {0};             /* the symbolizer writes it unseen by MSan */
         void *pc = (void *)(s->pc[i] - 1); /* return address -> the call */
         Dl_info info;
         uint64_t off;
         const char *fn;
         if (__sanitizer_symbolize_pc) {
-            __sanitizer_symbolize_pc(pc, "%F %S", where, sizeof(where));
+            /* One string per function at pc, innermost first (a pc in inlined code is
+             * in several), each ending in a NUL, the last followed by an empty one. */
+            __sanitizer_symbolize_pc(pc, "%F %S", where, sizeof(where) - 1);
+            for (const char *f = where; *f && len + 1 < size; f += strlen(f) + 1) {
+                int w = ksnprintf(buf + len, size - len, "#%s#%d %s\n", indent, frame++, f);
+                len += (size_t)w < size - len ? (size_t)w : size - len - 1;
+            }
+            continue;
         } else if ((fn = sim_symbolize((uint64_t)(uintptr_t)pc, &off))) {
             ksnprintf(where, sizeof(where), "in %s+0x%lx", fn, (unsigned long)off);
         } else if (dladdr(pc, &info) && info.dli_fbase) {
@@ -344,7 +351,7 @@ size_t sim_stack_format(uint32_t id, const char *indent, char *buf, size_t size)
         } else {
             ksnprintf(where, sizeof(where), "%p", pc);
         }
-        int w = ksnprintf(buf + len, size - len, "#%s#%d %s\n", indent, i, where);
+        int w = ksnprintf(buf + len, size - len, "#%s#%d %s\n", indent, frame++, where);
         len += (size_t)w < size - len ? (size_t)w : size - len - 1;
     }
     return len;

@@ -78,8 +78,8 @@ int sim_mmio_unregister(phys_addr_t base)
     return -1;
 }
 
-static uint64_t mmio_access(const volatile void *addr, unsigned width, bool write, uint64_t v,
-                            const char *what)
+__attribute__((noinline)) static uint64_t mmio_access(const volatile void *addr, unsigned width,
+                                                      bool write, uint64_t v, const char *what)
 {
     uint64_t va = (uintptr_t)addr;
     if (!ARCH_IS_ALIGNED(va, width))

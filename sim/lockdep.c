@@ -274,7 +274,7 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
     unsigned c = class_id(map);
     switch (ev) {
     case ARCH_LOCK_ACQUIRE: {
-        uint32_t now = sim_stack_capture(3); /* lock_event, arch_lock_event, the lock */
+        uint32_t now = sim_stack_capture(2); /* lock_event, the lock (arch_lock_event is inlined) */
         me->wait_lock = lock, me->wait_map = map, me->wait_stack = now;
         for (unsigned i = 0; i < me->n; i++) {
             const struct held *h = &me->held[i];
@@ -294,7 +294,7 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
         break;
     }
     case ARCH_LOCK_ACQUIRED: {
-        uint32_t st = me->wait_lock == lock ? me->wait_stack : sim_stack_capture(3);
+        uint32_t st = me->wait_lock == lock ? me->wait_stack : sim_stack_capture(2);
         me->wait_lock = NULL, me->wait_map = NULL;
         if (me->n < MAX_HELD)
             me->held[me->n++] = (struct held){lock, map, c, st, flags};
@@ -303,7 +303,8 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
         break;
     }
     case ARCH_LOCK_RELEASED: {
-        uint32_t now = sim_stack_capture(3); /* lock_event, arch_lock_event, the unlock */
+        uint32_t now =
+            sim_stack_capture(2); /* lock_event, the unlock (arch_lock_event is inlined) */
         const struct held *mode = NULL;
         unsigned i = me->n;
         while (i-- > 0) {

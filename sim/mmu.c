@@ -364,7 +364,8 @@ static void record_subtree(phys_addr_t table, int level, uint64_t va)
 }
 
 /* The entry covering [va, va+span) at `level` went from old to val. Lock held. */
-static void pte_changed(uint64_t va, uint64_t span, int level, pte_t old, pte_t val)
+__attribute__((noinline)) static void pte_changed(uint64_t va, uint64_t span, int level, pte_t old,
+                                                  pte_t val)
 {
     bool was = old & PTE_P, now = val & PTE_P;
     bool moved = was && now &&

@@ -53,6 +53,11 @@ void *arch_phys_to_virt(phys_addr_t pa)
     return (void *)(uintptr_t)(X86_DIRECT_MAP_BASE + pa);
 }
 
+void arch_phys_zero(phys_addr_t pa, uint64_t size)
+{
+    __builtin_memset(arch_phys_to_virt(pa), 0, size);
+}
+
 phys_addr_t arch_virt_to_phys(const void *va)
 {
     uint64_t off = (uintptr_t)va - X86_DIRECT_MAP_BASE;

@@ -224,9 +224,9 @@ static bool redzones_whole(const char *who, const struct chk_hdr *h, size_t raw_
 static void for_each_raw(void (*fn)(uint8_t *raw, size_t raw_size, void *ctx), void *ctx)
 {
     for (int arena = 0; arena < 2; arena++) {
-        const uint8_t *kinds = arena ? heap_g.arena_chunk : heap_g.chunk;
-        size_t n = arena ? sizeof(heap_g.arena_chunk) : (heap_g.area ? sizeof(heap_g.chunk) : 0);
-        uintptr_t base = arena ? (uintptr_t)heap_arena : heap_g.area;
+        const uint8_t *kinds;
+        uintptr_t base;
+        size_t n = heap_chunk_range(arena, &kinds, &base);
         for (size_t i = 0; i < n; i++) {
             if (kinds[i] == CHUNK_LARGE_HEAD) {
                 const struct large *l = large_checked((const void *)(base + i * SPAN_SIZE));

@@ -167,6 +167,7 @@ static bool grow(void)
             return false;
         arch_mm_annotate(va, SEG_SIZE, "kernel heap");
         heap_g.seg[i] = (typeof(heap_g.seg[i])){va, SEG_SPANS, true};
+        heap_chunks_used((uint64_t)at + SEG_SPANS);
         heap_g.mapped_bytes += SEG_SIZE;
         for (uint64_t k = SEG_SPANS; k-- > 0;) {
             struct span *s = (struct span *)(va + k * SPAN_SIZE);
@@ -229,6 +230,13 @@ void heap_set_report_at(uint32_t stack)
     report_at[arch_cpu_id() % MAX_CPUS] = stack;
 }
 
+static bool print_reports = true;
+
+void heap_set_reports(bool print)
+{
+    print_reports = print;
+}
+
 void heap_report(enum heap_report kind, const char *fmt, ...)
 {
     static const char *const names[HEAP_REPORT_COUNT_] = {
@@ -244,8 +252,12 @@ void heap_report(enum heap_report kind, const char *fmt, ...)
     heap_g.reports[kind]++;
     ksnprintf(last_report, sizeof(last_report), "%s: %s", names[kind], msg);
     heap_unlock();
-    kprintf("# heap: %s: %s\n", names[kind], msg);
     uint32_t *at = &report_at[arch_cpu_id() % MAX_CPUS];
+    if (!print_reports) {
+        *at = 0;
+        return;
+    }
+    kprintf("# heap: %s: %s\n", names[kind], msg);
     if (kind != HEAP_REPORT_LEAK) { /* a leak has no bad call, only its allocation */
         kprintf("#   at:\n");
         arch_stack_print(*at ? *at : arch_stack_capture(1), "     ");

@@ -85,6 +85,10 @@ struct heap_stats {
 void heap_get_stats(struct heap_stats *out);
 /* The text of the last report ("" if none). */
 const char *heap_last_report(void);
+/* Reports are printed (with the bad call's stack) unless this turned them off; they
+ * are counted and kept for heap_last_report either way. For fuzzers, whose models
+ * predict every report. */
+void heap_set_reports(bool print);
 
 /* Leak checking (checking mode, like kmemleak over a scope): heap_leak_mark() before
  * the code under test, heap_leak_check(mark) after it reports every block allocated

@@ -126,6 +126,10 @@ struct heap {
         uint32_t pooled; /* spans of it in the pool */
         bool live;
     } seg[MAX_SEGS];
+    /* High-water marks, so walks cover what was ever used, not the whole 1 GiB area
+     * and every possible CPU: chunks of the area (under the lock), and CPUs that own a
+     * span (atomic). */
+    uint32_t chunk_hi, cpu_hi;
     uint64_t spans, large_blocks, mapped_bytes, oom, large_live_bytes;
     uint64_t reports[HEAP_REPORT_COUNT_];
     uint64_t key_seed;
@@ -138,6 +142,26 @@ void heap_lock(void);
 void heap_unlock(void);
 
 long heap_area_find(uint64_t n, uint64_t align);
+
+/* The chunk map of the arena or the area: its kinds, the address of its chunk 0, and
+ * how many of its chunks a walk must visit (every later one was never used). */
+static inline size_t heap_chunk_range(bool arena, const uint8_t **kinds, uintptr_t *base)
+{
+    *kinds = arena ? heap_g.arena_chunk : heap_g.chunk;
+    *base = arena ? (uintptr_t)heap_arena : heap_g.area;
+    return arena ? sizeof(heap_g.arena_chunk) : heap_g.area ? heap_g.chunk_hi : 0;
+}
+/* The area's chunk at index end - 1 is used: walks must reach it. Lock held. */
+static inline void heap_chunks_used(uint64_t end)
+{
+    if (end > heap_g.chunk_hi)
+        heap_g.chunk_hi = (uint32_t)end;
+}
+/* CPUs [0, n) a walk of per-CPU state must visit. */
+static inline unsigned heap_cpus_used(void)
+{
+    return arch_atomic_load(&heap_g.cpu_hi, ARCH_RELAXED);
+}
 
 /* Which chunk p is in: its kind byte, or NULL if p is not in the heap at all. */
 uint8_t *heap_chunk_of(const void *p);

@@ -35,6 +35,7 @@ void *large_alloc(size_t size, size_t align)
         uint64_t first = (va.value - heap_g.area) / SPAN_SIZE, n = span / SPAN_SIZE;
         for (uint64_t i = 0; i < n; i++)
             heap_g.chunk[first + i] = i ? CHUNK_LARGE_TAIL : CHUNK_LARGE_HEAD;
+        heap_chunks_used(first + n);
         struct large *l = (struct large *)(uintptr_t)va.value;
         *l = (struct large){.magic = LARGE_MAGIC ^ (uintptr_t)l,
                             .data = (uint8_t *)l + off,
@@ -112,15 +113,18 @@ bool large_free(struct large *l, void *p, bool report)
     return true;
 }
 
-bool large_valid(void)
+ARCH_CHECKER bool large_valid(void)
 {
     uint64_t n = 0;
-    for (size_t i = 0; heap_g.area && i < sizeof(heap_g.chunk); i++) {
-        if (heap_g.chunk[i] != CHUNK_LARGE_HEAD)
+    const uint8_t *kinds;
+    uintptr_t base;
+    size_t used = heap_chunk_range(false, &kinds, &base);
+    for (size_t i = 0; i < used; i++) {
+        if (kinds[i] != CHUNK_LARGE_HEAD)
             continue;
         const struct large *l = (const struct large *)(heap_g.area + i * SPAN_SIZE);
         if (l->magic != (LARGE_MAGIC ^ (uintptr_t)l) || l->usable < l->size || !l->chunks ||
-            i + l->chunks > sizeof(heap_g.chunk))
+            i + l->chunks > used)
             return false;
         for (uint32_t k = 1; k < l->chunks; k++) {
             if (heap_g.chunk[i + k] != CHUNK_LARGE_TAIL)

@@ -84,6 +84,10 @@ int heap_class_of(size_t size)
 
 void span_format(struct span *s, int cls, unsigned owner)
 {
+    uint32_t hi = heap_cpus_used();
+    while (owner >= hi &&
+           !arch_atomic_cmpxchg(&heap_g.cpu_hi, &hi, owner + 1, ARCH_RELAXED, ARCH_RELAXED))
+        ; /* a high-water mark: nothing is ordered by it */
     uint32_t bsize = heap_class_size[cls];
     const struct heap_class *k = &heap_class[cls];
     uint8_t *data = (uint8_t *)s + k->data_off;
@@ -140,7 +144,7 @@ bool heap_at_span(const void *s)
     return kind && *kind == CHUNK_SPAN && !((uintptr_t)s & (SPAN_SIZE - 1));
 }
 
-bool span_header_ok(const struct span *s)
+ARCH_CHECKER bool span_header_ok(const struct span *s)
 {
     if (s->magic != (SPAN_MAGIC ^ (uintptr_t)s))
         return false;
@@ -184,16 +188,17 @@ struct span *span_checked(const void *p)
 
 /* b is a free block of the span s: the start of one of its blocks, with the free
  * marker. Checked by arithmetic before b is read. */
-static bool free_block_ok(const struct span *s, const struct block *b)
+ARCH_CHECKER static bool free_block_ok(const struct span *s, const struct block *b)
 {
     uint64_t off = (uintptr_t)b - (uintptr_t)s->data;
     if (off >= (uint64_t)s->nblocks * s->bsize || ((off * s->recip) >> 32) * s->bsize != off)
         return false;
+    if (heap_g.mode == HEAP_FAST) /* nothing is poisoned */
+        return b->key == (s->key ^ (uintptr_t)b);
     arch_san_unpoison(b, sizeof(*b)); /* a free block's words are open; a live one's not */
     if (b->key == (s->key ^ (uintptr_t)b))
         return true;
-    if (heap_g.mode == HEAP_CHECKING)
-        arch_san_poison(b, sizeof(*b));
+    arch_san_poison(b, sizeof(*b));
     return false;
 }
 
@@ -201,8 +206,8 @@ static bool free_block_ok(const struct span *s, const struct block *b)
  * free block of s, at most nblocks of them. Returns the length, and the last block
  * in *last. A link that fails is heap corruption: a panic, or with `quiet` a report
  * and UINT32_MAX (for slab_valid, which answers instead of stopping). */
-static uint32_t list_walk(const struct span *s, struct block *b, const char *which, bool quiet,
-                          struct block **last)
+ARCH_CHECKER static uint32_t list_walk(const struct span *s, struct block *b, const char *which,
+                                       bool quiet, struct block **last)
 {
     uint32_t n = 0;
     struct block *prev = NULL;
@@ -394,7 +399,7 @@ bool span_free(struct span *s, void *p, bool report)
 }
 
 /* Blocks on the span's free lists (its own and the other CPUs'). */
-static uint32_t free_blocks(const struct span *s)
+ARCH_CHECKER static uint32_t free_blocks(const struct span *s)
 {
     uint32_t own = list_walk(s, *span_head(s), "own", false, NULL);
     uint32_t remote =
@@ -422,7 +427,7 @@ static struct span *list_span(struct span *s, unsigned cpu, int cls, const char 
 /* Quiescent only: return every span with no live block to the pool. */
 void slab_trim(void)
 {
-    for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
+    for (unsigned cpu = 0, ncpus = heap_cpus_used(); cpu < ncpus; cpu++) {
         struct heap_cpu *c = &heap_cpus[cpu];
         take_remote(c);
         for (int cls = 0; cls < NCLASSES; cls++) {
@@ -455,7 +460,8 @@ void slab_trim(void)
     }
 }
 
-static uint32_t list_len(const struct span *s, struct block *b, const char *which, bool *ok)
+ARCH_CHECKER static uint32_t list_len(const struct span *s, struct block *b, const char *which,
+                                      bool *ok)
 {
     uint32_t n = list_walk(s, b, which, true, NULL);
     if (n == UINT32_MAX)
@@ -465,10 +471,10 @@ static uint32_t list_len(const struct span *s, struct block *b, const char *whic
 
 /* Quiescent only: every span's lists are made of its own free blocks, every CPU's
  * current spans are its own and of their class, and the counts add up. */
-bool slab_valid(void)
+ARCH_CHECKER bool slab_valid(void)
 {
     bool ok = true;
-    for (unsigned cpu = 0; cpu < MAX_CPUS && ok; cpu++) {
+    for (unsigned cpu = 0, ncpus = heap_cpus_used(); cpu < ncpus && ok; cpu++) {
         for (unsigned i = 0; i < HEAP_SMALL_MAX / 16; i++) {
             int cls = heap_class_lut[i];
             const struct span *s = heap_cpus[cpu].cur[cls];
@@ -480,9 +486,9 @@ bool slab_valid(void)
     }
     /* Visit spans through the chunk maps, which see every span whatever list it is on. */
     for (int arena = 0; arena < 2 && ok; arena++) {
-        uint8_t *kinds = arena ? heap_g.arena_chunk : heap_g.chunk;
-        size_t n = arena ? sizeof(heap_g.arena_chunk) : (heap_g.area ? sizeof(heap_g.chunk) : 0);
-        uintptr_t base = arena ? (uintptr_t)heap_arena : heap_g.area;
+        const uint8_t *kinds;
+        uintptr_t base;
+        size_t n = heap_chunk_range(arena, &kinds, &base);
         for (size_t i = 0; i < n && ok; i++) {
             /* kfree's inline path trusts a nonzero meta word to mean "a span in use,
              * of this owner and class". */
@@ -518,13 +524,13 @@ bool slab_valid(void)
     return ok;
 }
 
-void slab_count_live(uint64_t *blocks_out, uint64_t *bytes_out)
+ARCH_CHECKER void slab_count_live(uint64_t *blocks_out, uint64_t *bytes_out)
 {
     uint64_t bytes = 0, blocks = 0;
     for (int arena = 0; arena < 2; arena++) {
-        uint8_t *kinds = arena ? heap_g.arena_chunk : heap_g.chunk;
-        size_t n = arena ? sizeof(heap_g.arena_chunk) : (heap_g.area ? sizeof(heap_g.chunk) : 0);
-        uintptr_t base = arena ? (uintptr_t)heap_arena : heap_g.area;
+        const uint8_t *kinds;
+        uintptr_t base;
+        size_t n = heap_chunk_range(arena, &kinds, &base);
         for (size_t i = 0; i < n; i++) {
             const struct span *s = (const struct span *)(base + i * SPAN_SIZE);
             if (kinds[i] == CHUNK_SPAN && span_checked(s)->bsize) {

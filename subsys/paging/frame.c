@@ -302,12 +302,22 @@ void frame_get_stats(struct frame_stats *out)
     *out = fa.st;
 }
 
-bool frame_valid(void)
+ARCH_CHECKER bool frame_valid(void)
 {
     if (!fa.ready)
         return false;
     struct frame_stats c = {0};
+    const uint64_t free4 = UINT64_C(0x0001000100010001) * WORD(FS_FREE, 0);
     for (uint64_t f = 0; f < fa.n; f++) {
+        uint64_t four;
+        if (!(f & 3) && f + 4 <= fa.n) { /* runs of free or unmanaged frames, four a step */
+            four = *(const uint64_t *)(const void *)&fa.words[f]; /* 8-byte aligned */
+            if (four == free4 || four == 0) {
+                c.free += four ? 4 : 0;
+                f += 3;
+                continue;
+            }
+        }
         uint16_t w = fa.words[f];
         switch (STATE(w)) {
         case FS_UNMANAGED:

@@ -281,7 +281,8 @@ static uint64_t find_mapping(phys_addr_t table, int level, uint64_t base, phys_a
  * on a frame another mapping owns, or a mapping that claims not to be the
  * allocator's over a frame the allocator handed out are the bugs the checks exist to
  * catch, and the report names who has the frame. */
-static void report_refusal(const struct pg_space *as, uint64_t va, phys_addr_t f, enum refusal why)
+__attribute__((noinline)) static void report_refusal(const struct pg_space *as, uint64_t va,
+                                                     phys_addr_t f, enum refusal why)
 {
     if (!reports || why == REFUSE_QUIETLY)
         return;
@@ -324,7 +325,8 @@ static void report_refusal(const struct pg_space *as, uint64_t va, phys_addr_t f
     arch_stack_print(arch_stack_capture(3), "     "); /* report, run, map */
 }
 
-static struct pg_ret run(struct pg_space *as, struct op *op, uint64_t va, uint64_t size)
+__attribute__((noinline)) static struct pg_ret run(struct pg_space *as, struct op *op, uint64_t va,
+                                                   uint64_t size)
 {
     op->active = arch_read_cr3() == as->root;
     op->commit = false;
@@ -414,8 +416,9 @@ static struct pg_ret check_frames(phys_addr_t pa, uint64_t size, unsigned flags,
     return fail(PG_OK, 0);
 }
 
-static struct pg_ret map(struct pg_space *as, uint64_t va, phys_addr_t pa, uint64_t size,
-                         uint64_t page_size, unsigned flags, bool owned)
+__attribute__((noinline)) static struct pg_ret map(struct pg_space *as, uint64_t va, phys_addr_t pa,
+                                                   uint64_t size, uint64_t page_size,
+                                                   unsigned flags, bool owned)
 {
     int level = level_of(page_size);
     if (!level)
@@ -484,11 +487,12 @@ struct pg_ret pg_map_alloc_range(struct pg_space *as, uint64_t va, uint64_t size
     walk(&probe, as->root, 4, va, va + size);
     if (probe.err.err)
         return probe.err;
+    arch_pte_batch_begin(); /* one realisation for the range, not one per page */
     for (uint64_t off = 0; off < size; off += page_size) {
         struct pg_ret f = frame_alloc(page_size);
         struct pg_ret m = f;
         if (!f.err) {
-            __builtin_memset(arch_phys_to_virt(f.value), 0, page_size);
+            arch_phys_zero(f.value, page_size);
             m = map(as, va + off, f.value, page_size, page_size, flags & ~PG_SHARED, true);
             if (m.err)
                 frame_free(f.value, page_size);
@@ -496,9 +500,11 @@ struct pg_ret pg_map_alloc_range(struct pg_space *as, uint64_t va, uint64_t size
         if (m.err) {
             if (off && pg_unmap_range(as, va, off, page_size).err)
                 arch_panic("pg_map_alloc_range: could not undo a partial map");
+            arch_pte_batch_end();
             return m;
         }
     }
+    arch_pte_batch_end();
     return fail(PG_OK, va);
 }
 
@@ -603,7 +609,7 @@ enum pg_err pg_space_destroy(struct pg_space *as)
 
 /* ---- checking ---- */
 
-static bool table_valid(phys_addr_t table, int level)
+ARCH_CHECKER static bool table_valid(phys_addr_t table, int level)
 {
     if (frame_state_of(table) != FS_TABLE)
         return false;
@@ -627,7 +633,7 @@ static bool table_valid(phys_addr_t table, int level)
     return present == frame_count_of(table) && present;
 }
 
-bool pg_space_valid(const struct pg_space *as)
+ARCH_CHECKER bool pg_space_valid(const struct pg_space *as)
 {
     if (!as || !as->live)
         return false;

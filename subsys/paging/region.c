@@ -67,7 +67,8 @@ bool pg_region_live(const struct pg_region *r)
 
 /* The live record r names; NULL (PG_ERR_NOT_INITIALISED for a struct that never named
  * a region, PG_ERR_RELEASED and a report for a stale one) otherwise. */
-static struct record *live(const struct pg_region *r, const char *fn, enum pg_err *err)
+__attribute__((noinline)) static struct record *live(const struct pg_region *r, const char *fn,
+                                                     enum pg_err *err)
 {
     struct record *x = r ? lookup(r->id) : NULL;
     if (x)

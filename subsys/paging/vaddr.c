@@ -174,7 +174,7 @@ uint64_t va_allocated_bytes(void)
     return sum;
 }
 
-bool va_valid(void)
+ARCH_CHECKER bool va_valid(void)
 {
     for (size_t i = 0; i < vs.n; i++) {
         if (!vs.e[i].size || vs.e[i].va < vs.lo || vs.e[i].va + vs.e[i].size > vs.hi)

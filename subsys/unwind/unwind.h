@@ -67,7 +67,7 @@ struct unw_table {
     size_t eh_frame_hdr_size;
     uint64_t text_lo, text_hi;
     uint64_t lsda_lo, lsda_hi; /* where LSDAs may lie (0, 0: nowhere) */
-    uint64_t data_base; /* for datarel encodings outside the header (0 if unknown) */
+    uint64_t data_base;        /* for datarel encodings outside the header (0 if unknown) */
     /* Fallback index: sorted (start, FDE offset) pairs, filled by unw_table_index. */
     struct unw_index_entry {
         uint64_t start, end;

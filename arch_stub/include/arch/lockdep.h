@@ -31,9 +31,11 @@ enum arch_lock_event {
 #define ARCH_LOCK_SHARED 1u /* a read (shared) acquisition */
 #define ARCH_LOCK_TRY    2u /* a try-lock: cannot deadlock, adds no order */
 
-/* ARCH_LOCK_HOOK comes from arch/target.h (per build). */
-static inline void arch_lock_event(enum arch_lock_event ev, const void *lock,
-                                   const struct arch_lockdep_map *map, unsigned flags)
+/* ARCH_LOCK_HOOK comes from arch/target.h (per build). Always inlined: the hook's
+ * stack capture counts the lock function as its caller's frame at every -O level. */
+static inline __attribute__((always_inline)) void
+arch_lock_event(enum arch_lock_event ev, const void *lock, const struct arch_lockdep_map *map,
+                unsigned flags)
 {
     ARCH_LOCK_HOOK(ev, lock, map, flags);
 }

@@ -35,6 +35,11 @@ uintptr_t arch_direct_map_base(void);
  * outside RAM: callers hold physical addresses they got from the tables or the
  * frame allocator, so a bad one is a bug. */
 void *arch_phys_to_virt(phys_addr_t pa);
+/* Zero the RAM [pa, pa+size) (4 KiB aligned), as a memset through the direct map
+ * would. The sim gives large ranges back to the host instead of writing them, so new
+ * frames cost what is touched, not what was asked for. */
+void arch_phys_zero(phys_addr_t pa, uint64_t size);
+
 /* Inverse of arch_phys_to_virt; panics if `va` is not in the direct map. */
 phys_addr_t arch_virt_to_phys(const void *va);
 
