@@ -156,9 +156,11 @@ static void report_stacks_at(const struct chk_hdr *h, const char *indent)
     }
 }
 
+/* A report's stacks, printed with it (heap_set_reports). */
 static void report_stacks(const struct chk_hdr *h)
 {
-    report_stacks_at(h, "   ");
+    if (heap_reports_printed())
+        report_stacks_at(h, "   ");
 }
 
 /* The user pointer a raw block with an overwritten header most likely had: p if p is
@@ -181,7 +183,7 @@ static void report_header_overwritten(const char *who, const void *p, const uint
 }
 
 /* Offset of the first byte of p[0..n) that is not v, or n: eight bytes a step. */
-static uint64_t first_not(const uint8_t *p, uint64_t n, uint8_t v)
+ARCH_CHECKER static uint64_t first_not(const uint8_t *p, uint64_t n, uint8_t v)
 {
     uint64_t pattern = v * UINT64_C(0x0101010101010101), w, i = 0;
     for (; i + 8 <= n; i += 8) {

@@ -237,6 +237,11 @@ void heap_set_reports(bool print)
     print_reports = print;
 }
 
+bool heap_reports_printed(void)
+{
+    return print_reports;
+}
+
 void heap_report(enum heap_report kind, const char *fmt, ...)
 {
     static const char *const names[HEAP_REPORT_COUNT_] = {
@@ -581,6 +586,14 @@ void heap_get_stats(struct heap_stats *out)
     heap_unlock();
     if (heap_g.mode == HEAP_CHECKING)
         out->quarantined = chk_quarantined();
+}
+
+void heap_get_reports(uint64_t counts[HEAP_REPORT_COUNT_])
+{
+    heap_lock();
+    for (int k = 0; k < HEAP_REPORT_COUNT_; k++)
+        counts[k] = heap_g.reports[k];
+    heap_unlock();
 }
 
 bool heap_valid(void)

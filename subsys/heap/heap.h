@@ -83,6 +83,9 @@ struct heap_stats {
     uint64_t reports[HEAP_REPORT_COUNT_];
 };
 void heap_get_stats(struct heap_stats *out);
+/* Only the report counters of heap_get_stats, without its walk of every span (for
+ * callers that check reports often, as fuzzers do). */
+void heap_get_reports(uint64_t counts[HEAP_REPORT_COUNT_]);
 /* The text of the last report ("" if none). */
 const char *heap_last_report(void);
 /* Reports are printed (with the bad call's stack) unless this turned them off; they

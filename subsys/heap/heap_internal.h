@@ -225,6 +225,8 @@ void *heap_raw_alloc(size_t size, size_t align);
 struct span *heap_get_span(void); /* from the pool, growing if needed; NULL if none */
 void heap_put_span(struct span *s);
 void heap_report(enum heap_report kind, const char *fmt, ...) ARCH_PRINTF(2, 3);
+/* Whether reports print (heap_set_reports): their stacks follow them or not. */
+bool heap_reports_printed(void);
 uint64_t heap_next_key(void);
 
 /* check.c */

@@ -27,6 +27,9 @@ struct op {
     struct pg_ret err;
     uint64_t size;  /* OP_MAP: of the range, for the frame checks */
     unsigned flags; /* OP_MAP: as asked */
+    /* OP_MAP of new frames, one per page (pg_map_alloc_range): page i maps frames[i]
+     * instead of pa0 + i pages. They are fresh from the allocator: no frame check. */
+    const phys_addr_t *frames;
 };
 
 /* Why check_frames refused a frame, for the report. */
@@ -129,7 +132,8 @@ static void leaf_op(struct op *op, phys_addr_t table, unsigned i, int level, uin
         }
         if (!op->commit)
             return;
-        phys_addr_t pa = op->pa0 + (slot_va - op->va0);
+        phys_addr_t pa =
+            op->frames ? op->frames[(slot_va - op->va0) / size] : op->pa0 + (slot_va - op->va0);
         set(table, i, e, pa | op->bits);
         if (op->bits & PG_PTE_TRACKED)
             frame_map_get(pa, size >> ARCH_PAGE_SHIFT, (op->bits & PG_PTE_OWNED) != 0);
@@ -336,7 +340,8 @@ __attribute__((noinline)) static struct pg_ret run(struct pg_space *as, struct o
     if (op->kind == OP_MAP) {
         /* The pages are free; now the frames (a page conflict is the better answer). */
         enum refusal why = REFUSE_QUIETLY;
-        struct pg_ret fr = check_frames(op->pa0, op->size, op->flags, &why);
+        struct pg_ret fr =
+            op->frames ? fail(PG_OK, 0) : check_frames(op->pa0, op->size, op->flags, &why);
         if (fr.err) {
             report_refusal(as, op->va0 + (fr.value - op->pa0), fr.value, why);
             return fr;
@@ -418,7 +423,7 @@ static struct pg_ret check_frames(phys_addr_t pa, uint64_t size, unsigned flags,
 
 __attribute__((noinline)) static struct pg_ret map(struct pg_space *as, uint64_t va, phys_addr_t pa,
                                                    uint64_t size, uint64_t page_size,
-                                                   unsigned flags, bool owned)
+                                                   unsigned flags)
 {
     int level = level_of(page_size);
     if (!level)
@@ -433,14 +438,14 @@ __attribute__((noinline)) static struct pg_ret map(struct pg_space *as, uint64_t
     struct op op = {
         .kind = OP_MAP, .leaf_level = level, .va0 = va, .pa0 = pa, .size = size, .flags = flags};
     op.bits = PTE_P | rights_bits(flags) | (level > 1 ? PTE_PS : 0) |
-              ((flags & PG_UNTRACKED) ? 0 : PG_PTE_TRACKED) | (owned ? PG_PTE_OWNED : 0);
+              ((flags & PG_UNTRACKED) ? 0 : PG_PTE_TRACKED);
     return run(as, &op, va, size);
 }
 
 struct pg_ret pg_map_range(struct pg_space *as, uint64_t va, phys_addr_t pa, uint64_t size,
                            uint64_t page_size, unsigned flags)
 {
-    return map(as, va, pa, size, page_size, flags, false);
+    return map(as, va, pa, size, page_size, flags);
 }
 
 struct pg_ret pg_unmap_range(struct pg_space *as, uint64_t va, uint64_t size, uint64_t page_size)
@@ -487,22 +492,39 @@ struct pg_ret pg_map_alloc_range(struct pg_space *as, uint64_t va, uint64_t size
     walk(&probe, as->root, 4, va, va + size);
     if (probe.err.err)
         return probe.err;
-    arch_pte_batch_begin(); /* one realisation for the range, not one per page */
-    for (uint64_t off = 0; off < size; off += page_size) {
-        struct pg_ret f = frame_alloc(page_size);
-        struct pg_ret m = f;
-        if (!f.err) {
-            arch_phys_zero(f.value, page_size);
-            m = map(as, va + off, f.value, page_size, page_size, flags & ~PG_SHARED, true);
+    /* In batches of up to ALLOC_BATCH pages: their frames, then one map of them (one
+     * walk, not one per page), all realised at the end. */
+    enum { ALLOC_BATCH = 64 };
+    struct op op = {.kind = OP_MAP, .leaf_level = level, .flags = flags & ~PG_SHARED};
+    op.bits =
+        PTE_P | rights_bits(op.flags) | (level > 1 ? PTE_PS : 0) | PG_PTE_TRACKED | PG_PTE_OWNED;
+    uint64_t pages = size / page_size;
+    arch_pte_batch_begin();
+    for (uint64_t done = 0; done < pages;) {
+        phys_addr_t fr[ALLOC_BATCH];
+        uint64_t n = pages - done < ALLOC_BATCH ? pages - done : ALLOC_BATCH, got = 0;
+        struct pg_ret m = fail(PG_OK, 0);
+        for (; got < n && !m.err; got++) {
+            m = frame_alloc(page_size);
             if (m.err)
-                frame_free(f.value, page_size);
+                break;
+            fr[got] = m.value;
+            arch_phys_zero(m.value, page_size);
+        }
+        if (!m.err) {
+            op.va0 = va + done * page_size, op.size = n * page_size, op.frames = fr;
+            op.err = fail(PG_OK, 0), op.tables = 0;
+            m = run(as, &op, op.va0, op.size);
         }
         if (m.err) {
-            if (off && pg_unmap_range(as, va, off, page_size).err)
+            for (uint64_t k = 0; k < got; k++)
+                frame_free(fr[k], page_size);
+            if (done && pg_unmap_range(as, va, done * page_size, page_size).err)
                 arch_panic("pg_map_alloc_range: could not undo a partial map");
             arch_pte_batch_end();
             return m;
         }
+        done += n;
     }
     arch_pte_batch_end();
     return fail(PG_OK, va);

@@ -26,7 +26,8 @@ ARCH_STATIC_ASSERT(ARCH_PAGE_1G == 512 * ARCH_PAGE_2M, "a 1 GiB page is 512 2 Mi
 #define ARCH_PRINTF(f, a) __attribute__((format(printf, f, a)))
 /* A consistency checker's walk (frame_valid, slab_valid...): a fuzzer's coverage
  * tracing learns nothing from its loops, and their comparisons were most of what the
- * fuzzers spent. No effect where nothing traces coverage. */
-#define ARCH_CHECKER __attribute__((no_sanitize("coverage")))
+ * fuzzers spent. Never inlined, or the caller's tracing would cover it again. No
+ * effect where nothing traces coverage. */
+#define ARCH_CHECKER __attribute__((no_sanitize("coverage"), noinline))
 
 #endif

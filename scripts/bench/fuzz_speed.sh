@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# fuzz_speed.sh - executions per second of every fuzz target in the fuzz preset: each
+# target runs a fixed -runs=N -seed=1 from its committed corpus (as the explore test
+# does: seeds by name, no corpus directory, randomisation off), --reps times; the
+# table shows the median and the spread of runs / wall seconds, start-up and the
+# corpus replay included.
+#
+#   scripts/bench/fuzz_speed.sh [--runs N] [--reps R] [--build DIR] [TARGET...]
+#
+# heap_ops runs twice, in fast and in checking mode (KERNSIM_HEAP_MODE).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+runs=20000 reps=3 build=$top/build/fuzz targets=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --reps) reps=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -*) echo "fuzz_speed: unknown option '$1'" >&2; exit 2 ;;
+    *) targets+=("$1"); shift ;;
+  esac
+done
+[ ${#targets[@]} -gt 0 ] || targets=(ehframe heap_ops heap_ops:checking mmu_ops paging_ops ringdev_ops)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+printf '%-20s %8s %10s %10s %10s\n' target runs "median/s" "min/s" "max/s"
+for spec in "${targets[@]}"; do
+  name=${spec%%:*} mode=fast
+  [ "$spec" != "$name" ] && mode=${spec#*:}
+  fuzzer=$build/${name}_fuzz
+  [ -x "$fuzzer" ] || { echo "fuzz_speed: no $fuzzer (build the fuzz preset)" >&2; exit 2; }
+  find "$top/fuzz/corpus/$name" -maxdepth 1 -type f | LC_ALL=C sort | paste -sd, >"$tmp/seeds"
+  rates=()
+  for ((i = 0; i < reps; i++)); do
+    t0=$(date +%s.%N)
+    KERNSIM_HEAP_MODE=$mode setarch "$(uname -m)" -R "$fuzzer" -seed=1 -runs="$runs" -reload=0 \
+      -close_fd_mask=1 -seed_inputs=@"$tmp/seeds" >"$tmp/log" 2>&1 ||
+      { tail -20 "$tmp/log" >&2; echo "fuzz_speed: $spec failed" >&2; exit 1; }
+    t1=$(date +%s.%N)
+    rates+=("$(awk -v n="$runs" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')")
+  done
+  sorted=$(printf '%s\n' "${rates[@]}" | sort -g)
+  med=$(sed -n "$(((reps + 1) / 2))p" <<<"$sorted")
+  printf '%-20s %8d %10.0f %10.0f %10.0f\n' "$spec" "$runs" "$med" "$(head -1 <<<"$sorted")" \
+    "$(tail -1 <<<"$sorted")"
+done
