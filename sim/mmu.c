@@ -1,9 +1,16 @@
 /* mmu.c - the simulated MMU and TLB over the kernel VA window.
  *
- * The TLB is modelled by what is realised in the host: every leaf the TLB holds is
- * one host mmap(MAP_FIXED) of the RAM memfd at the leaf's virtual address, so plain C
- * accesses run at native speed and aliases really alias. Entries are recorded in
- * three arrays (1 GiB, 2 MiB and 4 KiB slots of the window) that never overlap.
+ * The TLB is three arrays (1 GiB, 2 MiB and 4 KiB slots of the window) that never
+ * overlap. A leaf it holds is realised in the host as an mmap(MAP_FIXED) of the RAM
+ * memfd at the leaf's virtual address, so plain C accesses run at native speed and
+ * aliases really alias. The host never allows more than the TLB does: a realised
+ * range is always a TLB entry's, with no more rights.
+ *
+ * When leaves are realised depends on the checker. Under Valgrind, at once (it reports
+ * the first touch of a range that a SIGSEGV handler fills as an invalid access). Else
+ * at the first access: filling the TLB costs no system call, and the fault that
+ * realises a leaf realises every contiguous leaf of its 2 MiB slot with it. A CR3 load
+ * fills every leaf the tables hold; a fuzzer reloads often and touches few.
  *
  * - A PTE store (arch_set_pte) that makes something present realises it at once
  *   (x86 needs no flush for not-present -> present). Realising never replaces an
@@ -37,6 +44,7 @@
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
+#include <valgrind/valgrind.h>
 
 #define N1G (SIM_KVA_SIZE >> 30)
 #define N2M (SIM_KVA_SIZE >> 21)
@@ -44,8 +52,9 @@
 
 #define TLB_VALID    UINT64_C(1)
 #define TLB_W        UINT64_C(2)
-#define TLB_STALE    UINT64_C(4) /* strict mode: the PTE changed, no flush yet */
-#define TLB_STALE_WO UINT64_C(8) /* ... and only writes lost their right */
+#define TLB_STALE    UINT64_C(4)  /* strict mode: the PTE changed, no flush yet */
+#define TLB_STALE_WO UINT64_C(8)  /* ... and only writes lost their right */
+#define TLB_REAL     UINT64_C(16) /* realised in the host, with the rights below */
 
 static struct {
     pthread_mutex_t lock;
@@ -65,6 +74,7 @@ static struct {
     struct sim_mmu_stats stats;
     struct sigaction old_segv, old_bus;
     bool strict;
+    bool lazy;     /* realise leaves at their first access, not when they are filled */
     bool realised; /* some of the window may be host-mapped: a full flush must unmap */
     unsigned batch_depth;
     uint64_t batch_fill_lo, batch_fill_hi;   /* new translations to realise at batch end */
@@ -271,24 +281,79 @@ static void tlb_fill(struct run *r, uint64_t va, uint64_t size, uint64_t pa, boo
         return;
     if (size == ARCH_PAGE_4K && (*slot(va, size) & TLB_VALID))
         return;
+    bool inside = false; /* smaller entries the new one replaces */
     if (size == ARCH_PAGE_1G) {
         for (uint64_t v = va; v < va + size; v += ARCH_PAGE_2M) {
+            inside |= mmu.n4k_in_2m[(v - SIM_KVA_BASE) >> 21] ||
+                      (mmu.tlb2m[(v - SIM_KVA_BASE) >> 21] & TLB_VALID);
             slot_set(v, ARCH_PAGE_2M, 0);
             drop_4k_in(v);
         }
     } else if (size == ARCH_PAGE_2M) {
+        inside = mmu.n4k_in_2m[(va - SIM_KVA_BASE) >> 21];
         drop_4k_in(va);
     }
-    slot_set(va, size, pa | TLB_VALID | (w ? TLB_W : 0));
     mmu.stats.fills++;
-    run_add(r, va, pa, size, w);
+    if (mmu.lazy) {
+        if (inside && mmu.realised)
+            host_unmap(va, size); /* what they realised is not the new entry's */
+        slot_set(va, size, pa | TLB_VALID | (w ? TLB_W : 0));
+        return;
+    }
+    slot_set(va, size, pa | TLB_VALID | (w ? TLB_W : 0) | TLB_REAL);
+    run_add(r, va, pa, size, w); /* the mapping replaces the smaller ones' */
+}
+
+static void realise(uint64_t base, uint64_t size, uint64_t e);
+
+/* Lazy mode: realise the entry translating va for `access`, if the TLB has one that
+ * allows it and is not realised yet. Lock held. */
+static void realise_at(uint64_t va, enum arch_access access)
+{
+    uint64_t base, size, e = tlb_find(va, &base, &size);
+    if ((e & (TLB_VALID | TLB_REAL | TLB_STALE)) == TLB_VALID && access != ARCH_ACCESS_EXEC &&
+        (access != ARCH_ACCESS_WRITE || (e & TLB_W)))
+        realise(base, size, e);
+}
+
+/* Lazy mode: an access in the window found entry e (at base, of size) not realised.
+ * Realise it, with the contiguous 4K entries of its 2M slot that are not either
+ * (another fault would take each of them), within what the TLB allows. Lock held. */
+static void realise(uint64_t base, uint64_t size, uint64_t e)
+{
+    const uint64_t rights = TLB_W | TLB_STALE_WO;
+    uint64_t lo = base, hi = base + size, pa = e & ~UINT64_C(0xfff);
+    if (size == ARCH_PAGE_4K) {
+        uint64_t slot2m = ARCH_ALIGN_DOWN(base, ARCH_PAGE_2M);
+        for (uint64_t v = lo - ARCH_PAGE_4K; v >= slot2m; v -= ARCH_PAGE_4K) {
+            uint64_t o = *slot(v, ARCH_PAGE_4K);
+            if ((o & (TLB_VALID | TLB_REAL | TLB_STALE)) != TLB_VALID ||
+                (o & rights) != (e & rights) || (o & ~UINT64_C(0xfff)) != pa - (base - v))
+                break;
+            lo = v;
+        }
+        for (uint64_t v = hi; v < slot2m + ARCH_PAGE_2M; v += ARCH_PAGE_4K) {
+            uint64_t o = *slot(v, ARCH_PAGE_4K);
+            if ((o & (TLB_VALID | TLB_REAL | TLB_STALE)) != TLB_VALID ||
+                (o & rights) != (e & rights) || (o & ~UINT64_C(0xfff)) != pa + (v - base))
+                break;
+            hi = v + ARCH_PAGE_4K;
+        }
+        for (uint64_t v = lo; v < hi; v += ARCH_PAGE_4K)
+            *slot(v, ARCH_PAGE_4K) |= TLB_REAL;
+    } else {
+        *slot(base, size) |= TLB_REAL;
+    }
+    host_map(lo, pa - (base - lo), hi - lo, (e & TLB_W) && !(e & TLB_STALE_WO));
 }
 
 /* Drop the entry of `size` at `base` and unmap its range in the host. */
 static void tlb_drop(uint64_t base, uint64_t size)
 {
+    bool real = *slot(base, size) & TLB_REAL;
     slot_set(base, size, 0);
-    host_unmap(base, size);
+    if (real)
+        host_unmap(base, size);
 }
 
 /* ---- walking the tables ---------------------------------------------------------- */
@@ -622,7 +687,7 @@ static bool stale_use(uint64_t va, enum arch_access access, uint64_t ip, uint64_
 {
     uint64_t base, size, e = tlb_find(va, &base, &size);
     if (!(e & TLB_STALE) || (access == ARCH_ACCESS_WRITE && !(e & TLB_W)) ||
-        access == ARCH_ACCESS_EXEC)
+        access == ARCH_ACCESS_EXEC || ((e & TLB_STALE_WO) && access != ARCH_ACCESS_WRITE))
         return false;
     mmu.stats.stale_uses++;
     sim_count_report();
@@ -641,7 +706,7 @@ static bool stale_use(uint64_t va, enum arch_access access, uint64_t ip, uint64_
         sim_stack_print(sim_stack_capture_interrupted(raw_ip), "     ");
     }
     sim_history_describe(va, "   ");
-    slot_set(base, size, e & ~(TLB_STALE | TLB_STALE_WO));
+    slot_set(base, size, (e & ~(TLB_STALE | TLB_STALE_WO)) | TLB_REAL);
     host_map(base, pa, size, (e & TLB_W) != 0);
     return true;
 }
@@ -658,11 +723,15 @@ static void mark_stale(uint64_t lo, uint64_t hi, bool write_only)
                                     : ARCH_ALIGN_DOWN(va, ARCH_PAGE_2M) + ARCH_PAGE_2M;
             continue;
         }
-        slot_set(base, size, e | TLB_STALE | (write_only ? TLB_STALE_WO : 0));
-        if (write_only && (e & TLB_W))
-            mprotect((void *)(uintptr_t)base, size, PROT_READ);
-        else if (!write_only)
-            host_unmap(base, size);
+        uint64_t ne = e | TLB_STALE | (write_only ? TLB_STALE_WO : 0);
+        if (mmu.lazy || !write_only) { /* unrealised: the next access faults */
+            ne &= ~TLB_REAL;
+            if (e & TLB_REAL)
+                host_unmap(base, size);
+        } else if (e & TLB_W) {
+            mprotect((void *)(uintptr_t)base, size, PROT_READ); /* reads go on */
+        }
+        slot_set(base, size, ne);
         va = base + size;
     }
 }
@@ -813,10 +882,15 @@ static void handle_window_fault(struct sim_exec *x, siginfo_t *si, ucontext_t *u
         mmu_unlock();
         return; /* reported; the restored stale mapping lets the access complete */
     }
+    if (tlb_allows(e, access) && !(e & TLB_REAL) && access != ARCH_ACCESS_EXEC) {
+        realise(base, size, e); /* lazy mode: the first access to the leaf */
+        mmu_unlock();
+        return;
+    }
     if (tlb_allows(e, access)) {
-        /* The TLB allows it, so the host refused only because the frame is not RAM
-         * (or, for an instruction fetch, because the sim never maps pages executable:
-         * running code from simulated mappings is not supported). */
+        /* The TLB allows it and it is realised, so the host refused only because the
+         * frame is not RAM (or, for an instruction fetch, because the sim never maps
+         * pages executable: running code from simulated mappings is not supported). */
         f = (struct arch_fault){.addr = va,
                                 .ip = ip,
                                 .root = mmu.cr3,
@@ -828,6 +902,8 @@ static void handle_window_fault(struct sim_exec *x, siginfo_t *si, ucontext_t *u
     } else {
         ok = walk_and_fill(va, access, ip, NULL, &f);
     }
+    if (ok)
+        realise_at(va, access); /* what the walk filled, before the access runs again */
     mmu_unlock();
     if (ok)
         return;
@@ -835,8 +911,12 @@ static void handle_window_fault(struct sim_exec *x, siginfo_t *si, ucontext_t *u
         x->retry_n++;
     else
         x->retry_va = va, x->retry_n = 0;
-    if (arch_fault_dispatch(&f, x->retry_n) == ARCH_FAULT_RETRY)
+    if (arch_fault_dispatch(&f, x->retry_n) == ARCH_FAULT_RETRY) {
+        mmu_lock();
+        realise_at(va, access); /* the hook fixed the tables: no second fault for it */
+        mmu_unlock();
         return;
+    }
     x->retry_va = 0;
     if (x->probe_jmp) {
         x->probe_fault = f;
@@ -953,6 +1033,7 @@ int sim_mmu_init(void)
 {
     const char *strict = getenv("KERNSIM_STRICT_TLB");
     mmu.strict = strict && !strcmp(strict, "1");
+    mmu.lazy = !RUNNING_ON_VALGRIND;
     void *win = mmap((void *)SIM_KVA_BASE, SIM_KVA_SIZE, PROT_NONE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
     if (win != (void *)SIM_KVA_BASE) {
@@ -985,7 +1066,11 @@ int sim_mmu_init(void)
 void sim_mmu_reset(void)
 {
     mmu_lock();
-    madvise(mmu.table_pos, (sim_machine.ram_size >> 12) * sizeof(uint64_t), MADV_DONTNEED);
+    uint64_t tsize = (sim_machine.ram_size >> 12) * sizeof(uint64_t);
+    if (tsize <= (UINT64_C(64) << 10))
+        memset(mmu.table_pos, 0, tsize); /* small: cheaper than faulting it in again */
+    else
+        madvise(mmu.table_pos, tsize, MADV_DONTNEED);
     memset(&mmu.stats, 0, sizeof(mmu.stats));
     mmu_unlock();
 }
