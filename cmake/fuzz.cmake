@@ -63,5 +63,6 @@ set_tests_properties(fuzz.heap_ops.replay_checking PROPERTIES LABELS fuzz TIMEOU
                      ENVIRONMENT KERNSIM_HEAP_MODE=checking)
 ks_fuzz_target(ehframe 20000 SUBJECT subsys/unwind/ehframe.c subsys/unwind/cfa.c
                subsys/unwind/expr.c subsys/unwind/step.c subsys/unwind/lsda.c)
+ks_fuzz_target(dma_ops 20000 SUBJECT sim/dma.c)
 ks_fuzz_target(ringdev_ops 20000 SUBJECT subsys/ringdev/ringdev.c # the worked example
                EXTRA tests/hosted/ringdev_model.c)

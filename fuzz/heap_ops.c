@@ -2,13 +2,14 @@
  *
  * Each 4-byte operation works on one of 32 slots: kmalloc, kzalloc, kmalloc_aligned,
  * krealloc, kfree, kfree_sized (right or wrong size), a second free of a stale
- * pointer, or frame-allocation failure injected underneath the heap. Every live block is filled
- * with its slot's tag, and the tag must be intact when the block is freed or moved: overlapping
- * blocks show up here even when no invariant check sees them. Alignment, zeroing and realloc's copy
- * are checked; NULL is accepted only while failures are injected. At the end everything is freed
- * and the heap, the frames and the mapped bytes must be back where they started.
- * KERNSIM_HEAP_MODE=checking fuzzes checking mode. */
+ * pointer, or a failure injected underneath the heap (frames, or its growth). Every live block is
+ * filled with its slot's tag, and the tag must be intact when the block is freed or moved:
+ * overlapping blocks show up here even when no invariant check sees them. Alignment, zeroing and
+ * realloc's copy are checked; NULL is accepted only while failures are injected (of frames, or of
+ * the heap's growth). At the end everything is freed and the heap, the frames and the mapped bytes
+ * must be back where they started. KERNSIM_HEAP_MODE=checking fuzzes checking mode. */
 #include <arch/cpu.h>
+#include <arch/fault.h>
 #include <heap/heap.h>
 #include <paging/paging.h>
 #include <sim/sim.h>
@@ -26,7 +27,8 @@ struct slot {
 };
 
 static struct slot slot[SLOTS];
-static bool injecting;
+static bool injecting_frames, injecting_growth; /* failures injected: NULL is allowed */
+#define injecting (injecting_frames || injecting_growth)
 static struct heap_stats base;
 static struct frame_stats base_frames;
 
@@ -147,7 +149,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         pg_space_adopt(&as, arch_read_cr3()) || !heap_attach_paging(&as))
         abort();
     sim_set_history(false);
-    heap_set_reports(false); /* the model predicts every report; printing them costs */
+    arch_fault_set_reports(false); /* expected faults, thousands a second */
+    heap_set_reports(false);       /* the model predicts every report; printing them costs */
     heap_trim();
     heap_get_stats(&base);
     frame_get_stats(&base_frames);
@@ -223,14 +226,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
                 break;
             }
             /* fall through */
-        default:
-            injecting = op[2] & 1;
-            frame_fail_after(injecting ? op[3] % 8 : UINT64_MAX);
+        default: /* inject failures: of frames, or of the heap's growth */
+            if (op[3] & 0x80) {
+                injecting_growth = op[2] & 1;
+                heap_fail_growth_after(injecting_growth ? op[3] % 4 : UINT64_MAX);
+            } else {
+                injecting_frames = op[2] & 1;
+                frame_fail_after(injecting_frames ? op[3] % 8 : UINT64_MAX);
+            }
             break;
         }
     }
     frame_fail_after(UINT64_MAX);
-    injecting = false;
+    heap_fail_growth_after(UINT64_MAX);
+    injecting_frames = injecting_growth = false;
     for (unsigned k = 0; k < SLOTS; k++) {
         if (slot[k].p)
             release(&slot[k]);

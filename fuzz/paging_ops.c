@@ -45,12 +45,43 @@ static struct {
 static struct pg_space as;
 static struct frame_stats base_stats;
 static unsigned step;
-
 static void die(const char *what, uint64_t got, uint64_t want)
 {
     fprintf(stderr, "paging_ops: step %u: %s: got 0x%llx, model says 0x%llx\n", step, what,
             (unsigned long long)got, (unsigned long long)want);
     abort();
+}
+
+/* Injected failures (frame_fail_after, frame_fail_tables_after) are on: a request the
+ * model allows may be refused for want of memory, and must then change nothing. */
+static bool injecting_frames, injecting_tables;
+
+struct snapshot {
+    struct frame_stats fs;
+    uint64_t va_bytes;
+};
+
+static struct snapshot snap(void)
+{
+    struct snapshot s;
+    frame_get_stats(&s.fs);
+    s.va_bytes = va_allocated_bytes();
+    return s;
+}
+
+/* A refusal for want of memory: allowed only while failures are injected, and only if
+ * it left every frame, table and range as it was. */
+static bool refused_unchanged(enum pg_err err, const struct snapshot *before)
+{
+    struct snapshot now = snap();
+    if ((err != PG_ERR_NO_MEMORY && err != PG_ERR_NO_CONTIGUOUS) ||
+        !(injecting_frames || injecting_tables))
+        return false;
+    if (now.fs.free != before->fs.free || now.fs.allocated != before->fs.allocated ||
+        now.fs.mapped != before->fs.mapped || now.fs.tables != before->fs.tables ||
+        now.va_bytes != before->va_bytes)
+        die("a refused request changed the frames or ranges", now.fs.free, before->fs.free);
+    return true;
 }
 
 static void expect(const char *what, struct pg_ret got, struct pg_ret want)
@@ -281,7 +312,11 @@ static void op_map(const uint8_t *op)
     if (!h->pa && !(fl & PG_UNTRACKED))
         pa = UINT64_C(1) << 40; /* never allocated: not RAM at all */
     struct pg_ret want = model_map(va, pa, n, ps, fl);
+    struct snapshot before = snap();
     struct pg_ret got = pg_map_range(&as, va, pa, n * ps, ps, fl);
+    if (!want.err && injecting_tables && got.err == PG_ERR_NO_MEMORY &&
+        refused_unchanged(got.err, &before))
+        return; /* its tables were not to be had */
     expect("map", got, want);
     for (uint64_t k = 0; got.err == PG_OK && k < n; k++) {
         if (m.n == MAX_LEAF)
@@ -343,6 +378,14 @@ static void op_translate_and_access(const uint8_t *op)
 static void op_frames(const uint8_t *op)
 {
     struct handle *h = &m.fr[op[1] % N_FRAMES];
+    if ((op[2] & 0xe0) == 0xe0) { /* inject failures: of frames, or of page tables */
+        uint64_t n = (op[3] & 0x80) ? UINT64_MAX : op[3] % 4;
+        if (op[3] & 0x40)
+            frame_fail_tables_after(n), injecting_tables = n != UINT64_MAX;
+        else
+            frame_fail_after(n), injecting_frames = n != UINT64_MAX;
+        return;
+    }
     if (op[2] & 1) { /* free */
         if (!h->pa)
             return;
@@ -370,10 +413,12 @@ static void op_frames(const uint8_t *op)
     if (h->live)
         return;
     uint64_t size = op[3] % 16 == 0 ? ARCH_PAGE_1G : op[3] % 4 == 0 ? ARCH_PAGE_2M : ARCH_PAGE_4K;
+    struct snapshot before = snap();
     struct pg_ret r = frame_alloc(size);
     if (r.err == PG_OK)
         *h = (struct handle){r.value, size, true};
-    else if (size != ARCH_PAGE_1G || r.err != PG_ERR_NO_CONTIGUOUS)
+    else if ((size != ARCH_PAGE_1G || r.err != PG_ERR_NO_CONTIGUOUS) &&
+             !(injecting_frames && refused_unchanged(r.err, &before)))
         die("frame_alloc failed", r.err, 0);
 }
 
@@ -425,8 +470,12 @@ static void op_region(const uint8_t *op)
             return;
         uint64_t ps = (op[3] & 0x40) ? ARCH_PAGE_2M : ARCH_PAGE_4K, n = (op[3] & 3) + 1;
         unsigned fl = flags_of(op[3] >> 2) & ~PG_EXEC;
-        if (pg_region_alloc(r, &as, n * ps, ps, fl, "fuzz") != PG_OK)
-            die("region alloc failed", 0, 0);
+        struct snapshot before = snap();
+        enum pg_err err = pg_region_alloc(r, &as, n * ps, ps, fl, "fuzz");
+        if (err && refused_unchanged(err, &before))
+            return; /* its frames or tables were not to be had */
+        if (err)
+            die("region alloc failed", err, 0);
         for (uint64_t k = 0; k < n; k++) {
             struct pg_translation tr;
             if (pg_translate(&as, r->va + k * ps, &tr).err)
@@ -482,6 +531,9 @@ static void op_region(const uint8_t *op)
 /* Undo everything through the API, then demand that nothing is left. */
 static void teardown(void)
 {
+    frame_fail_after(UINT64_MAX);
+    frame_fail_tables_after(UINT64_MAX);
+    injecting_frames = injecting_tables = false;
     for (unsigned i = 0; i < m.n;) { /* first what the fuzzer mapped, freeing shared frames */
         struct leaf l = m.leaf[i];
         if (l.owned) {
@@ -528,8 +580,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     struct sim_config cfg = {.ram_size = RAM_SIZE};
     if (sim_boot(&cfg) || frame_init() || va_init() || pg_space_adopt(&as, arch_read_cr3()))
         abort();
-    sim_set_history(false); /* a backtrace per PTE store buys a fuzzer nothing */
-    pg_set_reports(false);  /* refusals are part of the model; no need to print them */
+    sim_set_history(false);        /* a backtrace per PTE store buys a fuzzer nothing */
+    arch_fault_set_reports(false); /* expected faults, thousands a second */
+    pg_set_reports(false);         /* refusals are part of the model; no need to print them */
     frame_get_stats(&base_stats);
     return 0;
 }

@@ -118,10 +118,17 @@ char *arch_describe_address(const void *p, char *buf, size_t size)
 }
 
 static uint64_t reports;
+static bool report_output = true;
 
-void sim_count_report(void)
+void sim_set_report_output(bool on)
+{
+    report_output = on;
+}
+
+bool sim_count_report(void)
 {
     __atomic_fetch_add(&reports, 1, __ATOMIC_RELAXED);
+    return report_output;
 }
 
 uint64_t sim_report_count(void)

@@ -37,7 +37,8 @@ __attribute__((noinline)) static void check_frames(struct sim_dma *d, uint32_t i
         if (!sim_frame_freed(f, &freed))
             continue;
         d->freed_frame_reports++;
-        sim_count_report();
+        if (!sim_count_report())
+            continue;
         kprintf("# DMA %s a freed frame: device 'kernsim-dma' at 0x%lx, descriptor %u "
                 "(ring 0x%lx) %s %u bytes %s physical 0x%lx; frame 0x%lx is free\n",
                 to_dev ? "from" : "into", d->base, idx, d->ring, to_dev ? "read" : "wrote",
@@ -59,10 +60,12 @@ __attribute__((noinline)) static void run(struct sim_dma *d, uint32_t tail)
     for (unsigned n = 0; d->head != tail && n < d->size; n++) {
         struct sim_dma_desc *desc =
             arch_phys_to_virt(d->ring + (uint64_t)d->head * sizeof(struct sim_dma_desc));
-        if (desc->len > DMA_MAX_LEN || !ram(desc->addr, desc->len)) {
+        if (desc->len > DMA_MAX_LEN || !ram(desc->addr, desc->len) || !d->fail_after) {
             desc->flags |= SIM_DMA_DESC_ERR | SIM_DMA_DESC_DONE;
             d->status |= SIM_DMA_ST_ERROR;
         } else {
+            if (d->fail_after != UINT64_MAX)
+                d->fail_after--;
             check_frames(d, d->head, desc);
             uint8_t *buf = arch_phys_to_virt(desc->addr);
             if (desc->flags & SIM_DMA_TO_DEVICE) {
@@ -142,6 +145,6 @@ static void dma_write(void *ctx, uint64_t off, unsigned width, uint64_t v)
 int sim_dma_attach(struct sim_dma *d, phys_addr_t base)
 {
     static const struct sim_mmio_ops ops = {dma_read, dma_write};
-    *d = (struct sim_dma){.base = base};
+    *d = (struct sim_dma){.base = base, .fail_after = UINT64_MAX};
     return sim_mmio_register(base, SIM_DMA_SIZE, &ops, d, "kernsim-dma");
 }

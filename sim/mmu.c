@@ -690,22 +690,23 @@ static bool stale_use(uint64_t va, enum arch_access access, uint64_t ip, uint64_
         access == ARCH_ACCESS_EXEC || ((e & TLB_STALE_WO) && access != ARCH_ACCESS_WRITE))
         return false;
     mmu.stats.stale_uses++;
-    sim_count_report();
     phys_addr_t pa = e & ~UINT64_C(0xfff);
-    kprintf("# missing TLB flush: %s at 0x%016lx used the stale translation 0x%lx -> 0x%lx "
-            "(%s); its entry was %s without invlpg or a CR3 write\n",
-            arch_access_name(access), va, base, pa,
-            size == ARCH_PAGE_1G   ? "1G"
-            : size == ARCH_PAGE_2M ? "2M"
-                                   : "4K",
-            (e & TLB_STALE_WO) ? "made read-only" : "cleared or changed");
-    if (ip)
-        kprintf("#   ip 0x%016lx cpu %u\n", ip, arch_cpu_id());
-    if (raw_ip) {
-        kprintf("#   at:\n");
-        sim_stack_print(sim_stack_capture_interrupted(raw_ip), "     ");
+    if (sim_count_report()) {
+        kprintf("# missing TLB flush: %s at 0x%016lx used the stale translation 0x%lx -> 0x%lx "
+                "(%s); its entry was %s without invlpg or a CR3 write\n",
+                arch_access_name(access), va, base, pa,
+                size == ARCH_PAGE_1G   ? "1G"
+                : size == ARCH_PAGE_2M ? "2M"
+                                       : "4K",
+                (e & TLB_STALE_WO) ? "made read-only" : "cleared or changed");
+        if (ip)
+            kprintf("#   ip 0x%016lx cpu %u\n", ip, arch_cpu_id());
+        if (raw_ip) {
+            kprintf("#   at:\n");
+            sim_stack_print(sim_stack_capture_interrupted(raw_ip), "     ");
+        }
+        sim_history_describe(va, "   ");
     }
-    sim_history_describe(va, "   ");
     slot_set(base, size, (e & ~(TLB_STALE | TLB_STALE_WO)) | TLB_REAL);
     host_map(base, pa, size, (e & TLB_W) != 0);
     return true;

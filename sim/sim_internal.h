@@ -72,8 +72,9 @@ uint32_t sim_stack_capture_interrupted(uint64_t ip);
 uint32_t sim_stack_capture_context(uint64_t ip, uintptr_t fp);
 /* Whether the frame allocator last said pa's frame is free, and where it was freed. */
 bool sim_frame_freed(phys_addr_t pa, uint32_t *freed_stack);
-/* Count a bug the sim reported without stopping (sim_report_count). */
-void sim_count_report(void);
+/* Count a bug the sim reports without stopping (sim_report_count); true if the report
+ * is to be printed (sim_set_report_output). */
+bool sim_count_report(void);
 /* Print the page's history as KTAP diagnostics; false if it has none. */
 bool sim_history_describe(uint64_t va, const char *indent);
 

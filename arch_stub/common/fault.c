@@ -19,6 +19,13 @@ arch_fault_hook_t arch_set_page_fault_hook(arch_fault_hook_t hook, void *ctx)
     return old;
 }
 
+static bool fault_reports = true;
+
+void arch_fault_set_reports(bool on)
+{
+    fault_reports = on;
+}
+
 uint64_t arch_fault_count(void)
 {
     return __atomic_load_n(&fault_count, __ATOMIC_RELAXED);
@@ -98,13 +105,15 @@ enum arch_fault_action arch_fault_dispatch(const struct arch_fault *f, unsigned 
 {
     char line[200];
     __atomic_fetch_add(&fault_count, 1, __ATOMIC_RELAXED);
-    kprintf("# %s\n", arch_fault_format(f, line, sizeof(line)));
-    if (f->ip)
-        kprintf("#   ip 0x%016lx cr3 0x%016lx cpu %u\n", f->ip, f->root, arch_cpu_id());
-    else
-        kprintf("#   cr3 0x%016lx cpu %u\n", f->root, arch_cpu_id());
-    arch_fault_history(f);
-    arch_describe((const void *)(uintptr_t)f->addr, "   ");
+    if (fault_reports) {
+        kprintf("# %s\n", arch_fault_format(f, line, sizeof(line)));
+        if (f->ip)
+            kprintf("#   ip 0x%016lx cr3 0x%016lx cpu %u\n", f->ip, f->root, arch_cpu_id());
+        else
+            kprintf("#   cr3 0x%016lx cpu %u\n", f->root, arch_cpu_id());
+        arch_fault_history(f);
+        arch_describe((const void *)(uintptr_t)f->addr, "   ");
+    }
     if (!fault_hook || attempt >= ARCH_FAULT_MAX_RETRIES)
         return ARCH_FAULT_UNHANDLED;
     return fault_hook(f, fault_hook_ctx);

@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(ehframe heap_ops heap_ops:checking mmu_ops paging_ops ringdev_ops)
+[ ${#targets[@]} -gt 0 ] || targets=(dma_ops ehframe heap_ops heap_ops:checking mmu_ops paging_ops ringdev_ops)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

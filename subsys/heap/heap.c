@@ -56,6 +56,7 @@ bool heap_init(enum heap_mode mode)
         *s = (struct span){.magic = SPAN_MAGIC ^ (uintptr_t)s, .next = heap_g.pool};
         heap_g.pool = s;
     }
+    heap_g.grow_left = UINT64_MAX;
     heap_g.ready = true;
     if (mode == HEAP_CHECKING)
         arch_add_describer(heap_describe);
@@ -149,10 +150,17 @@ long heap_area_find(uint64_t n, uint64_t align)
     return -1;
 }
 
+void heap_fail_growth_after(uint64_t n)
+{
+    heap_lock();
+    heap_g.grow_left = n;
+    heap_unlock();
+}
+
 /* Map one more segment of spans into the pool. Lock held. */
 static bool grow(void)
 {
-    if (!heap_g.paging)
+    if (!heap_g.paging || !heap_g.grow_left)
         return false;
     long at = heap_area_find(SEG_SPANS, SEG_SPANS);
     if (at < 0)
@@ -167,6 +175,8 @@ static bool grow(void)
             return false;
         arch_mm_annotate(va, SEG_SIZE, "kernel heap");
         heap_g.seg[i] = (typeof(heap_g.seg[i])){va, SEG_SPANS, true};
+        if (heap_g.grow_left != UINT64_MAX)
+            heap_g.grow_left--;
         heap_chunks_used((uint64_t)at + SEG_SPANS);
         heap_g.mapped_bytes += SEG_SIZE;
         for (uint64_t k = SEG_SPANS; k-- > 0;) {

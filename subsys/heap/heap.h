@@ -106,6 +106,12 @@ uint64_t heap_leak_check(uint64_t mark);
  * the checkers' reports (an ASan report on a kernel-heap address, a page fault). */
 bool heap_describe(const void *p, const char *indent);
 
+/* Fault injection for tests and fuzzers: after `n` more successful growths (a
+ * segment of spans mapped), every growth fails, so allocations that need one return
+ * NULL (counted in heap_stats.oom) and change nothing else; UINT64_MAX turns it off.
+ * Frame failures (frame_fail_after) reach the heap through paging as well. */
+void heap_fail_growth_after(uint64_t n);
+
 /* Walk every span and large block and check their metadata and counts. */
 bool heap_valid(void);
 

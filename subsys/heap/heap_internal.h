@@ -133,6 +133,7 @@ struct heap {
     uint64_t spans, large_blocks, mapped_bytes, oom, large_live_bytes;
     uint64_t reports[HEAP_REPORT_COUNT_];
     uint64_t key_seed;
+    uint64_t grow_left; /* growths before an injected failure; UINT64_MAX: no injection */
 };
 extern struct heap heap_g;
 extern struct heap_cpu heap_cpus[MAX_CPUS];

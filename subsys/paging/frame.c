@@ -16,9 +16,10 @@
 static struct {
     bool ready;
     uint16_t *words;
-    uint64_t n;          /* frames described: [0, n * 4K) */
-    uint64_t hint;       /* where the next single-frame search starts */
-    uint64_t fail_after; /* injected failure countdown; UINT64_MAX: off */
+    uint64_t n;           /* frames described: [0, n * 4K) */
+    uint64_t hint;        /* where the next single-frame search starts */
+    uint64_t fail_after;  /* injected failure countdown; UINT64_MAX: off */
+    uint64_t tables_left; /* the same for page tables */
     struct frame_stats st;
 } fa;
 
@@ -75,6 +76,7 @@ enum pg_err frame_init(void)
     arch_mm_frames(book, bytes, true);
     fa.hint = 0;
     fa.fail_after = UINT64_MAX;
+    fa.tables_left = UINT64_MAX;
     fa.ready = true;
     return PG_OK;
 }
@@ -126,8 +128,9 @@ struct pg_ret frame_alloc_contig(uint64_t count, uint64_t align)
     return alloc_contig(count, align, true);
 }
 
-/* Tables are exempt from injected failures: the mapper counts them in its check
- * pass, and a failure in its commit pass would break validate-then-commit. */
+/* Tables are exempt from frame_fail_after: the mapper counts them in its check pass,
+ * and a failure in its commit pass would break validate-then-commit. Their own
+ * injection (frame_fail_tables_after) is one the check pass can see coming. */
 static struct pg_ret alloc_contig(uint64_t count, uint64_t align, bool injectable)
 {
     if (!fa.ready)
@@ -169,6 +172,16 @@ static struct pg_ret alloc_contig(uint64_t count, uint64_t align, bool injectabl
 void frame_fail_after(uint64_t n)
 {
     fa.fail_after = n;
+}
+
+void frame_fail_tables_after(uint64_t n)
+{
+    fa.tables_left = n;
+}
+
+uint64_t frame_tables_left(void)
+{
+    return fa.tables_left;
 }
 
 struct pg_ret frame_alloc(uint64_t size)
@@ -261,9 +274,13 @@ void frame_map_put(phys_addr_t pa, uint64_t n)
 
 phys_addr_t frame_table_alloc(void)
 {
+    if (!fa.tables_left)
+        return 0;
     struct pg_ret r = alloc_contig(1, ARCH_PAGE_4K, false);
     if (r.err)
         return 0;
+    if (fa.tables_left != UINT64_MAX)
+        fa.tables_left--;
     uint64_t f = idx(r.value);
     fa.words[f] = WORD(FS_TABLE, 0);
     fa.st.allocated--;

@@ -346,7 +346,7 @@ __attribute__((noinline)) static struct pg_ret run(struct pg_space *as, struct o
             report_refusal(as, op->va0 + (fr.value - op->pa0), fr.value, why);
             return fr;
         }
-        if (op->tables > frame_free_count())
+        if (op->tables > frame_free_count() || op->tables > frame_tables_left())
             return fail(PG_ERR_NO_MEMORY, op->tables);
     }
     op->commit = true;

@@ -72,8 +72,12 @@ enum pg_err frame_free(phys_addr_t pa, uint64_t size);
 
 /* Fault injection for tests and fuzzers: after `n` more successful allocations
  * (any size), every allocation fails until this is called again; UINT64_MAX turns
- * it off. Frees are not affected. */
+ * it off. Frees are not affected. Page tables are not counted here (see below). */
 void frame_fail_after(uint64_t n);
+/* The same for the mapper's page tables: after `n` more, no table can be had. A map
+ * that would need more tables than are left is refused whole (PG_ERR_NO_MEMORY,
+ * value: the tables it needs) before anything is written, as when frames run out. */
+void frame_fail_tables_after(uint64_t n);
 
 struct frame_stats {
     uint64_t managed; /* usable frames the allocator owns (bookkeeping included) */

@@ -30,6 +30,9 @@ void frame_map_get(phys_addr_t pa, uint64_t n, bool owned);
 void frame_map_put(phys_addr_t pa, uint64_t n);
 /* A zeroed page-table frame, state FS_TABLE with count 0; value 0 if none. */
 phys_addr_t frame_table_alloc(void);
+/* How many more tables frame_table_alloc may hand out, if frames allow (injection,
+ * frame_fail_tables_after); UINT64_MAX when nothing is injected. */
+uint64_t frame_tables_left(void);
 void frame_table_free(phys_addr_t pa);
 unsigned frame_table_adjust(phys_addr_t pa, int delta);
 uint64_t frame_free_count(void);

@@ -84,6 +84,40 @@ static void heap_sim_test_no_frames_means_null_and_a_usable_heap(struct ktest *t
     KEXPECT_TRUE(t, heap_valid());
 }
 
+/* Before: a heap whose spans are all used. Now: with its growth failing, small blocks
+ * run out (NULL, counted), large ones still come from paging, nothing else changes,
+ * and growth comes back when the injection ends. */
+static void heap_sim_test_no_growth_means_null_and_a_usable_heap(struct ktest *t)
+{
+    ktest_defer(t, back_to_cpu0, NULL);
+    heap_trim();
+    struct heap_stats before, after;
+    heap_get_stats(&before);
+    heap_fail_growth_after(0);
+    static void *p[8192];
+    int n = 0;
+    while (n < 8192 && (p[n] = kmalloc(1024)) != NULL)
+        n++;
+    KEXPECT_LT(t, n, 8192); /* the spans it had ran out */
+    void *big = kmalloc((size_t)1 << 20);
+    KEXPECT_TRUE(t, big != NULL); /* a large block needs no segment */
+    heap_get_stats(&after);
+    KEXPECT_EQ(t, after.mapped_bytes, before.mapped_bytes + (((size_t)1 << 20) + 4096));
+    KEXPECT_GE(t, after.oom, before.oom + 1);
+    KEXPECT_TRUE(t, heap_valid());
+    heap_fail_growth_after(UINT64_MAX);
+    void *again = kmalloc(1024);
+    KEXPECT_TRUE(t, again != NULL); /* it grows again */
+    kfree(again);
+    kfree(big);
+    while (n > 0)
+        kfree(p[--n]);
+    heap_trim();
+    heap_get_stats(&after);
+    KEXPECT_EQ(t, after.mapped_bytes, before.mapped_bytes);
+    KEXPECT_TRUE(t, heap_valid());
+}
+
 /* Before: a large block's frames are mapped by the heap, which owns them. Now: no
  * alias of one of them is allowed (shared, untracked or as a device), and the block
  * still frees cleanly. */
@@ -112,4 +146,5 @@ static void heap_sim_test_a_large_blocks_frames_are_the_heaps(struct ktest *t)
 
 KTEST_SUITE(heap_sim, KTEST_CASE(heap_sim_test_frees_from_another_cpu_come_back),
             KTEST_CASE(heap_sim_test_no_frames_means_null_and_a_usable_heap),
+            KTEST_CASE(heap_sim_test_no_growth_means_null_and_a_usable_heap),
             KTEST_CASE(heap_sim_test_a_large_blocks_frames_are_the_heaps));

@@ -371,6 +371,37 @@ static void paging_test_owned_frames_are_nobody_elses(struct ktest *t)
     expect_unchanged(t, &s);
 }
 
+/* Before: no tables under a fresh 1 GiB of the window. Now: a map that needs more
+ * tables than the injected budget leaves is refused whole, naming how many it needs
+ * (a PD and a PT at least, a PDPT too if the window has none yet); with that many it
+ * goes through. */
+static void paging_test_no_tables_means_no_map_and_no_change(struct ktest *t)
+{
+    struct pg_space *as = space(t);
+    uint64_t va = new_va(t, ARCH_PAGE_1G, ARCH_PAGE_1G) + ARCH_PAGE_2M;
+    struct pg_ret f = frame_alloc(ARCH_PAGE_4K);
+    KASSERT_EQ(t, f.err, PG_OK);
+    struct snapshot s = snap();
+    frame_fail_tables_after(1);
+    struct pg_ret m = pg_map_range(as, va, f.value, ARCH_PAGE_4K, ARCH_PAGE_4K, 0);
+    KEXPECT_EQ(t, m.err, PG_ERR_NO_MEMORY);
+    KEXPECT_GE(t, m.value, 2);
+    KEXPECT_LE(t, m.value, 3);
+    s.faults = arch_fault_count();
+    expect_unchanged(t, &s);
+    struct pg_translation tr;
+    KEXPECT_EQ(t, pg_translate(as, va, &tr).err, PG_ERR_PAGE_NOT_MAPPED);
+    frame_fail_tables_after(m.value - 1);
+    KEXPECT_EQ(t, pg_map_range(as, va, f.value, ARCH_PAGE_4K, ARCH_PAGE_4K, 0).err,
+               PG_ERR_NO_MEMORY);
+    frame_fail_tables_after(m.value);
+    KEXPECT_EQ(t, pg_map_range(as, va, f.value, ARCH_PAGE_4K, ARCH_PAGE_4K, 0).err, PG_OK);
+    frame_fail_tables_after(UINT64_MAX);
+    KEXPECT_EQ(t, pg_unmap_range(as, va, ARCH_PAGE_4K, ARCH_PAGE_4K).err, PG_OK);
+    KEXPECT_EQ(t, frame_free(f.value, ARCH_PAGE_4K), PG_OK);
+    KEXPECT_EQ(t, va_free(va - ARCH_PAGE_2M, ARCH_PAGE_1G), PG_OK);
+}
+
 /* ---- regions and views ---- */
 
 static void paging_test_region_owns_and_returns_everything(struct ktest *t)
@@ -527,6 +558,7 @@ KTEST_SUITE(paging, KTEST_CASE(paging_test_frame_is_owned_once),
             KTEST_CASE(paging_test_bad_requests_change_nothing),
             KTEST_CASE(paging_test_shared_mapping_only_when_asked),
             KTEST_CASE(paging_test_range_map_then_protect),
+            KTEST_CASE(paging_test_no_tables_means_no_map_and_no_change),
             KTEST_CASE(paging_test_region_owns_and_returns_everything),
             KTEST_CASE(paging_test_owned_frames_are_nobody_elses),
             KTEST_CASE(paging_test_regions_merge_only_when_alike),

@@ -64,6 +64,10 @@ bool arch_probe_write64(void *va, uint64_t v, struct arch_fault *f);
 
 /* Number of page faults taken so far (all CPUs), handled or not. */
 uint64_t arch_fault_count(void);
+/* Every fault is reported on the console (the access, the walk, the page's history)
+ * unless this turned it off: fuzzers take thousands of expected faults a second. The
+ * count and the hook are the same either way. */
+void arch_fault_set_reports(bool on);
 
 /* Short names for reports and tests. */
 const char *arch_access_name(enum arch_access a);

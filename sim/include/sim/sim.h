@@ -94,12 +94,19 @@ struct sim_dma {
     uint32_t size, head, status, checksum;
     uint8_t next_byte; /* what the device writes next: a running counter */
     uint64_t completed, bytes_in, bytes_out, freed_frame_reports;
+    /* Fault injection (tests, fuzzers): descriptors the device completes before it
+     * refuses every one (as if the bus faulted: DESC_ERR, ST_ERROR, no memory read or
+     * written, HEAD moves on). UINT64_MAX (what sim_dma_attach sets): never. */
+    uint64_t fail_after;
 };
 int sim_dma_attach(struct sim_dma *d, phys_addr_t base);
 
 /* Bugs the sim reported and let the kernel carry on from (a missing TLB flush, a
  * DMA into a freed frame): so a test can fail on them. */
 uint64_t sim_report_count(void);
+/* Those reports are printed (with stacks) unless this turned them off; they are
+ * counted either way. For fuzzers, whose models predict them. */
+void sim_set_report_output(bool on);
 
 /* Port I/O device models. */
 struct sim_pio_ops {
