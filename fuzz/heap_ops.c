@@ -47,8 +47,8 @@ static void fill(struct slot *s)
 /* The first of p[0..n) that is not v, or n. Not traced for coverage: its loop's
  * comparisons, a byte each, cost the fuzzer more than everything else it ran and give
  * it nothing to learn from. */
-__attribute__((no_sanitize("coverage"), noinline)) static size_t first_not(const uint8_t *p,
-                                                                           size_t n, uint8_t v)
+__attribute__((no_sanitize("coverage", "address"), noinline)) static size_t
+first_not(const uint8_t *p, size_t n, uint8_t v)
 {
     uint64_t pattern = v * UINT64_C(0x0101010101010101), w;
     size_t i = 0;

@@ -154,8 +154,12 @@ static void host_map(uint64_t va, uint64_t pa, uint64_t len, bool w)
     if (len > sim_machine.ram_size - pa)
         len = sim_machine.ram_size - pa;
     int prot = PROT_READ | (w ? PROT_WRITE : 0);
-    void *r = mmap((void *)(uintptr_t)va, len, prot, MAP_SHARED | MAP_FIXED, sim_machine.memfd,
-                   (off_t)pa);
+    /* A short run is populated at once: it is mostly a block about to be used whole,
+     * and one system call beats a fault per page. A long one (a heap segment, a huge
+     * page) is left to fault in what is used. */
+    int populate = len <= (UINT64_C(64) << 10) ? MAP_POPULATE : 0;
+    void *r = mmap((void *)(uintptr_t)va, len, prot, MAP_SHARED | MAP_FIXED | populate,
+                   sim_machine.memfd, (off_t)pa);
     if (r == MAP_FAILED)
         mmu_fatal("kernsim: sim mmu: mmap of 0x%lx bytes at 0x%lx failed: %s (vm.max_map_count?)\n",
                   len, va, strerror(errno));
@@ -870,7 +874,6 @@ static void handle_window_fault(struct sim_exec *x, siginfo_t *si, ucontext_t *u
 {
     uint64_t va = (uintptr_t)si->si_addr;
     uint64_t err = (uint64_t)uc->uc_mcontext.gregs[REG_ERR];
-    uint64_t ip = stable_ip((uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
     enum arch_access access = (err & 16)  ? ARCH_ACCESS_EXEC
                               : (err & 2) ? ARCH_ACCESS_WRITE
                                           : ARCH_ACCESS_READ;
@@ -879,14 +882,17 @@ static void handle_window_fault(struct sim_exec *x, siginfo_t *si, ucontext_t *u
     mmu.stats.host_faults++;
     uint64_t base, size, e = tlb_find(va, &base, &size);
     bool ok;
-    if (e && stale_use(va, access, ip, (uint64_t)uc->uc_mcontext.gregs[REG_RIP])) {
-        mmu_unlock();
-        return; /* reported; the restored stale mapping lets the access complete */
-    }
     if (tlb_allows(e, access) && !(e & TLB_REAL) && access != ARCH_ACCESS_EXEC) {
         realise(base, size, e); /* lazy mode: the first access to the leaf */
         mmu_unlock();
         return;
+    }
+    /* From here on the fault may be reported: where it was, as an offset into its
+     * module (a lookup the common case above does without). */
+    uint64_t ip = stable_ip((uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
+    if (e && stale_use(va, access, ip, (uint64_t)uc->uc_mcontext.gregs[REG_RIP])) {
+        mmu_unlock();
+        return; /* reported; the restored stale mapping lets the access complete */
     }
     if (tlb_allows(e, access)) {
         /* The TLB allows it and it is realised, so the host refused only because the

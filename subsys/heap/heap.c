@@ -220,7 +220,8 @@ struct span *heap_get_span(void)
 void heap_put_span(struct span *s)
 {
     heap_lock();
-    *heap_meta_of(s) = (struct chunk_meta){0}; /* no owner: kfree's inline path refuses it */
+    chunk_meta_write(heap_meta_of(s),
+                     (struct chunk_meta){0}); /* no owner: the inline kfree refuses it */
     *span_head(s) = NULL;
     *s = (struct span){.magic = SPAN_MAGIC ^ (uintptr_t)s, .next = heap_g.pool};
     heap_g.pool = s;
@@ -478,7 +479,7 @@ static size_t usable_raw(const void *p, const char *who)
     if (s) {
         long i = s->bsize ? span_block_index(s, p) : -1;
         const struct block *b = p;
-        if (i < 0 || (uint32_t)i >= s->nblocks ||
+        if (i < 0 || (uint32_t)i >= s->threaded ||
             s->data + (uint64_t)i * s->bsize != (const uint8_t *)p) {
             heap_report(HEAP_REPORT_INTERIOR, "%s(%p): not the start of a block", who, p);
             return 0;

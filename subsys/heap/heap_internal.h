@@ -31,17 +31,24 @@ struct chunk_meta {
     uint16_t word;     /* (class + 1) << 8 | owner CPU for a span in use, else 0 */
     uint16_t data_off; /* these three only while word is nonzero */
     uint16_t inv;
-    uint16_t lim; /* nblocks << 4 | shift */
-};
+    uint16_t lim; /* threaded << 4 | shift: blocks past the threaded ones are refused */
+} __attribute__((aligned(8)));
 
 /* A meta entry read with one 8-byte load (the inline free's only load of it), then
- * split in registers. */
+ * split in registers. Atomic (a plain load on x86): the owner rewrites lim as it
+ * threads more of its span while any CPU's kfree may read the entry. */
 static inline struct chunk_meta chunk_meta_read(const struct chunk_meta *m)
 {
-    uint64_t w;
-    __builtin_memcpy(&w, m, sizeof(w));
+    uint64_t w = __atomic_load_n((const uint64_t *)(const void *)m, __ATOMIC_RELAXED);
     return (struct chunk_meta){(uint16_t)w, (uint16_t)(w >> 16), (uint16_t)(w >> 32),
                                (uint16_t)(w >> 48)};
+}
+
+static inline void chunk_meta_write(struct chunk_meta *m, struct chunk_meta v)
+{
+    uint64_t w = (uint64_t)v.word | (uint64_t)v.data_off << 16 | (uint64_t)v.inv << 32 |
+                 (uint64_t)v.lim << 48;
+    __atomic_store_n((uint64_t *)(void *)m, w, __ATOMIC_RELAXED);
 }
 ARCH_STATIC_ASSERT(sizeof(struct chunk_meta) == 8 &&
                        __builtin_offsetof(struct chunk_meta, inv) == 4,
@@ -69,7 +76,8 @@ struct span {
     uint64_t magic; /* SPAN_MAGIC ^ address of this span */
     uint8_t *data;
     uint64_t key;
-    uint32_t bsize, recip, nblocks; /* live blocks = nblocks - free-list lengths */
+    uint32_t bsize, recip, nblocks; /* live blocks = threaded - free-list lengths */
+    uint32_t threaded; /* blocks [0, threaded) have been on a list; the rest are untouched */
     uint16_t cls, owner;
     uint8_t in_partial, is_current;
     uint8_t full;             /* atomic: owner found no free block; remote frees must notify */
@@ -209,6 +217,7 @@ void slab_count_live(uint64_t *blocks, uint64_t *bytes);
 bool slab_valid(void);
 /* Give the span a new class and owner (under the lock). */
 void span_format(struct span *s, int cls, unsigned owner);
+void span_thread_more(struct span *s);
 
 /* large.c */
 void *large_alloc(size_t size, size_t align);

@@ -91,27 +91,41 @@ void span_format(struct span *s, int cls, unsigned owner)
     uint32_t bsize = heap_class_size[cls];
     const struct heap_class *k = &heap_class[cls];
     uint8_t *data = (uint8_t *)s + k->data_off;
-    uint32_t n = k->nblocks;
     *s = (struct span){
         .magic = SPAN_MAGIC ^ (uintptr_t)s,
         .data = data,
         .key = heap_g.key,
         .bsize = bsize,
         .recip = (uint32_t)((UINT64_C(1) << 32) / bsize + 1),
-        .nblocks = n,
+        .nblocks = k->nblocks,
         .cls = (uint16_t)cls,
         .owner = (uint16_t)owner,
     };
-    /* Thread the free list in address order. */
+    *span_head(s) = NULL;
+    span_thread_more(s);
+}
+
+/* Put the next untouched blocks of s on its (empty) own list, in address order: a page
+ * or so at a time, so a span costs what is used of it (mimalloc's free-list
+ * extension). The meta entry's bound moves with them: kfree refuses the rest. Owner
+ * only. */
+void span_thread_more(struct span *s)
+{
+    uint32_t from = s->threaded, n = 4096 / s->bsize < 8 ? 8 : 4096 / s->bsize;
+    uint32_t to = from + n < s->nblocks ? from + n : s->nblocks;
     struct block *prev = NULL;
-    for (uint32_t i = n; i-- > 0;) {
-        struct block *b = (struct block *)(data + (uint64_t)i * bsize);
+    for (uint32_t i = to; i-- > from;) {
+        struct block *b = (struct block *)(s->data + (uint64_t)i * s->bsize);
         b->next = prev;
         b->key = s->key ^ (uintptr_t)b;
         prev = b;
     }
     *span_head(s) = prev;
-    *heap_meta_of(s) = (struct chunk_meta){chunk_word(owner, cls), k->data_off, k->inv, k->lim};
+    s->threaded = to;
+    const struct heap_class *k = &heap_class[s->cls];
+    chunk_meta_write(heap_meta_of(s),
+                     (struct chunk_meta){chunk_word(s->owner, s->cls), k->data_off, k->inv,
+                                         (uint16_t)(to << 4 | (k->lim & 15u))});
 }
 
 struct span *span_of(const void *p)
@@ -154,10 +168,10 @@ ARCH_CHECKER bool span_header_ok(const struct span *s)
     if (cls >= NCLASSES)
         return false;
     const struct heap_class *k = &heap_class[cls];
-    return s->cls == cls && s->bsize == k->size && s->nblocks == k->nblocks &&
-           s->data == (const uint8_t *)s + k->data_off && s->key == heap_g.key &&
-           s->recip == (uint32_t)((UINT64_C(1) << 32) / k->size + 1) && s->owner < MAX_CPUS &&
-           heap_meta_of(s)->word == chunk_word(s->owner, cls);
+    return s->cls == cls && s->bsize == k->size && s->nblocks == k->nblocks && s->threaded &&
+           s->threaded <= s->nblocks && s->data == (const uint8_t *)s + k->data_off &&
+           s->key == heap_g.key && s->recip == (uint32_t)((UINT64_C(1) << 32) / k->size + 1) &&
+           s->owner < MAX_CPUS && heap_meta_of(s)->word == chunk_word(s->owner, cls);
 }
 
 void heap_corruption(const struct span *s, const char *fmt, ...)
@@ -191,7 +205,7 @@ struct span *span_checked(const void *p)
 ARCH_CHECKER static bool free_block_ok(const struct span *s, const struct block *b)
 {
     uint64_t off = (uintptr_t)b - (uintptr_t)s->data;
-    if (off >= (uint64_t)s->nblocks * s->bsize || ((off * s->recip) >> 32) * s->bsize != off)
+    if (off >= (uint64_t)s->threaded * s->bsize || ((off * s->recip) >> 32) * s->bsize != off)
         return false;
     if (heap_g.mode == HEAP_FAST) /* nothing is poisoned */
         return b->key == (s->key ^ (uintptr_t)b);
@@ -212,12 +226,12 @@ ARCH_CHECKER static uint32_t list_walk(const struct span *s, struct block *b, co
     uint32_t n = 0;
     struct block *prev = NULL;
     for (; b; prev = b, b = b->next) {
-        if (!free_block_ok(s, b) || ++n > s->nblocks) {
+        if (!free_block_ok(s, b) || ++n > s->threaded) {
             if (!quiet)
                 heap_corruption(s, "its %s free list links to %p (after %p), which is %s", which,
                                 (void *)b, (void *)prev,
-                                n > s->nblocks ? "a block seen twice (a cycle)"
-                                               : "not a free block of the span");
+                                n > s->threaded ? "a block seen twice (a cycle)"
+                                                : "not a free block of the span");
             kprintf("# heap corruption: the span at %p (class %d): its %s free list links to %p "
                     "(after %p), not a free block of the span\n",
                     (const void *)s, meta_class(s), which, (void *)b, (void *)prev);
@@ -290,6 +304,8 @@ __attribute__((noinline)) static void *alloc_slow(struct heap_cpu *c, int cls, u
         if (s) {
             if (!*span_head(s)) /* checking mode comes here with blocks left */
                 collect(s);
+            if (!*span_head(s) && s->threaded < s->nblocks)
+                span_thread_more(s);
             if (*span_head(s))
                 break;
             if (retire_full(s))
@@ -356,6 +372,11 @@ bool span_free(struct span *s, void *p, bool report)
     }
     long i = span_block_index(s, p);
     uint8_t *start = i < 0 ? NULL : s->data + (uint64_t)i * s->bsize;
+    if (i >= 0 && (uint32_t)i >= s->threaded && (uint32_t)i < s->nblocks && start == p) {
+        if (report) /* never handed out: no block starts there yet */
+            heap_report(HEAP_REPORT_NOT_ALLOCATED, "kfree(%p): nothing is allocated there", p);
+        return false;
+    }
     if (i < 0 || (uint32_t)i >= s->nblocks || start != (uint8_t *)p) {
         if (report)
             heap_report(HEAP_REPORT_INTERIOR,
@@ -404,9 +425,9 @@ ARCH_CHECKER static uint32_t free_blocks(const struct span *s)
     uint32_t own = list_walk(s, *span_head(s), "own", false, NULL);
     uint32_t remote =
         list_walk(s, arch_atomic_load(&s->thread_free, ARCH_ACQUIRE), "remote", false, NULL);
-    if (own + remote > s->nblocks)
-        heap_corruption(s, "its free lists hold %u blocks of %u", own + remote, s->nblocks);
-    return own + remote;
+    if (own + remote > s->threaded)
+        heap_corruption(s, "its free lists hold %u blocks of %u", own + remote, s->threaded);
+    return own + remote + (s->nblocks - s->threaded); /* the untouched ones are free too */
 }
 
 /* A span on one of CPU cpu's lists for class cls must be one of its spans of that
@@ -514,10 +535,11 @@ ARCH_CHECKER bool slab_valid(void)
             }
             const struct heap_class *k = &heap_class[s->cls];
             if (s->cls >= NCLASSES || meta != chunk_word(s->owner, s->cls) ||
-                cm->data_off != k->data_off || cm->inv != k->inv || cm->lim != k->lim)
+                cm->data_off != k->data_off || cm->inv != k->inv ||
+                cm->lim != (s->threaded << 4 | (k->lim & 15u)))
                 return false;
             uint32_t f = list_len(s, head, "own", &ok) + list_len(s, s->thread_free, "remote", &ok);
-            if (s->bsize != heap_class_size[s->cls] || f > s->nblocks)
+            if (s->bsize != heap_class_size[s->cls] || f > s->threaded)
                 ok = false;
         }
     }
