@@ -50,11 +50,11 @@ static void fill(struct slot *s)
 __attribute__((no_sanitize("coverage", "address"), noinline)) static size_t
 first_not(const uint8_t *p, size_t n, uint8_t v)
 {
-    uint64_t pattern = v * UINT64_C(0x0101010101010101), w;
+    uint64_t pattern = v * UINT64_C(0x0101010101010101), w[4];
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&w, p + i, 8);
-        if (w != pattern)
+    for (; i + 32 <= n; i += 32) {
+        memcpy(w, p + i, 32);
+        if ((w[0] ^ pattern) | (w[1] ^ pattern) | (w[2] ^ pattern) | (w[3] ^ pattern))
             break;
     }
     while (i < n && p[i] == v)

@@ -75,6 +75,7 @@ static struct {
     struct sigaction old_segv, old_bus;
     bool strict;
     bool lazy;     /* realise leaves at their first access, not when they are filled */
+    bool widened;  /* the fault handler runs with more signals blocked than it interrupted */
     bool realised; /* some of the window may be host-mapped: a full flush must unmap */
     unsigned batch_depth;
     uint64_t batch_fill_lo, batch_fill_hi;   /* new translations to realise at batch end */
@@ -157,7 +158,7 @@ static void host_map(uint64_t va, uint64_t pa, uint64_t len, bool w)
     /* A short run is populated at once: it is mostly a block about to be used whole,
      * and one system call beats a fault per page. A long one (a heap segment, a huge
      * page) is left to fault in what is used. */
-    int populate = len <= (UINT64_C(64) << 10) ? MAP_POPULATE : 0;
+    int populate = len <= (UINT64_C(256) << 10) ? MAP_POPULATE : 0;
     void *r = mmap((void *)(uintptr_t)va, len, prot, MAP_SHARED | MAP_FIXED | populate,
                    sim_machine.memfd, (off_t)pa);
     if (r == MAP_FAILED)
@@ -264,13 +265,26 @@ static uint64_t tlb_find(uint64_t va, uint64_t *base, uint64_t *size)
 
 /* Forget the 4K entries inside one 2M slot (their host mappings are being
  * overwritten by the caller or are unmapped by it). */
-static void drop_4k_in(uint64_t va2m)
+ARCH_BULK static void drop_4k_in(uint64_t va2m)
 {
     uint64_t i2m = (va2m - SIM_KVA_BASE) >> 21;
     if (!mmu.n4k_in_2m[i2m])
         return;
     for (uint64_t va = va2m; va < va2m + ARCH_PAGE_2M; va += ARCH_PAGE_4K)
         slot_set(va, ARCH_PAGE_4K, 0);
+}
+
+/* Forget every entry inside one 1G slot; true if there was one. */
+ARCH_BULK static bool drop_under_1g(uint64_t va1g)
+{
+    bool inside = false;
+    for (uint64_t v = va1g; v < va1g + ARCH_PAGE_1G; v += ARCH_PAGE_2M) {
+        inside |= mmu.n4k_in_2m[(v - SIM_KVA_BASE) >> 21] ||
+                  (mmu.tlb2m[(v - SIM_KVA_BASE) >> 21] & TLB_VALID);
+        slot_set(v, ARCH_PAGE_2M, 0);
+        drop_4k_in(v);
+    }
+    return inside;
 }
 
 /* Put a leaf in the TLB (host realisation goes through `run`). An entry of equal or
@@ -287,12 +301,7 @@ static void tlb_fill(struct run *r, uint64_t va, uint64_t size, uint64_t pa, boo
         return;
     bool inside = false; /* smaller entries the new one replaces */
     if (size == ARCH_PAGE_1G) {
-        for (uint64_t v = va; v < va + size; v += ARCH_PAGE_2M) {
-            inside |= mmu.n4k_in_2m[(v - SIM_KVA_BASE) >> 21] ||
-                      (mmu.tlb2m[(v - SIM_KVA_BASE) >> 21] & TLB_VALID);
-            slot_set(v, ARCH_PAGE_2M, 0);
-            drop_4k_in(v);
-        }
+        inside = drop_under_1g(va);
     } else if (size == ARCH_PAGE_2M) {
         inside = mmu.n4k_in_2m[(va - SIM_KVA_BASE) >> 21];
         drop_4k_in(va);
@@ -370,11 +379,18 @@ static void note_table(phys_addr_t table, int level, uint64_t va_base)
 /* Fill the TLB with every present leaf of the subtree under `table` (at `level`,
  * covering VAs from va_base) that intersects [lo, hi). */
 /* The first present entry of t in [i, n), or n. Not traced for coverage: most of a
- * table is empty, and a fuzzer learns nothing from the scan over it. */
-__attribute__((no_sanitize("coverage"), noinline)) static unsigned
+ * table is empty, and a fuzzer learns nothing from the scan over it. Nor checked by
+ * ASan: t is a table in the machine's RAM, kernsim's own mapping, never a heap block;
+ * eight entries are tested per step. */
+__attribute__((no_sanitize("coverage", "address"), noinline)) static unsigned
 next_present(const pte_t *t, unsigned i, unsigned n)
 {
-    while (i < n && !(arch_get_pte(&t[i]) & PTE_P))
+    /* Not arch_get_pte: an ASan-built inline function is not inlined into this one. */
+#define P(k) __atomic_load_n(&t[i + (k)], __ATOMIC_RELAXED)
+    while (i + 8 <= n && !((P(0) | P(1) | P(2) | P(3) | P(4) | P(5) | P(6) | P(7)) & PTE_P))
+        i += 8;
+#undef P
+    while (i < n && !(__atomic_load_n(&t[i], __ATOMIC_RELAXED) & PTE_P))
         i++;
     return i;
 }
@@ -826,11 +842,15 @@ static uint64_t stable_ip(uint64_t ip)
  * sa_mask is every signal (its sigaction interceptor fills it, whatever SA_NODEFER
  * says): left like that, the next fault on this host thread (the next schedule's, or
  * another fiber's) is a blocked SIGSEGV, which the kernel turns into a kill. So the
- * handler runs with the interrupted code's mask, however it ends. */
+ * handler runs with the interrupted code's mask, however it ends. Elsewhere (an empty
+ * sa_mask, SA_NODEFER) it already does, and a fault costs no system call for it. */
 static void unblock_as_interrupted(const ucontext_t *uc)
 {
-    pthread_sigmask(SIG_SETMASK, &uc->uc_sigmask, NULL);
+    if (mmu.widened)
+        pthread_sigmask(SIG_SETMASK, &uc->uc_sigmask, NULL);
 }
+
+void __tsan_init(void) __attribute__((weak));
 
 static void handle_window_fault(struct sim_exec *x, siginfo_t *si, ucontext_t *uc);
 
@@ -1065,6 +1085,7 @@ int sim_mmu_init(void)
     sa.sa_sigaction = on_fault;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
+    mmu.widened = __tsan_init != NULL; /* its sigaction fills sa_mask */
     sigaction(SIGSEGV, &sa, &mmu.old_segv);
     sigaction(SIGBUS, &sa, &mmu.old_bus);
     return 0;
