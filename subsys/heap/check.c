@@ -126,7 +126,7 @@ static bool raw_of(const void *p, uint8_t **raw, size_t *raw_size, bool *raw_fre
     if (*kind == CHUNK_SPAN) {
         struct span *s = span_checked(p);
         long i = s->bsize ? span_block_index(s, p) : -1;
-        if (i < 0 || (uint32_t)i >= s->threaded)
+        if (i < 0 || (uint32_t)i >= span_threaded(s))
             return false; /* not a block, or one never handed out */
         *raw = s->data + (uint64_t)i * s->bsize;
         *raw_size = s->bsize;
@@ -245,7 +245,7 @@ static void for_each_raw(void (*fn)(uint8_t *raw, size_t raw_size, void *ctx), v
             if (kinds[i] != CHUNK_SPAN)
                 continue;
             const struct span *s = span_checked((const void *)(base + i * SPAN_SIZE));
-            for (uint32_t k = 0; s->bsize && k < s->threaded; k++) {
+            for (uint32_t k = 0; s->bsize && k < span_threaded(s); k++) {
                 uint8_t *raw = s->data + (uint64_t)k * s->bsize, *r;
                 size_t rs;
                 bool raw_free;

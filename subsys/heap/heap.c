@@ -479,7 +479,7 @@ static size_t usable_raw(const void *p, const char *who)
     if (s) {
         long i = s->bsize ? span_block_index(s, p) : -1;
         const struct block *b = p;
-        if (i < 0 || (uint32_t)i >= s->threaded ||
+        if (i < 0 || (uint32_t)i >= span_threaded(s) ||
             s->data + (uint64_t)i * s->bsize != (const uint8_t *)p) {
             heap_report(HEAP_REPORT_INTERIOR, "%s(%p): not the start of a block", who, p);
             return 0;

@@ -97,6 +97,13 @@ struct large {
     uint32_t pad;
 };
 
+/* s->threaded, which the owner raises while any CPU's kfree may check a block
+ * against it: every read but the owner's own in span_thread_more is one of these. */
+static inline uint32_t span_threaded(const struct span *s)
+{
+    return __atomic_load_n(&s->threaded, __ATOMIC_RELAXED);
+}
+
 /* 2 KiB, so a CPU's entry is one shift away. */
 struct heap_cpu {
     /* Per 16-byte size step ((size - 1) / 16), where kmalloc's inline path pops: the

@@ -121,7 +121,7 @@ void span_thread_more(struct span *s)
         prev = b;
     }
     *span_head(s) = prev;
-    s->threaded = to;
+    __atomic_store_n(&s->threaded, to, __ATOMIC_RELAXED);
     const struct heap_class *k = &heap_class[s->cls];
     chunk_meta_write(heap_meta_of(s),
                      (struct chunk_meta){chunk_word(s->owner, s->cls), k->data_off, k->inv,
@@ -149,7 +149,8 @@ long span_block_index(const struct span *s, const void *p)
 static int meta_class(const struct span *s)
 {
     const struct chunk_meta *m = heap_meta_of(s);
-    return m && m->word ? (int)(m->word >> 8) - 1 : -1;
+    uint16_t word = m ? chunk_meta_read(m).word : 0;
+    return word ? (int)(word >> 8) - 1 : -1;
 }
 
 bool heap_at_span(const void *s)
@@ -168,10 +169,12 @@ ARCH_CHECKER bool span_header_ok(const struct span *s)
     if (cls >= NCLASSES)
         return false;
     const struct heap_class *k = &heap_class[cls];
-    return s->cls == cls && s->bsize == k->size && s->nblocks == k->nblocks && s->threaded &&
-           s->threaded <= s->nblocks && s->data == (const uint8_t *)s + k->data_off &&
+    uint32_t threaded = span_threaded(s);
+    return s->cls == cls && s->bsize == k->size && s->nblocks == k->nblocks && threaded &&
+           threaded <= s->nblocks && s->data == (const uint8_t *)s + k->data_off &&
            s->key == heap_g.key && s->recip == (uint32_t)((UINT64_C(1) << 32) / k->size + 1) &&
-           s->owner < MAX_CPUS && heap_meta_of(s)->word == chunk_word(s->owner, cls);
+           s->owner < MAX_CPUS &&
+           chunk_meta_read(heap_meta_of(s)).word == chunk_word(s->owner, cls);
 }
 
 void heap_corruption(const struct span *s, const char *fmt, ...)
@@ -183,7 +186,7 @@ void heap_corruption(const struct span *s, const char *fmt, ...)
     va_end(ap);
     int cls = meta_class(s);
     /* The owner from the meta word, which checking mode leaves without one. */
-    unsigned owner = heap_meta_of(s) ? heap_meta_of(s)->word & 0xffu : CHUNK_NO_CPU;
+    unsigned owner = heap_meta_of(s) ? chunk_meta_read(heap_meta_of(s)).word & 0xffu : CHUNK_NO_CPU;
     if (owner == CHUNK_NO_CPU && s->owner < MAX_CPUS)
         owner = s->owner;
     arch_panic("heap corruption: the span at %p (class %d: %u-byte blocks, CPU %u): %s",
@@ -205,7 +208,7 @@ struct span *span_checked(const void *p)
 ARCH_CHECKER static bool free_block_ok(const struct span *s, const struct block *b)
 {
     uint64_t off = (uintptr_t)b - (uintptr_t)s->data;
-    if (off >= (uint64_t)s->threaded * s->bsize || ((off * s->recip) >> 32) * s->bsize != off)
+    if (off >= (uint64_t)span_threaded(s) * s->bsize || ((off * s->recip) >> 32) * s->bsize != off)
         return false;
     if (heap_g.mode == HEAP_FAST) /* nothing is poisoned */
         return b->key == (s->key ^ (uintptr_t)b);
@@ -226,12 +229,12 @@ ARCH_CHECKER static uint32_t list_walk(const struct span *s, struct block *b, co
     uint32_t n = 0;
     struct block *prev = NULL;
     for (; b; prev = b, b = b->next) {
-        if (!free_block_ok(s, b) || ++n > s->threaded) {
+        if (!free_block_ok(s, b) || ++n > span_threaded(s)) {
             if (!quiet)
                 heap_corruption(s, "its %s free list links to %p (after %p), which is %s", which,
                                 (void *)b, (void *)prev,
-                                n > s->threaded ? "a block seen twice (a cycle)"
-                                                : "not a free block of the span");
+                                n > span_threaded(s) ? "a block seen twice (a cycle)"
+                                                     : "not a free block of the span");
             kprintf("# heap corruption: the span at %p (class %d): its %s free list links to %p "
                     "(after %p), not a free block of the span\n",
                     (const void *)s, meta_class(s), which, (void *)b, (void *)prev);
@@ -304,7 +307,7 @@ __attribute__((noinline)) static void *alloc_slow(struct heap_cpu *c, int cls, u
         if (s) {
             if (!*span_head(s)) /* checking mode comes here with blocks left */
                 collect(s);
-            if (!*span_head(s) && s->threaded < s->nblocks)
+            if (!*span_head(s) && span_threaded(s) < s->nblocks)
                 span_thread_more(s);
             if (*span_head(s))
                 break;
@@ -372,7 +375,7 @@ bool span_free(struct span *s, void *p, bool report)
     }
     long i = span_block_index(s, p);
     uint8_t *start = i < 0 ? NULL : s->data + (uint64_t)i * s->bsize;
-    if (i >= 0 && (uint32_t)i >= s->threaded && (uint32_t)i < s->nblocks && start == p) {
+    if (i >= 0 && (uint32_t)i >= span_threaded(s) && (uint32_t)i < s->nblocks && start == p) {
         if (report) /* never handed out: no block starts there yet */
             heap_report(HEAP_REPORT_NOT_ALLOCATED, "kfree(%p): nothing is allocated there", p);
         return false;
@@ -425,9 +428,9 @@ ARCH_CHECKER static uint32_t free_blocks(const struct span *s)
     uint32_t own = list_walk(s, *span_head(s), "own", false, NULL);
     uint32_t remote =
         list_walk(s, arch_atomic_load(&s->thread_free, ARCH_ACQUIRE), "remote", false, NULL);
-    if (own + remote > s->threaded)
-        heap_corruption(s, "its free lists hold %u blocks of %u", own + remote, s->threaded);
-    return own + remote + (s->nblocks - s->threaded); /* the untouched ones are free too */
+    if (own + remote > span_threaded(s))
+        heap_corruption(s, "its free lists hold %u blocks of %u", own + remote, span_threaded(s));
+    return own + remote + (s->nblocks - span_threaded(s)); /* the untouched ones are free too */
 }
 
 /* A span on one of CPU cpu's lists for class cls must be one of its spans of that
@@ -513,7 +516,8 @@ ARCH_CHECKER bool slab_valid(void)
         for (size_t i = 0; i < n && ok; i++) {
             /* kfree's inline path trusts a nonzero meta word to mean "a span in use,
              * of this owner and class". */
-            const struct chunk_meta *cm = &heap_g.meta[arena ? AREA_CHUNKS + i : i];
+            const struct chunk_meta m = chunk_meta_read(&heap_g.meta[arena ? AREA_CHUNKS + i : i]),
+                                    *cm = &m;
             uint16_t meta = cm->word;
             struct block *head = heap_g.head[arena ? AREA_CHUNKS + i : i];
             bool zero = !meta && !cm->data_off && !cm->inv && !cm->lim && !head;
@@ -536,10 +540,10 @@ ARCH_CHECKER bool slab_valid(void)
             const struct heap_class *k = &heap_class[s->cls];
             if (s->cls >= NCLASSES || meta != chunk_word(s->owner, s->cls) ||
                 cm->data_off != k->data_off || cm->inv != k->inv ||
-                cm->lim != (s->threaded << 4 | (k->lim & 15u)))
+                cm->lim != (span_threaded(s) << 4 | (k->lim & 15u)))
                 return false;
             uint32_t f = list_len(s, head, "own", &ok) + list_len(s, s->thread_free, "remote", &ok);
-            if (s->bsize != heap_class_size[s->cls] || f > s->threaded)
+            if (s->bsize != heap_class_size[s->cls] || f > span_threaded(s))
                 ok = false;
         }
     }
