@@ -55,12 +55,16 @@ endfunction()
 ks_fuzz_target(mmu_ops 30000 SUBJECT sim/mmu.c arch_stub/common/ptwalk.c)
 ks_fuzz_target(paging_ops 30000 SUBJECT subsys/paging/frame.c subsys/paging/vaddr.c
                subsys/paging/mapper.c subsys/paging/region.c)
-ks_fuzz_target(heap_ops 3000 SUBJECT subsys/heap/heap.c subsys/heap/slab.c subsys/heap/large.c
+ks_fuzz_target(heap_ops 20000 SUBJECT subsys/heap/heap.c subsys/heap/slab.c subsys/heap/large.c
                subsys/heap/check.c)
 add_test(NAME fuzz.heap_ops.replay_checking
          COMMAND heap_ops_fuzz -runs=0 -close_fd_mask=1 ${CMAKE_SOURCE_DIR}/fuzz/corpus/heap_ops)
-set_tests_properties(fuzz.heap_ops.replay_checking PROPERTIES LABELS fuzz TIMEOUT 300
-                     ENVIRONMENT KERNSIM_HEAP_MODE=checking)
+add_test(NAME fuzz.heap_ops.explore_checking
+         COMMAND ${CMAKE_SOURCE_DIR}/scripts/fuzz-explore --runs 20000 --twice
+                 --artifacts ${CMAKE_BINARY_DIR}/fuzz-artifacts/heap_ops_checking
+                 $<TARGET_FILE:heap_ops_fuzz> ${CMAKE_SOURCE_DIR}/fuzz/corpus/heap_ops)
+set_tests_properties(fuzz.heap_ops.replay_checking fuzz.heap_ops.explore_checking
+                     PROPERTIES LABELS fuzz TIMEOUT 300 ENVIRONMENT KERNSIM_HEAP_MODE=checking)
 ks_fuzz_target(ehframe 20000 SUBJECT subsys/unwind/ehframe.c subsys/unwind/cfa.c
                subsys/unwind/expr.c subsys/unwind/step.c subsys/unwind/lsda.c)
 ks_fuzz_target(dma_ops 20000 SUBJECT sim/dma.c)
