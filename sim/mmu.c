@@ -811,18 +811,25 @@ static void chain(struct sigaction *old, int sig, siginfo_t *si, void *uc)
 static void host_fault_report(int sig, const siginfo_t *si, const ucontext_t *uc, bool nested)
 {
     uint64_t va = (uintptr_t)si->si_addr, ip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP], off = 0;
-    const char *fn = sim_symbolize(ip, &off);
+    /* Symbols, the address's kind and the stack only where what they need was set up
+     * (by sim_boot, and this thread's stack bounds known): learning them here could
+     * allocate, and the fault may have been inside malloc. */
+    uintptr_t lo, hi;
+    bool full = sim_machine.booted && sim_stack_bounds_known(&lo, &hi);
+    const char *fn = full ? sim_symbolize(ip, &off) : NULL;
     char what[96], line[600];
-    int n = ksnprintf(line, sizeof(line), "kernsim: %s: %s %s at 0x%lx, ip 0x%lx (%s+0x%lx): %s\n",
-                      nested ? "a fault while kernsim was handling a fault"
-                             : "a fault outside the simulated machine",
-                      sig == SIGBUS ? "bus error" : "segmentation fault",
-                      (uc->uc_mcontext.gregs[REG_ERR] & 2) ? "writing" : "reading", va, ip,
-                      fn ? fn : "?", off,
-                      arch_describe_address((void *)(uintptr_t)va, what, sizeof(what)));
+    int n = ksnprintf(
+        line, sizeof(line), "kernsim: %s: %s %s at 0x%lx, ip 0x%lx (%s+0x%lx): %s\n",
+        nested ? "a fault while kernsim was handling a fault"
+               : "a fault outside the simulated machine",
+        sig == SIGBUS ? "bus error" : "segmentation fault",
+        (uc->uc_mcontext.gregs[REG_ERR] & 2) ? "writing" : "reading", va, ip, fn ? fn : "?", off,
+        full ? arch_describe_address((void *)(uintptr_t)va, what, sizeof(what)) : "host memory");
     ssize_t w = write(2, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-    n = (int)sim_stack_format(sim_stack_capture_interrupted(ip), "  ", line, sizeof(line));
-    w = write(2, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    if (full) {
+        n = (int)sim_stack_format(sim_stack_capture_interrupted(ip), "  ", line, sizeof(line));
+        w = write(2, line, n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    }
     (void)w;
 }
 
@@ -1020,6 +1027,22 @@ static bool probe(void *va, enum arch_access access, unsigned width, uint64_t *v
     }
     x->probe_jmp = NULL;
     return true;
+}
+
+/* A panic caught out of a fault handler or a probe leaves neither behind: the next
+ * fault on this CPU is not "inside a handler", and no longjmp goes to a dead probe. */
+struct arch_catch_state arch_catch_save(void)
+{
+    struct sim_exec *x = sim_exec_self();
+    return (struct arch_catch_state){{(uintptr_t)x->probe_jmp, x->handling}};
+}
+
+void arch_catch_restore(struct arch_catch_state s)
+{
+    struct sim_exec *x = sim_exec_self();
+    x->probe_jmp = (sigjmp_buf *)s.word[0];
+    x->handling = (unsigned)s.word[1];
+    x->retry_va = 0, x->retry_n = 0;
 }
 
 bool arch_probe_read8(const void *va, uint8_t *out, struct arch_fault *f)

@@ -82,7 +82,12 @@ struct fiber {
     bool idle;            /* finished a schedule cleanly: resumable at fiber_start's loop */
     struct sim_exec exec; /* its fault path's state (retry bound, probe) */
     unsigned preempt_off; /* arch_preempt_disable depth: no points while nonzero */
+    uint64_t relax_off;   /* arch_cpu_relax calls since it last turned preemption off */
 };
+
+/* A CPU that spins this long with preemption off waits for what only another CPU can
+ * do, and none can run until it stops: a hang, reported as one. */
+#define RELAX_OFF_MAX (UINT64_C(1) << 20)
 
 /* One decision: who ran next, and what DFS needs to try the others. */
 struct step {
@@ -486,10 +491,19 @@ static void sched_hook(const volatile void *addr, int kind_size)
     unsigned size = (unsigned)kind_size >> 8;
     struct fiber *me = &S.f[S.cur];
     if (kind == ARCH_SP_PREEMPT_OFF || kind == ARCH_SP_PREEMPT_ON || me->preempt_off) {
-        if (kind == ARCH_SP_PREEMPT_OFF)
-            me->preempt_off++;
+        if (kind == ARCH_SP_PREEMPT_OFF && !me->preempt_off++)
+            me->relax_off = 0;
         else if (kind == ARCH_SP_PREEMPT_ON && me->preempt_off)
             me->preempt_off--;
+        else if (kind == ARCH_SP_RELAX && ++me->relax_off > RELAX_OFF_MAX) {
+            me->park_fp = (uintptr_t)__builtin_frame_address(0);
+            rep("kernsim sched: cpu %u spins with preemption off (arch_preempt_disable) at "
+                "step %lu: what it waits for needs another CPU, and none runs until it stops "
+                "(a lock taken with preemption on, held across a scheduling point?)\n",
+                S.cur, (unsigned long)S.step);
+            rep_cpus();
+            fail_now();
+        }
         tsan_ignore(false);
         return;
     }
@@ -634,6 +648,7 @@ static void fiber_reset(struct fiber *f)
     f->spin_epoch = 0;
     f->park_fp = 0;
     f->preempt_off = 0;
+    f->relax_off = 0;
     memset(&f->exec, 0, sizeof(f->exec)); /* no probe or retry from an abandoned run */
 }
 

@@ -20,6 +20,16 @@ void x86_backtrace(uint64_t rbp)
     }
 }
 
+struct arch_catch_state arch_catch_save(void)
+{
+    return (struct arch_catch_state){{0, 0}};
+}
+
+void arch_catch_restore(struct arch_catch_state s)
+{
+    (void)s;
+}
+
 void (*x86_panic_backtrace)(void);
 void (*x86_trap_backtrace)(const struct x86_trap_frame *tf);
 

@@ -52,8 +52,10 @@ static struct {
     uint64_t bytes;
 } q;
 
+/* With preemption off, as heap_lock. */
 static void q_lock(void)
 {
+    arch_preempt_disable();
     uint32_t me = arch_atomic_fetch_add(&q.lock_next, 1, ARCH_RELAXED);
     while (arch_atomic_load(&q.lock_owner, ARCH_ACQUIRE) != me)
         arch_cpu_relax();
@@ -63,6 +65,7 @@ static void q_unlock(void)
 {
     /* release: the quarantine as changed under the lock is seen by the next owner */
     arch_atomic_store(&q.lock_owner, q.lock_owner + 1, ARCH_RELEASE);
+    arch_preempt_enable();
 }
 
 /* Take the oldest entry out (lock held, q.n > 0). */

@@ -17,8 +17,11 @@ static uint8_t arena_space[ARENA_SIZE + SPAN_SIZE];
 uint8_t *heap_arena;
 static char last_report[256];
 
+/* Held with preemption off, whoever takes it: a CPU that waits for it with preemption
+ * off (every slow path) would otherwise spin for ever on a holder switched out. */
 void heap_lock(void)
 {
+    arch_preempt_disable();
     uint32_t me = arch_atomic_fetch_add(&heap_g.lock_next, 1, ARCH_RELAXED);
     while (arch_atomic_load(&heap_g.lock_owner, ARCH_ACQUIRE) != me)
         arch_cpu_relax();
@@ -28,6 +31,7 @@ void heap_unlock(void)
 {
     /* release: everything done under the lock is seen by the next owner */
     arch_atomic_store(&heap_g.lock_owner, heap_g.lock_owner + 1, ARCH_RELEASE);
+    arch_preempt_enable();
 }
 
 uint64_t heap_next_key(void)
@@ -479,7 +483,11 @@ static size_t usable_raw(const void *p, const char *who)
     if (s) {
         long i = s->bsize ? span_block_index(s, p) : -1;
         const struct block *b = p;
-        if (i < 0 || (uint32_t)i >= span_threaded(s) ||
+        if (i >= 0 && (uint32_t)i >= span_threaded(s) && (uint32_t)i < s->nblocks) {
+            heap_report(HEAP_REPORT_NOT_ALLOCATED, "%s(%p): nothing is allocated there", who, p);
+            return 0; /* a block never handed out, as kfree says */
+        }
+        if (i < 0 || (uint32_t)i >= s->nblocks ||
             s->data + (uint64_t)i * s->bsize != (const uint8_t *)p) {
             heap_report(HEAP_REPORT_INTERIOR, "%s(%p): not the start of a block", who, p);
             return 0;

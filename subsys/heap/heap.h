@@ -72,8 +72,11 @@ enum heap_report {
     HEAP_REPORT_COUNT_
 };
 
-/* Counted from the spans when asked (the fast paths keep no counters): exact when no
- * other CPU is allocating, a snapshot otherwise. Quarantined blocks count as live. */
+/* Counted from the spans when asked (the fast paths keep no counters), so only while
+ * no other CPU allocates or frees, as heap_valid and heap_trim: the walk checks every
+ * link it follows, and another CPU's list changing under it would look like
+ * corruption (a panic). heap_get_reports may be called at any time. Quarantined
+ * blocks count as live. */
 struct heap_stats {
     uint64_t live_blocks, live_bytes; /* usable bytes of live blocks */
     uint64_t spans, large_blocks;     /* in use */

@@ -375,8 +375,8 @@ bool span_free(struct span *s, void *p, bool report)
     }
     long i = span_block_index(s, p);
     uint8_t *start = i < 0 ? NULL : s->data + (uint64_t)i * s->bsize;
-    if (i >= 0 && (uint32_t)i >= span_threaded(s) && (uint32_t)i < s->nblocks && start == p) {
-        if (report) /* never handed out: no block starts there yet */
+    if (i >= 0 && (uint32_t)i >= span_threaded(s) && (uint32_t)i < s->nblocks) {
+        if (report) /* never handed out: no block is there yet */
             heap_report(HEAP_REPORT_NOT_ALLOCATED, "kfree(%p): nothing is allocated there", p);
         return false;
     }

@@ -471,8 +471,10 @@ struct pg_ret pg_protect_range(struct pg_space *as, uint64_t va, uint64_t size, 
     return run(as, &op, va, size);
 }
 
-/* Map new frames, one page at a time, owned by the mapping. If the frames run out
- * part way, what was done is undone: the caller sees no change. */
+/* Map new frames, owned by the mapping. Too few tables (or free frames) for the whole
+ * range is a refusal before anything is written; if frames still run out part way
+ * (fragmentation, an injected failure), what was done is undone: the caller sees no
+ * change. */
 struct pg_ret pg_map_alloc_range(struct pg_space *as, uint64_t va, uint64_t size,
                                  uint64_t page_size, unsigned flags)
 {
@@ -492,13 +494,16 @@ struct pg_ret pg_map_alloc_range(struct pg_space *as, uint64_t va, uint64_t size
     walk(&probe, as->root, 4, va, va + size);
     if (probe.err.err)
         return probe.err;
+    uint64_t pages = size / page_size, frames = pages * (page_size >> ARCH_PAGE_SHIFT);
+    if (probe.tables > frame_tables_left() || probe.tables + frames > frame_free_count() ||
+        probe.tables + frames < frames)
+        return fail(PG_ERR_NO_MEMORY, probe.tables);
     /* In batches of up to ALLOC_BATCH pages: their frames, then one map of them (one
      * walk, not one per page), all realised at the end. */
     enum { ALLOC_BATCH = 64 };
     struct op op = {.kind = OP_MAP, .leaf_level = level, .flags = flags & ~PG_SHARED};
     op.bits =
         PTE_P | rights_bits(op.flags) | (level > 1 ? PTE_PS : 0) | PG_PTE_TRACKED | PG_PTE_OWNED;
-    uint64_t pages = size / page_size;
     arch_pte_batch_begin();
     for (uint64_t done = 0; done < pages;) {
         phys_addr_t fr[ALLOC_BATCH];

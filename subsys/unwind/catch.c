@@ -25,7 +25,8 @@ struct unw_exception {
 
 struct catch_frame {
     arch_jmp_buf jb;
-    uint64_t stop_sp; /* a frame at or above this is catch_unwind's (or its caller's) */
+    struct arch_catch_state arch; /* the machine's, as it was at catch_unwind */
+    uint64_t stop_sp;             /* a frame at or above this is catch_unwind's (or its caller's) */
     char *msg;
     size_t msg_size;
     struct catch_frame *outer;
@@ -132,8 +133,10 @@ int catch_unwind(void (*fn)(void *), void *arg, char *msg, size_t msg_size)
     struct catch_frame **t = my_top();
     cf.outer = *t;
     cf.stop_sp = (uint64_t)(uintptr_t)&cf; /* above every frame fn can have */
+    cf.arch = arch_catch_save();
     if (arch_setjmp(cf.jb)) {
         *my_top() = cf.outer;
+        arch_catch_restore(cf.arch); /* e.g. the fault handlers the panic unwound out of */
         return -1;
     }
     *t = &cf;

@@ -161,6 +161,35 @@ static void sched_test_deadlock_is_reported(struct ktest *t)
     KEXPECT_STR_CONTAINS(t, res.report, "wait_forever_cpu");
 }
 
+/* CPU 0 sets flag 0 and, after a scheduling point, flag 1; CPU 1 waits for flag 1
+ * with preemption off. Whenever CPU 1 starts waiting before flag 1 is set, no CPU can
+ * run again: a hang on hardware that preempted like this, reported, not spun on. */
+static void preempt_off_cpu(unsigned cpu, void *ctx)
+{
+    if (cpu == 0) {
+        arch_atomic_store(&flag[0], 1, ARCH_RELEASE);
+        arch_sched_yield();
+        arch_atomic_store(&flag[1], 1, ARCH_RELEASE);
+        return;
+    }
+    while (!arch_atomic_load(&flag[0], ARCH_ACQUIRE))
+        arch_cpu_relax();
+    arch_preempt_disable();
+    while (!arch_atomic_load(&flag[1], ARCH_ACQUIRE))
+        arch_cpu_relax();
+    arch_preempt_enable();
+}
+
+static void sched_test_spin_with_preemption_off_is_reported(struct ktest *t)
+{
+    const struct sim_scenario sc = {
+        .name = "preempt_off", .ncpus = 2, .setup = flags_setup, .cpu = preempt_off_cpu};
+    struct sim_explore_opts o = {.strategy = SIM_DFS, .preemptions = 2, .quiet = true};
+    KASSERT_EQ(t, sim_explore(&sc, &o, &res), 1);
+    KEXPECT_STR_CONTAINS(t, res.report, "cpu 1 spins with preemption off");
+    KEXPECT_STR_CONTAINS(t, res.report, "preempt_off_cpu");
+}
+
 static void yield_forever_cpu(unsigned cpu, void *ctx)
 {
     for (;;)
@@ -366,6 +395,7 @@ KTEST_SUITE(sched, KTEST_CASE(sched_test_dfs_sees_every_interleaving),
             KTEST_CASE(sched_test_spinning_does_not_explode_the_search),
             KTEST_CASE(sched_test_deadlock_is_reported),
             KTEST_CASE(sched_test_no_progress_is_reported),
+            KTEST_CASE(sched_test_spin_with_preemption_off_is_reported),
             KTEST_CASE(sched_test_panic_fails_the_schedule_only),
             KTEST_CASE(sched_test_replay_gives_the_same_report),
             KTEST_CASE(sched_test_bad_schedule_files_are_refused),

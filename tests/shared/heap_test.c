@@ -192,6 +192,39 @@ static void heap_test_invalid_frees_are_reported_and_change_nothing(struct ktest
     KEXPECT_TRUE(t, heap_valid());
 }
 
+/* A span threads its blocks onto its free list a page at a time: the rest were never
+ * handed out. A pointer to one, or into one, is "nothing is allocated there" to every
+ * entry point, as to kfree, and changes nothing. */
+static void heap_test_a_block_never_handed_out_is_not_allocated(struct ktest *t)
+{
+    start(t);
+    if (heap_g.mode == HEAP_CHECKING) {
+        ktest_skip(t, "fast mode: a checked block's raw block is not the pointer");
+    }
+    uint8_t *p = kmalloc(64);
+    KASSERT_TRUE(t, p != NULL);
+    const struct span *s = span_of(p);
+    KASSERT_LT(t, span_threaded(s), s->nblocks);
+    uint8_t *q = s->data + (uint64_t)(s->nblocks - 1) * s->bsize; /* the last block */
+    struct heap_stats before, after;
+    heap_get_stats(&before);
+    KEXPECT_EQ(t, kmalloc_usable_size(q), 0);
+    KEXPECT_STR_CONTAINS(t, heap_last_report(), "nothing is allocated there");
+    kfree_sized(q, 64);
+    KEXPECT_STR_CONTAINS(t, heap_last_report(), "nothing is allocated there");
+    kfree(q + 16); /* inside it */
+    KEXPECT_STR_CONTAINS(t, heap_last_report(), "nothing is allocated there");
+    KEXPECT_TRUE(t, krealloc(q, 32) == NULL);
+    KEXPECT_STR_CONTAINS(t, heap_last_report(), "nothing is allocated there");
+    heap_get_stats(&after);
+    KEXPECT_EQ(t, after.reports[HEAP_REPORT_NOT_ALLOCATED],
+               before.reports[HEAP_REPORT_NOT_ALLOCATED] + 4);
+    KEXPECT_EQ(t, after.reports[HEAP_REPORT_INTERIOR], before.reports[HEAP_REPORT_INTERIOR]);
+    KEXPECT_EQ(t, after.live_blocks, before.live_blocks);
+    kfree(p);
+    KEXPECT_TRUE(t, heap_valid());
+}
+
 static void heap_test_kfree_sized_checks_the_size(struct ktest *t)
 {
     start(t);
@@ -397,6 +430,7 @@ KTEST_SUITE(heap, KTEST_CASE(heap_test_small_sizes_round_trip),
             KTEST_CASE(heap_test_large_blocks_come_and_go_with_their_pages),
             KTEST_CASE(heap_test_realloc_keeps_contents),
             KTEST_CASE(heap_test_invalid_frees_are_reported_and_change_nothing),
+            KTEST_CASE(heap_test_a_block_never_handed_out_is_not_allocated),
             KTEST_CASE(heap_test_kfree_sized_checks_the_size),
             KTEST_CASE(heap_test_checking_mode_catches_overflow_and_use_after_free),
             KTEST_CASE(heap_test_checking_mode_sees_writes_before_the_block),

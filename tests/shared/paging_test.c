@@ -394,7 +394,19 @@ static void paging_test_no_tables_means_no_map_and_no_change(struct ktest *t)
     frame_fail_tables_after(m.value - 1);
     KEXPECT_EQ(t, pg_map_range(as, va, f.value, ARCH_PAGE_4K, ARCH_PAGE_4K, 0).err,
                PG_ERR_NO_MEMORY);
+    /* New frames over 4 MiB need one page table more than that page: with one table
+     * too few the map is refused before it takes any, so the tables left are all
+     * still there for the page (pg_map_alloc_range maps in batches). */
+    frame_fail_tables_after(0);
+    struct pg_ret big = pg_map_alloc_range(as, va, 2 * ARCH_PAGE_2M, ARCH_PAGE_4K, PG_WRITE);
+    KEXPECT_EQ(t, big.err, PG_ERR_NO_MEMORY);
+    KEXPECT_EQ(t, big.value, m.value + 1);
     frame_fail_tables_after(m.value);
+    s = snap();
+    big = pg_map_alloc_range(as, va, 2 * ARCH_PAGE_2M, ARCH_PAGE_4K, PG_WRITE);
+    KEXPECT_EQ(t, big.err, PG_ERR_NO_MEMORY);
+    s.faults = arch_fault_count();
+    expect_unchanged(t, &s);
     KEXPECT_EQ(t, pg_map_range(as, va, f.value, ARCH_PAGE_4K, ARCH_PAGE_4K, 0).err, PG_OK);
     frame_fail_tables_after(UINT64_MAX);
     KEXPECT_EQ(t, pg_unmap_range(as, va, ARCH_PAGE_4K, ARCH_PAGE_4K).err, PG_OK);

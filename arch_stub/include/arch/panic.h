@@ -20,6 +20,16 @@ extern void (*arch_panic_unwind)(const char *msg);
  * still a bug someone must see. */
 extern bool (*arch_panic_catching)(void);
 
+/* What a caught panic must put back: the CPU's state that the frames it unwinds had
+ * changed and would have restored on the way out (the sim: the fault handlers and the
+ * probe this CPU is inside; the bare kernel: nothing). catch_unwind saves it on entry
+ * and restores it when a panic lands there. */
+struct arch_catch_state {
+    uintptr_t word[2];
+};
+struct arch_catch_state arch_catch_save(void);
+void arch_catch_restore(struct arch_catch_state s);
+
 #define ARCH_BUG_ON(cond)                                                                          \
     do {                                                                                           \
         if (__builtin_expect(!!(cond), 0))                                                         \
