@@ -80,6 +80,21 @@ static uint64_t freed_frames(uint64_t pa, uint32_t len)
     return n;
 }
 
+/* The model's bytes of one transfer, untraced as the device's are. */
+ARCH_BULK static uint32_t model_sum(uint64_t pa, uint32_t len, uint32_t sum)
+{
+    for (uint32_t i = 0; i < len; i++)
+        sum += mirror[pa + i];
+    return sum;
+}
+
+ARCH_BULK static uint8_t model_fill(uint64_t pa, uint32_t len, uint8_t next)
+{
+    for (uint32_t i = 0; i < len; i++)
+        mirror[pa + i] = next++;
+    return next;
+}
+
 /* The device's doorbell, in the model: what it does to each descriptor. */
 static void model_doorbell(uint32_t tail)
 {
@@ -99,11 +114,9 @@ static void model_doorbell(uint32_t tail)
                 m.fail_after--;
             m.reports += freed_frames(d->addr, d->len);
             if (d->flags & SIM_DMA_TO_DEVICE) {
-                for (uint32_t i = 0; i < d->len; i++)
-                    m.checksum += mirror[d->addr + i];
+                m.checksum = model_sum(d->addr, d->len, m.checksum);
             } else {
-                for (uint32_t i = 0; i < d->len; i++)
-                    mirror[d->addr + i] = m.next_byte++;
+                m.next_byte = model_fill(d->addr, d->len, m.next_byte);
             }
             d->flags |= SIM_DMA_DESC_DONE;
             m.completed++;

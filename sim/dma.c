@@ -50,6 +50,22 @@ __attribute__((noinline)) static void check_frames(struct sim_dma *d, uint32_t i
     }
 }
 
+/* The bytes of one transfer. Untraced: an edge per byte is no new behaviour, and the
+ * two loops were nine tenths of what the DMA fuzzer spent. */
+ARCH_BULK static uint32_t sum_bytes(const uint8_t *p, uint32_t len, uint32_t sum)
+{
+    for (uint32_t i = 0; i < len; i++)
+        sum += p[i];
+    return sum;
+}
+
+ARCH_BULK static uint8_t fill_bytes(uint8_t *p, uint32_t len, uint8_t next)
+{
+    for (uint32_t i = 0; i < len; i++)
+        p[i] = next++;
+    return next;
+}
+
 __attribute__((noinline)) static void run(struct sim_dma *d, uint32_t tail)
 {
     if (!d->size || !ram(d->ring, (uint64_t)d->size * sizeof(struct sim_dma_desc))) {
@@ -69,12 +85,10 @@ __attribute__((noinline)) static void run(struct sim_dma *d, uint32_t tail)
             check_frames(d, d->head, desc);
             uint8_t *buf = arch_phys_to_virt(desc->addr);
             if (desc->flags & SIM_DMA_TO_DEVICE) {
-                for (uint32_t i = 0; i < desc->len; i++)
-                    d->checksum += buf[i];
+                d->checksum = sum_bytes(buf, desc->len, d->checksum);
                 d->bytes_in += desc->len;
             } else {
-                for (uint32_t i = 0; i < desc->len; i++)
-                    buf[i] = d->next_byte++;
+                d->next_byte = fill_bytes(buf, desc->len, d->next_byte);
                 d->bytes_out += desc->len;
             }
             desc->flags |= SIM_DMA_DESC_DONE;
