@@ -217,6 +217,19 @@ static uint32_t intern(void **pcs, int n, int skip)
     return id;
 }
 
+/* A loop, not memcmp: ASan's memcmp interceptor checked both ranges' shadow on every
+ * lookup, a quarter of what a lock acquisition cost the ringdev fuzzer. */
+static bool same_pcs(const struct stack *a, const struct stack *b)
+{
+    if (a->depth != b->depth)
+        return false;
+    for (int i = 0; i < a->depth; i++) {
+        if (a->pc[i] != b->pc[i])
+            return false;
+    }
+    return true;
+}
+
 static uint32_t intern_locked(void **pcs, int n, int skip)
 {
     struct stack s = {.depth = (uint8_t)(n - skip > STACK_DEPTH ? STACK_DEPTH : n - skip)};
@@ -236,8 +249,7 @@ static uint32_t intern_locked(void **pcs, int n, int skip)
             h.n_stacks++;
             return i + 1;
         }
-        if (slot->hash == s.hash && slot->depth == s.depth &&
-            !memcmp(slot->pc, s.pc, s.depth * sizeof(uintptr_t)))
+        if (slot->hash == s.hash && same_pcs(slot, &s))
             return i + 1;
     }
     return 0;

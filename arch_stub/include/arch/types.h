@@ -28,10 +28,10 @@ ARCH_STATIC_ASSERT(ARCH_PAGE_1G == 512 * ARCH_PAGE_2M, "a 1 GiB page is 512 2 Mi
  * tracing learns nothing from its loops, and their comparisons were most of what the
  * fuzzers spent. Never inlined, or the caller's tracing would cover it again. No
  * effect where nothing traces coverage. */
-#define ARCH_CHECKER __attribute__((no_sanitize("coverage"), noinline))
+#define ARCH_CHECKER      __attribute__((no_sanitize("coverage"), noinline))
 /* The same for a loop over every frame or entry of a range (freeing 512 frames, say):
  * one more iteration is no new behaviour, and tracing each cost the fuzzers a fifth
  * of their time. What the loop decides reaches traced code as its result. */
-#define ARCH_BULK ARCH_CHECKER
+#define ARCH_BULK         ARCH_CHECKER
 
 #endif
