@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MMIO UINT64_C(0xfed50000)
+#define MMIO     UINT64_C(0xfed50000)
 /* How long a call waits for the device: 0..7 polls. A longer wait is the same path,
  * and each poll is a lock round trip with two stack captures for lockdep. */
 #define SPINS(b) (((b) >> 3) & 7u)
