@@ -10,6 +10,7 @@
 #include <heap/heap.h>
 #include <paging/paging.h>
 #include <ringdev/ringdev.h>
+#include <sim/sched.h>
 #include <sim/sim.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         pg_space_adopt(&as, arch_read_cr3()))
         abort();
     sim_set_history(false);
+    sim_lockdep_stack_depth(1);    /* reports name the call; thousands of polls an input */
     arch_fault_set_reports(false); /* expected faults, thousands a second */
     return 0;
 }

@@ -260,14 +260,28 @@ uint32_t sim_stack_intern(void **pcs, int n)
     return h.stacks ? intern(pcs, n, 0) : 0;
 }
 
-__attribute__((noinline)) uint32_t sim_stack_capture(unsigned skip)
+/* The body of both captures, inlined into each so that each is one frame. */
+__attribute__((always_inline)) static inline uint32_t capture(unsigned skip, unsigned depth)
 {
     if (!h.stacks)
         return 0;
     void *pcs[STACK_DEPTH + 8];
-    int n = fp_backtrace(pcs, STACK_DEPTH + 8);
-    int k = (int)skip + 1 < n ? (int)skip + 1 : 0; /* and this function itself */
+    unsigned max = STACK_DEPTH + 8;
+    if (depth && skip + 1 + depth < max)
+        max = skip + 1 + depth;
+    int n = fp_backtrace(pcs, (int)max);
+    int k = (int)skip + 1 < n ? (int)skip + 1 : 0; /* and the capturing function itself */
     return intern(pcs, n, k);
+}
+
+__attribute__((noinline)) uint32_t sim_stack_capture(unsigned skip)
+{
+    return capture(skip, 0);
+}
+
+__attribute__((noinline)) uint32_t sim_stack_capture_depth(unsigned skip, unsigned depth)
+{
+    return capture(skip, depth);
 }
 
 uint32_t sim_stack_capture_from(uintptr_t fp, uintptr_t lo, uintptr_t hi)

@@ -63,6 +63,7 @@ struct edge {
 
 static struct {
     bool no_order;
+    unsigned depth; /* frames kept of each acquisition and release, 0 for all */
     pthread_mutex_t mu;
     struct arch_lock_class *classes[MAX_CLASSES + 1];
     unsigned nclasses;
@@ -274,7 +275,8 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
     unsigned c = class_id(map);
     switch (ev) {
     case ARCH_LOCK_ACQUIRE: {
-        uint32_t now = sim_stack_capture(2); /* lock_event, the lock (arch_lock_event is inlined) */
+        /* lock_event, the lock (arch_lock_event is inlined) */
+        uint32_t now = sim_stack_capture_depth(2, L.depth);
         me->wait_lock = lock, me->wait_map = map, me->wait_stack = now;
         for (unsigned i = 0; i < me->n; i++) {
             const struct held *h = &me->held[i];
@@ -294,7 +296,7 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
         break;
     }
     case ARCH_LOCK_ACQUIRED: {
-        uint32_t st = me->wait_lock == lock ? me->wait_stack : sim_stack_capture(2);
+        uint32_t st = me->wait_lock == lock ? me->wait_stack : sim_stack_capture_depth(2, L.depth);
         me->wait_lock = NULL, me->wait_map = NULL;
         if (me->n < MAX_HELD)
             me->held[me->n++] = (struct held){lock, map, c, st, flags};
@@ -303,8 +305,8 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
         break;
     }
     case ARCH_LOCK_RELEASED: {
-        uint32_t now =
-            sim_stack_capture(2); /* lock_event, the unlock (arch_lock_event is inlined) */
+        /* lock_event, the unlock (arch_lock_event is inlined) */
+        uint32_t now = sim_stack_capture_depth(2, L.depth);
         const struct held *mode = NULL;
         unsigned i = me->n;
         while (i-- > 0) {
@@ -359,6 +361,11 @@ void sim_lockdep_run_end(void)
 void sim_lockdep_check_order(bool on)
 {
     L.no_order = !on;
+}
+
+void sim_lockdep_stack_depth(unsigned frames)
+{
+    L.depth = frames;
 }
 
 void sim_lockdep_reset(void)

@@ -49,6 +49,8 @@ void sim_history_reset(void);
 enum sim_page_event { SIM_PAGE_MAPPED, SIM_PAGE_UNMAPPED, SIM_PAGE_PROTECTED };
 void sim_history_record(uint64_t va, uint64_t size, enum sim_page_event ev);
 uint32_t sim_stack_capture(unsigned skip);
+/* The same, keeping at most depth frames (0: as many as the table holds). */
+uint32_t sim_stack_capture_depth(unsigned skip, unsigned depth);
 /* The stack of a frame-pointer chain starting at fp on the stack [lo, hi). */
 uint32_t sim_stack_capture_from(uintptr_t fp, uintptr_t lo, uintptr_t hi);
 /* The stack the calling code is on (fiber or host thread), [lo, hi). */

@@ -366,5 +366,56 @@ static void sync_sched_test_list(struct ktest *t)
     queue_case(t, true);
 }
 
+/* ---- lockdep's stack depth: fewer frames, the same checks ---- */
+
+static DEFINE_SPINLOCK(dd_lock);
+
+static void dd_setup(void *ctx)
+{
+    spin_lock_init_class(&dd_lock, dd_lock.dep.name, dd_lock.dep.cls);
+}
+
+__attribute__((noinline)) static void dd_release_twice(void)
+{
+    spin_lock(&dd_lock);
+    spin_unlock(&dd_lock);
+    spin_unlock(&dd_lock); /* the bug */
+}
+
+__attribute__((noinline)) static void dd_caller(unsigned cpu, void *ctx)
+{
+    dd_release_twice();
+    __asm__ volatile("" ::: "memory"); /* not a tail call: dd_caller stays on the stack */
+}
+
+static void dd_full_depth(void *arg)
+{
+    (void)arg;
+    sim_lockdep_stack_depth(0);
+}
+
+static void sync_sched_test_lockdep_depth_keeps_the_checks(struct ktest *t)
+{
+    const struct sim_scenario sc = {
+        .name = "double_unlock", .ncpus = 1, .setup = dd_setup, .cpu = dd_caller};
+    struct sim_explore_opts o = {.strategy = SIM_RANDOM,
+                                 .seed = 1,
+                                 .schedules = 1,
+                                 .quiet = true,
+                                 .save = "sync_sched_double_unlock.schedule"};
+    KASSERT_EQ(t, sim_explore(&sc, &o, &res), 1);
+    KEXPECT_STR_CONTAINS(t, res.report, "bad unlock: cpu 0 releases");
+    KEXPECT_STR_CONTAINS(t, res.report, "dd_release_twice");
+    KEXPECT_STR_CONTAINS(t, res.report, "dd_caller"); /* the whole stack */
+
+    sim_lockdep_stack_depth(1);
+    ktest_defer(t, dd_full_depth, NULL);
+    KASSERT_EQ(t, sim_explore(&sc, &o, &res), 1); /* still found */
+    KEXPECT_STR_CONTAINS(t, res.report, "bad unlock: cpu 0 releases");
+    KEXPECT_STR_CONTAINS(t, res.report, "dd_release_twice");   /* where, by name */
+    KEXPECT_FALSE(t, strstr(res.report, "dd_caller") != NULL); /* one frame only */
+}
+
 KTEST_SUITE(sync_sched, KTEST_CASE(sync_sched_test_spinlock), KTEST_CASE(sync_sched_test_rwlock),
-            KTEST_CASE(sync_sched_test_ring), KTEST_CASE(sync_sched_test_list));
+            KTEST_CASE(sync_sched_test_ring), KTEST_CASE(sync_sched_test_list),
+            KTEST_CASE(sync_sched_test_lockdep_depth_keeps_the_checks));
