@@ -5,18 +5,24 @@
 # table shows the median and the spread of runs / wall seconds, start-up and the
 # corpus replay included.
 #
-#   scripts/bench/fuzz_speed.sh [--runs N] [--reps R] [--build DIR] [TARGET...]
+#   scripts/bench/fuzz_speed.sh [--runs N] [--reps R] [--build DIR] [--corpus DIR] [TARGET...]
+#
+# --corpus takes the seeds from DIR/TARGET instead of fuzz/corpus/TARGET: the rate
+# depends on the inputs (a campaign's finds are longer than hand-written seeds), so
+# a comparison across commits runs both on one set, for example an older commit's
+# (git archive COMMIT fuzz/corpus | tar -x -C /tmp/old; --corpus /tmp/old/fuzz/corpus).
 #
 # heap_ops runs twice, in fast and in checking mode (KERNSIM_HEAP_MODE).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
-runs=20000 reps=3 build=$top/build/fuzz targets=()
+runs=20000 reps=3 build=$top/build/fuzz corpus=$top/fuzz/corpus targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --corpus) corpus=$(realpath "$2"); shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) echo "fuzz_speed: unknown option '$1'" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -31,7 +37,8 @@ for spec in "${targets[@]}"; do
   [ "$spec" != "$name" ] && mode=${spec#*:}
   fuzzer=$build/${name}_fuzz
   [ -x "$fuzzer" ] || { echo "fuzz_speed: no $fuzzer (build the fuzz preset)" >&2; exit 2; }
-  find "$top/fuzz/corpus/$name" -maxdepth 1 -type f | LC_ALL=C sort | paste -sd, >"$tmp/seeds"
+  [ -d "$corpus/$name" ] || { echo "fuzz_speed: no $corpus/$name" >&2; exit 2; }
+  find "$corpus/$name" -maxdepth 1 -type f | LC_ALL=C sort | paste -sd, >"$tmp/seeds"
   rates=()
   for ((i = 0; i < reps; i++)); do
     t0=$(date +%s.%N)
