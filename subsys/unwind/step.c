@@ -4,7 +4,9 @@
  * a warm backtrace neither asks the platform which module a pc is in nor decodes the
  * tables again. Each entry is a sequence lock over 8-byte atomics: readers on any CPU
  * see a whole entry or miss, writers that collide skip caching. Rows with expression
- * rules are not cached (they point into the tables). */
+ * rules are not cached (they point into the tables). A flush is one increment of the
+ * cache's epoch: an entry filled in an earlier epoch is a miss, and a fill that read
+ * the epoch before a flush lands in the old one. */
 #include "unwind_internal.h"
 #include <arch/atomic.h>
 #include <arch/debug.h>
@@ -23,8 +25,9 @@ static const uint8_t cregs[] = {UNW_RBX, UNW_RBP, UNW_RSP, UNW_R12,
 #define NCREGS 8
 
 struct centry {
-    uint64_t seq; /* odd while written; bumped by 2 per fill */
-    uint64_t key; /* lookup pc, 0 for none */
+    uint64_t seq;   /* odd while written; bumped by 2 per fill */
+    uint64_t key;   /* lookup pc, 0 for none */
+    uint64_t epoch; /* cache_epoch when the row was decoded */
     int32_t cfa_off;
     uint16_t cfa_reg;
     uint8_t ra_reg, signal_frame;
@@ -36,6 +39,7 @@ ARCH_STATIC_ASSERT(sizeof(struct centry) % 8 == 0 && sizeof(struct crule) == 8,
                    "cache entries are copied as 8-byte words");
 
 static struct centry cache[CACHE_SIZE];
+static uint64_t cache_epoch = 1; /* an all-zero entry is of no epoch */
 
 static struct centry *slot(uint64_t key)
 {
@@ -45,7 +49,7 @@ static struct centry *slot(uint64_t key)
 /* Cache entries are shared between CPUs and read word by word with the compiler's
  * atomics directly: they must not be scheduling points (an unwind under the sim's
  * scheduler would change the schedule). */
-static bool cache_get(uint64_t key, struct centry *e)
+static bool cache_get(uint64_t key, uint64_t epoch, struct centry *e)
 {
     struct centry *c = slot(key);
     uint64_t s1 = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
@@ -55,7 +59,7 @@ static bool cache_get(uint64_t key, struct centry *e)
     for (size_t i = 0; i < CWORDS; i++)
         dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    return __atomic_load_n(&c->seq, __ATOMIC_RELAXED) == s1 && e->key == key;
+    return __atomic_load_n(&c->seq, __ATOMIC_RELAXED) == s1 && e->key == key && e->epoch == epoch;
 }
 
 static void cache_put(const struct centry *e)
@@ -74,21 +78,15 @@ static void cache_put(const struct centry *e)
 
 void unw_cache_flush(void)
 {
-    for (size_t i = 0; i < CACHE_SIZE; i++) {
-        uint64_t s = __atomic_load_n(&cache[i].seq, __ATOMIC_RELAXED);
-        if (!(s & 1) && __atomic_compare_exchange_n(&cache[i].seq, &s, s + 1, false,
-                                                    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-            __atomic_store_n(&cache[i].key, 0, __ATOMIC_RELAXED);
-            __atomic_store_n(&cache[i].seq, s + 2, __ATOMIC_RELEASE);
-        }
-    }
+    __atomic_fetch_add(&cache_epoch, 1, __ATOMIC_ACQ_REL);
 }
 
 /* The row in compact form, or false if it cannot be cached (expressions, offsets
  * beyond 32 bits, rules for other registers). */
-static bool compact(const struct unw_row *row, uint64_t key, struct centry *e)
+static bool compact(const struct unw_row *row, uint64_t key, uint64_t epoch, struct centry *e)
 {
     *e = (struct centry){.key = key,
+                         .epoch = epoch,
                          .cfa_off = (int32_t)row->cfa_off,
                          .cfa_reg = row->cfa_reg,
                          .ra_reg = (uint8_t)row->ra_reg,
@@ -237,7 +235,8 @@ enum unw_err unw_step(unw_lookup_fn lookup, const struct unw_mem *mem, struct un
      * byte: look up the call itself. An interrupted frame's pc is exact. */
     uint64_t key = regs->signal ? pc : pc - 1;
     struct centry c;
-    if (key && cache_get(key, &c))
+    uint64_t epoch = __atomic_load_n(&cache_epoch, __ATOMIC_ACQUIRE);
+    if (key && cache_get(key, epoch, &c))
         return apply_cached(&c, mem, regs);
     const struct unw_table *t = lookup ? lookup(key) : NULL;
     if (!t)
@@ -246,7 +245,7 @@ enum unw_err unw_step(unw_lookup_fn lookup, const struct unw_mem *mem, struct un
     enum unw_err e = unw_row_at(t, key, &row);
     if (e)
         return e;
-    if (key && compact(&row, key, &c))
+    if (key && compact(&row, key, epoch, &c))
         cache_put(&c);
     return apply_row(&row, mem, regs);
 }
