@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <arch/debug.h>
 #include <unwind/unwind.h>
 
 /* Everything the unwinder reads, and every address it compares, lives at one fixed
@@ -72,9 +73,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (H > size - L)
         H = size - L;
     unw_cache_flush(); /* new tables at the same addresses */
-    memset(fx->section, 0, sizeof(fx->section));
+    /* The bytes past each table are poisoned: a parser that reads beyond the length
+     * it was given is an ASan report, not a read of the last input's bytes. */
+    arch_san_unpoison(fx->section, sizeof(fx->section));
+    arch_san_unpoison(fx->header, sizeof(fx->header));
     memcpy(fx->section, data, L);
     memcpy(fx->header, data + L, H);
+    arch_san_poison(fx->section + L, sizeof(fx->section) - L);
+    arch_san_poison(fx->header + H, sizeof(fx->header) - H);
     data += L + H, size -= L + H;
     for (int with_index = 0; with_index < 2; with_index++) {
         fx->table = (struct unw_table){.eh_frame = fx->section,
