@@ -14,7 +14,7 @@
 #include <arch/fault.h>
 #include <arch/mem.h>
 #include <arch/pte.h>
-#include <arch/ptwalk.h>
+#include <arch/ptwalk.h> /* struct pt_walk */
 #include <sim/sim.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,9 +41,36 @@ static uint64_t sample_va(unsigned x)
            ((uint64_t)((x >> 4) & 3) << 12) + ((x >> 6) & 3) * 8;
 }
 
+/* The model's own walk of the tables, written from the SDM and not shared with the
+ * MMU (which uses pt_walk): a supervisor access with CR0.WP = 1 is allowed when
+ * every level is present RAM with no reserved bit set (kernsim reserves bits
+ * 62:MAXPHYADDR, PS at level 4, and the low bits of a huge frame) and, for a write,
+ * every level is writable. Sets w->pa and w->writable when the walk reaches a leaf. */
 static bool walk_allows(uint64_t va, enum arch_access a, struct pt_walk *w)
 {
-    return pt_walk(arch_read_cr3(), va, a, w) == ARCH_FAULT_NONE;
+    const uint64_t reserved = ~PTE_NX & ~((UINT64_C(1) << ARCH_PHYS_BITS) - 1);
+    phys_addr_t table = arch_read_cr3() & PTE_ADDR_MASK;
+    bool writable = true;
+    w->pa = 0, w->writable = false;
+    for (int level = 4;; level--) {
+        if (!arch_phys_is_ram(table, ARCH_PAGE_4K))
+            return false;
+        unsigned shift = 12 + 9 * (unsigned)(level - 1);
+        pte_t e = __atomic_load_n((pte_t *)arch_phys_to_virt(table) + ((va >> shift) & 511),
+                                  __ATOMIC_RELAXED);
+        if (!(e & PTE_P) || (e & reserved) || (level == 4 && (e & PTE_PS)))
+            return false;
+        writable = writable && (e & PTE_W);
+        if (level == 1 || (e & PTE_PS)) {
+            uint64_t size = UINT64_C(1) << shift;
+            if (level > 1 && (e & (size - 1) & ~UINT64_C(0x1fff)))
+                return false; /* a huge frame's low address bits (bit 12 is PAT) */
+            w->pa = (e & PTE_ADDR_MASK & ~(size - 1)) + (va & (size - 1));
+            w->writable = writable;
+            return a != ARCH_ACCESS_WRITE || writable;
+        }
+        table = e & PTE_ADDR_MASK;
+    }
 }
 
 static uint64_t ram_word(phys_addr_t pa)

@@ -104,13 +104,42 @@ int sim_boot(const struct sim_config *cfg)
     return 0;
 }
 
+/* Zero RAM. A few populated pages (a fuzz input's tables and frames) are written:
+ * punching them would free them, and the next input would fault each one in again.
+ * More than that are punched: the file's holes read as zeros, uncommitted. */
+static void zero_ram(void)
+{
+    enum { MAX_EXTENTS = 16, MAX_WRITTEN = 256 << 10 };
+    struct {
+        off_t lo, hi;
+    } ext[MAX_EXTENTS];
+    int fd = sim_machine.memfd, n = 0;
+    off_t end = (off_t)sim_machine.ram_size, total = 0, at = 0;
+    while (at < end) {
+        off_t lo = lseek(fd, at, SEEK_DATA), hi;
+        if (lo < 0 && errno == ENXIO)
+            break; /* no data after at */
+        if (lo < 0 || (hi = lseek(fd, lo, SEEK_HOLE)) < 0 || n == MAX_EXTENTS ||
+            (total += hi - lo) > MAX_WRITTEN)
+            goto punch;
+        ext[n].lo = lo, ext[n].hi = hi > end ? end : hi, n++;
+        at = hi;
+    }
+    for (int i = 0; i < n; i++) {
+        char *p = (char *)SIM_DIRECT_MAP_BASE + ext[i].lo;
+        arch_san_unpoison(p, (size_t)(ext[i].hi - ext[i].lo)); /* RAM, not a checker's report */
+        memset(p, 0, (size_t)(ext[i].hi - ext[i].lo));
+    }
+    return;
+punch:
+    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, end) != 0)
+        memset((void *)SIM_DIRECT_MAP_BASE, 0, sim_machine.ram_size);
+}
+
 void sim_reset(void)
 {
     ARCH_BUG_ON(!sim_machine.booted);
-    /* Punching the whole file zeroes RAM without touching (and committing) it. */
-    if (fallocate(sim_machine.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-                  (off_t)sim_machine.ram_size) != 0)
-        memset((void *)SIM_DIRECT_MAP_BASE, 0, sim_machine.ram_size);
+    zero_ram();
     arch_set_page_fault_hook(NULL, NULL);
     sim_io_reset();
     sim_history_reset();

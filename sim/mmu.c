@@ -196,7 +196,7 @@ static void run_add(struct run *r, uint64_t va, uint64_t pa, uint64_t len, bool 
 
 /* ---- the TLB arrays ------------------------------------------------------------- */
 
-static uint64_t *slot(uint64_t va, uint64_t size)
+__attribute__((always_inline)) static inline uint64_t *slot(uint64_t va, uint64_t size)
 {
     uint64_t off = va - SIM_KVA_BASE;
     if (size == ARCH_PAGE_1G)
@@ -248,8 +248,10 @@ static void tlb_clear_all(void)
     mmu.ndirty4k = 0;
 }
 
-/* The entry translating va, if any: returns it and sets *base and *size. */
-static uint64_t tlb_find(uint64_t va, uint64_t *base, uint64_t *size)
+/* The entry translating va, if any: returns it and sets *base and *size. Inlined,
+ * so that a caller built untraced (sim_tlb_lookup) reads it untraced too. */
+__attribute__((always_inline)) static inline uint64_t tlb_find(uint64_t va, uint64_t *base,
+                                                               uint64_t *size)
 {
     static const uint64_t sizes[] = {ARCH_PAGE_1G, ARCH_PAGE_2M, ARCH_PAGE_4K};
     for (int i = 0; i < 3; i++) {
@@ -1126,7 +1128,9 @@ void sim_mmu_reset(void)
     mmu_unlock();
 }
 
-struct sim_tlb_entry sim_tlb_lookup(uint64_t va)
+/* A checker's question, not the MMU's work: not traced for coverage (a fuzzer's model
+ * asks it after every step, and would guide the fuzzer by its own reads). */
+__attribute__((no_sanitize("coverage"))) struct sim_tlb_entry sim_tlb_lookup(uint64_t va)
 {
     struct sim_tlb_entry r = {0};
     if (!sim_in_window(va))
