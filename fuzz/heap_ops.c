@@ -13,6 +13,7 @@
 #include <heap/heap.h>
 #include <paging/paging.h>
 #include <sim/sim.h>
+#include <emmintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,11 +51,15 @@ static void fill(struct slot *s)
 __attribute__((no_sanitize("coverage", "address"), noinline)) static size_t
 first_not(const uint8_t *p, size_t n, uint8_t v)
 {
-    uint64_t pattern = v * UINT64_C(0x0101010101010101), w[4];
+    /* 64 bytes a step, compared 16 at a time (SSE2, every x86_64 has it). */
+    const __m128i pattern = _mm_set1_epi8((char)v);
     size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        memcpy(w, p + i, 32);
-        if ((w[0] ^ pattern) | (w[1] ^ pattern) | (w[2] ^ pattern) | (w[3] ^ pattern))
+    for (; i + 64 <= n; i += 64) {
+        __m128i a = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i)), pattern);
+        __m128i b = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 16)), pattern);
+        __m128i c = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 32)), pattern);
+        __m128i d = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(p + i + 48)), pattern);
+        if (_mm_movemask_epi8(_mm_and_si128(_mm_and_si128(a, b), _mm_and_si128(c, d))) != 0xffff)
             break;
     }
     while (i < n && p[i] == v)
