@@ -276,15 +276,18 @@ ARCH_BULK static void drop_4k_in(uint64_t va2m)
         slot_set(va, ARCH_PAGE_4K, 0);
 }
 
-/* Forget every entry inside one 1G slot; true if there was one. */
+/* Forget every entry inside one 1G slot; true if there was one. Only the 2M slots
+ * written since the last full flush can hold one. */
 ARCH_BULK static bool drop_under_1g(uint64_t va1g)
 {
     bool inside = false;
-    for (uint64_t v = va1g; v < va1g + ARCH_PAGE_1G; v += ARCH_PAGE_2M) {
-        inside |= mmu.n4k_in_2m[(v - SIM_KVA_BASE) >> 21] ||
-                  (mmu.tlb2m[(v - SIM_KVA_BASE) >> 21] & TLB_VALID);
-        slot_set(v, ARCH_PAGE_2M, 0);
-        drop_4k_in(v);
+    uint64_t lo = (va1g - SIM_KVA_BASE) >> 21, hi = lo + 512;
+    lo = lo > mmu.dirty_lo ? lo : mmu.dirty_lo;
+    hi = hi < mmu.dirty_hi ? hi : mmu.dirty_hi;
+    for (uint64_t i = lo; i < hi; i++) {
+        inside |= mmu.n4k_in_2m[i] || (mmu.tlb2m[i] & TLB_VALID);
+        slot_set(SIM_KVA_BASE + (i << 21), ARCH_PAGE_2M, 0);
+        drop_4k_in(SIM_KVA_BASE + (i << 21));
     }
     return inside;
 }
