@@ -55,14 +55,12 @@ static bool walk_allows(uint64_t va, enum arch_access a, struct pt_walk *w)
     for (int level = 4;; level--) {
         if (!arch_phys_is_ram(table, ARCH_PAGE_4K))
             return false;
-        unsigned shift = 12 + 9 * (unsigned)(level - 1);
-        pte_t e = __atomic_load_n((pte_t *)arch_phys_to_virt(table) + ((va >> shift) & 511),
-                                  __ATOMIC_RELAXED);
+        pte_t e = arch_get_pte((const pte_t *)arch_phys_to_virt(table) + PT_INDEX(va, level));
         if (!(e & PTE_P) || (e & reserved) || (level == 4 && (e & PTE_PS)))
             return false;
         writable = writable && (e & PTE_W);
         if (level == 1 || (e & PTE_PS)) {
-            uint64_t size = UINT64_C(1) << shift;
+            uint64_t size = UINT64_C(1) << PT_LEVEL_SHIFT(level);
             if (level > 1 && (e & (size - 1) & ~UINT64_C(0x1fff)))
                 return false; /* a huge frame's low address bits (bit 12 is PAT) */
             w->pa = (e & PTE_ADDR_MASK & ~(size - 1)) + (va & (size - 1));
