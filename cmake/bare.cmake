@@ -21,16 +21,16 @@ add_executable(kernsim-kernel
   arch_stub/x86_64/cpu.c arch_stub/x86_64/io.c arch_stub/x86_64/mem.c
   arch_stub/x86_64/console.c arch_stub/x86_64/panic.c arch_stub/x86_64/fault.c
   arch_stub/x86_64/probe.S arch_stub/x86_64/setjmp.S arch_stub/x86_64/libc.c
-  ${KS_SEAM_COMMON} ${KS_SUBSYS} ${KS_KTEST} ${KS_SHARED_TESTS} ${KS_CATCH_TEST})
-target_include_directories(kernsim-kernel PRIVATE ${CMAKE_SOURCE_DIR}/arch_stub/include
-                                                  ${CMAKE_SOURCE_DIR}/subsys
-                                                  ${CMAKE_SOURCE_DIR}/arch_stub/x86_64/include)
+  ${KS_SEAM_COMMON} ${KS_SUBSYS} ${KS_SUBSYS_UNWIND} ${KS_KTEST} ${KS_SHARED_TESTS} ${KS_CATCH_TEST})
+target_include_directories(kernsim-kernel PRIVATE ${PROJECT_SOURCE_DIR}/arch_stub/include
+                                                  ${PROJECT_SOURCE_DIR}/subsys
+                                                  ${PROJECT_SOURCE_DIR}/arch_stub/x86_64/include)
 target_link_libraries(kernsim-kernel PRIVATE ks_warnings)
 target_compile_options(kernsim-kernel PRIVATE ${KS_BARE_FLAGS})
 target_link_options(kernsim-kernel PRIVATE --target=x86_64-unknown-none-elf -nostdlib -static
-                    -fuse-ld=lld -Wl,-T,${CMAKE_SOURCE_DIR}/bare/kernel.ld -Wl,--no-pie
+                    -fuse-ld=lld -Wl,-T,${PROJECT_SOURCE_DIR}/bare/kernel.ld -Wl,--no-pie
                     -Wl,-z,max-page-size=4096 -Wl,--build-id=none -Wl,--eh-frame-hdr)
-set_target_properties(kernsim-kernel PROPERTIES LINK_DEPENDS ${CMAKE_SOURCE_DIR}/bare/kernel.ld
+set_target_properties(kernsim-kernel PROPERTIES LINK_DEPENDS ${PROJECT_SOURCE_DIR}/bare/kernel.ld
                                                 SUFFIX ".elf")
 
 # The kernel's function names go into its reserved .kallsyms space after the link.
@@ -47,8 +47,8 @@ if(NOT KS_QEMU)
                       "-DKERNSIM_BARE=OFF")
 endif()
 add_test(NAME bare.qemu
-         COMMAND ${CMAKE_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU}
-                 --log ${CMAKE_BINARY_DIR}/bare-serial.log $<TARGET_FILE:kernsim-kernel>)
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU}
+                 --log ${PROJECT_BINARY_DIR}/bare-serial.log $<TARGET_FILE:kernsim-kernel>)
 set_tests_properties(bare.qemu PROPERTIES LABELS bare TIMEOUT 90)
 
 # The runner must fail every way a kernel run can go wrong; each of these boots the
@@ -70,7 +70,7 @@ foreach(case "hang|hung: no exit" "triple|triple fault or reset"
     set(append "bare.misbehave=${what}")
   endif()
   add_test(NAME bare.runner_catches_${what}
-           COMMAND ${CMAKE_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 3
+           COMMAND ${PROJECT_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 3
                    --append ${append} $<TARGET_FILE:kernsim-kernel>)
   set_tests_properties(bare.runner_catches_${what} PROPERTIES LABELS bare TIMEOUT 30
                        PASS_REGULAR_EXPRESSION "; ${verdict}" FAIL_REGULAR_EXPRESSION "; pass$")
@@ -80,7 +80,7 @@ endforeach()
 # run-bare must pass, and the kernel must say it ran in checking mode.
 add_test(NAME bare.qemu_heap_checking
          COMMAND bash -o pipefail -c "\"$0\" --qemu \"$1\" --append heap.checking=1 \"$2\" | tee /dev/stderr | grep -c 'kernel heap: checking mode' >/dev/null"
-                 ${CMAKE_SOURCE_DIR}/scripts/run-bare ${KS_QEMU} $<TARGET_FILE:kernsim-kernel>)
+                 ${PROJECT_SOURCE_DIR}/scripts/run-bare ${KS_QEMU} $<TARGET_FILE:kernsim-kernel>)
 set_tests_properties(bare.qemu_heap_checking PROPERTIES LABELS bare TIMEOUT 90)
 
 # Panics and unhandled exceptions print a backtrace by the kernel's own unwind
@@ -89,11 +89,11 @@ set_tests_properties(bare.qemu_heap_checking PROPERTIES LABELS bare TIMEOUT 90)
 # from its own stack (bare/double_fault.c), named the same way.
 foreach(what panic fault overflow double)
   add_test(NAME bare.${what}_backtrace_names_the_callers
-           COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+           COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure
                    --output "^#   \\[<[0-9a-f]+>\\] misbehave\\+0x[0-9a-f]+ .*bare/main.c"
                    --output "^#   \\[<[0-9a-f]+>\\] bare_main\\+0x[0-9a-f]+ .*bare/main.c"
                    --output "^#   \\[<[0-9a-f]+>\\] long_mode\\+0x[0-9a-f]+ .*bare/boot.S" --
-                   ${CMAKE_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 10
+                   ${PROJECT_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 10
                    --append bare.misbehave=${what} $<TARGET_FILE:kernsim-kernel>)
   set_tests_properties(bare.${what}_backtrace_names_the_callers PROPERTIES LABELS bare TIMEOUT 30)
 endforeach()
@@ -102,29 +102,29 @@ endforeach()
 # page, shows CR2 as the page fault that had no room for its frame, and folds the
 # recursion into one frame and a count. A double fault that is no overflow says so.
 add_test(NAME bare.stack_overflow_is_reported_as_a_double_fault
-         COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure
                  --output "^# double fault: kernel stack overflow: rsp [0-9a-f]{16} ran into the guard page [0-9a-f]{16} below the boot stack$"
                  --output "^# exception 8 \\(#DF double fault\\) error 0x0$"
                  --output "^#   cr2 [0-9a-f]{16}: the page fault that had no room for its frame$"
                  --output "^#   \\[<[0-9a-f]+>\\] overflow_stack\\+0x[0-9a-f]+ .*bare/main.c"
                  --output "^#   \\.\\.\\. the frame above [0-9]+ more times$"
                  --output "^Bail out! double fault$" --
-                 ${CMAKE_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 10
+                 ${PROJECT_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 10
                  --append bare.misbehave=overflow $<TARGET_FILE:kernsim-kernel>)
 add_test(NAME bare.double_fault_without_overflow_is_not_called_one
-         COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure
                  --output "^# double fault: an exception while the CPU delivered another \\(rsp [0-9a-f]{16} on the boot stack\\)$"
                  --output "^#   cr2 [0-9a-f]{16}: the last page fault's address"
                  --output "; double fault \\(exit code 39\\)$" --
-                 ${CMAKE_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 10
+                 ${PROJECT_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 10
                  --append bare.misbehave=double $<TARGET_FILE:kernsim-kernel>)
 # A runaway write through .bss (zeroing the fault path's hooks) is an unhandled #PF at
 # the end of the image, not a triple fault: the IDT is read-only .rodata now.
 add_test(NAME bare.runaway_write_through_bss_is_no_triple_fault
-         COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure
                  --output "^# unhandled page fault: write at 0x[0-9a-f]{16}"
                  --output "; kernel panic \\(exit code 37\\)$" --
-                 ${CMAKE_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 10
+                 ${PROJECT_SOURCE_DIR}/scripts/run-bare --qemu ${KS_QEMU} --timeout 10
                  --append bare.misbehave=runaway $<TARGET_FILE:kernsim-kernel>)
 set_tests_properties(bare.stack_overflow_is_reported_as_a_double_fault
                      bare.double_fault_without_overflow_is_not_called_one

@@ -14,16 +14,18 @@ if(KERNSIM_FUZZ_ENGINE STREQUAL "-fsanitize=fuzzer")
                                                  -fno-sanitize-coverage=stack-depth -O1)
   # Each target traces coverage in the code it is about, and nowhere else: ks_sim (the
   # machine, the seam and every subsystem) is built untraced, and each target links
-  # its own traced copy of its subject, which the linker takes instead of ks_sim's.
+  # its own traced copy of its subject, which the linker takes instead of the archive's.
   # The rest still runs under ASan and UBSan. Tracing everything cost every target a
   # third to a half of its time (its compares in the page-table walks a heap fuzzer
   # passes through, the machine's bookkeeping), and guided it by other code's values.
-  target_compile_options(ks_sim PRIVATE
-                         -fsanitize-coverage-ignorelist=${CMAKE_SOURCE_DIR}/fuzz/coverage-ignore.txt)
+  foreach(lib ks_seam ks_unwind ks_subsys ks_harness)
+    target_compile_options(${lib} PRIVATE
+                           -fsanitize-coverage-ignorelist=${PROJECT_SOURCE_DIR}/fuzz/coverage-ignore.txt)
+  endforeach()
   # The targets' own models keep their edges but not their compares: the fuzzer
   # learns from the code under test, and a model's loops over its leaves and slots
   # are compares on every operation.
-  file(GLOB ks_fuzz_sources ${CMAKE_SOURCE_DIR}/fuzz/*.c)
+  file(GLOB ks_fuzz_sources ${PROJECT_SOURCE_DIR}/fuzz/*.c)
   set_source_files_properties(${ks_fuzz_sources} tests/hosted/ringdev_model.c
                               PROPERTIES COMPILE_OPTIONS "-fno-sanitize-coverage=trace-cmp")
   set(KS_FUZZ_SCOPED TRUE)
@@ -39,14 +41,14 @@ function(ks_fuzz_target name runs)
   if(KS_FUZZ_SCOPED)
     target_sources(${name}_fuzz PRIVATE ${F_SUBJECT})
   endif()
-  target_link_libraries(${name}_fuzz PRIVATE ks_sim)
+  target_link_libraries(${name}_fuzz PRIVATE ks_harness)
   separate_arguments(engine UNIX_COMMAND "${KERNSIM_FUZZ_ENGINE}")
   target_link_options(${name}_fuzz PRIVATE ${engine})
-  set(corpus ${CMAKE_SOURCE_DIR}/fuzz/corpus/${name})
+  set(corpus ${PROJECT_SOURCE_DIR}/fuzz/corpus/${name})
   add_test(NAME fuzz.${name}.replay COMMAND ${name}_fuzz -runs=0 -close_fd_mask=1 ${corpus})
   add_test(NAME fuzz.${name}.explore
-           COMMAND ${CMAKE_SOURCE_DIR}/scripts/fuzz-explore --runs ${runs} --twice
-                   --artifacts ${CMAKE_BINARY_DIR}/fuzz-artifacts/${name}
+           COMMAND ${PROJECT_SOURCE_DIR}/scripts/fuzz-explore --runs ${runs} --twice
+                   --artifacts ${PROJECT_BINARY_DIR}/fuzz-artifacts/${name}
                    $<TARGET_FILE:${name}_fuzz> ${corpus})
   set_tests_properties(fuzz.${name}.replay fuzz.${name}.explore PROPERTIES LABELS fuzz
                                                                           TIMEOUT 300)
@@ -58,11 +60,11 @@ ks_fuzz_target(paging_ops 30000 SUBJECT subsys/paging/frame.c subsys/paging/vadd
 ks_fuzz_target(heap_ops 20000 SUBJECT subsys/heap/heap.c subsys/heap/slab.c subsys/heap/large.c
                subsys/heap/check.c)
 add_test(NAME fuzz.heap_ops.replay_checking
-         COMMAND heap_ops_fuzz -runs=0 -close_fd_mask=1 ${CMAKE_SOURCE_DIR}/fuzz/corpus/heap_ops)
+         COMMAND heap_ops_fuzz -runs=0 -close_fd_mask=1 ${PROJECT_SOURCE_DIR}/fuzz/corpus/heap_ops)
 add_test(NAME fuzz.heap_ops.explore_checking
-         COMMAND ${CMAKE_SOURCE_DIR}/scripts/fuzz-explore --runs 20000 --twice
-                 --artifacts ${CMAKE_BINARY_DIR}/fuzz-artifacts/heap_ops_checking
-                 $<TARGET_FILE:heap_ops_fuzz> ${CMAKE_SOURCE_DIR}/fuzz/corpus/heap_ops)
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/fuzz-explore --runs 20000 --twice
+                 --artifacts ${PROJECT_BINARY_DIR}/fuzz-artifacts/heap_ops_checking
+                 $<TARGET_FILE:heap_ops_fuzz> ${PROJECT_SOURCE_DIR}/fuzz/corpus/heap_ops)
 set_tests_properties(fuzz.heap_ops.replay_checking fuzz.heap_ops.explore_checking
                      PROPERTIES LABELS fuzz TIMEOUT 300 ENVIRONMENT KERNSIM_HEAP_MODE=checking)
 ks_fuzz_target(ehframe 20000 SUBJECT subsys/unwind/ehframe.c subsys/unwind/cfa.c

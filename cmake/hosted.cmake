@@ -2,9 +2,9 @@
 
 add_library(ks_host_flags INTERFACE)
 target_link_libraries(ks_host_flags INTERFACE ks_warnings)
-target_include_directories(ks_host_flags INTERFACE ${CMAKE_SOURCE_DIR}/arch_stub/include
-                                                   ${CMAKE_SOURCE_DIR}/sim/include
-                                                   ${CMAKE_SOURCE_DIR}/subsys)
+target_include_directories(ks_host_flags INTERFACE ${PROJECT_SOURCE_DIR}/arch_stub/include
+                                                   ${PROJECT_SOURCE_DIR}/sim/include
+                                                   ${PROJECT_SOURCE_DIR}/subsys)
 target_compile_options(ks_host_flags INTERFACE -g)
 # Every build keeps frame pointers (see ks_warnings): the sim's stack capture walks
 # them instead of unwinding with DWARF. No sibling calls either: a tail call drops its
@@ -35,22 +35,39 @@ if(KERNSIM_VALGRIND)
   target_compile_options(ks_host_flags INTERFACE -gdwarf-4)
 endif()
 
-add_library(ks_sim STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c sim/history.c sim/devices.c sim/debug.c
-                          sim/sched.c sim/lockdep.c sim/switch.S sim/unwind_host.c sim/dma.c
-                          sim/symbols.c
-                          ${KS_SEAM_COMMON} ${KS_SUBSYS})
-target_link_libraries(ks_sim PUBLIC ks_host_flags)
+# Three layers, each a library that carries its usage requirements (include
+# directories, sanitizer flags), so a program links the ones it needs:
+#   ks_seam     the fake machine (sim/) and the seam code both builds share
+#               (arch_stub/common): what kernel code is compiled and linked against;
+#   ks_subsys   kernsim's own subsystems, written against the seam alone (the
+#               unwinder, which the sim's panic path uses for its backtraces, is its
+#               own ks_unwind beneath both);
+#   ks_harness  the test harness: ktest, its frame fixtures and kmachine (the boot).
+# ks_sim is the seam with every subsystem, for kernsim's own programs.
+add_library(ks_seam STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c sim/history.c
+                           sim/devices.c sim/debug.c sim/sched.c sim/lockdep.c sim/switch.S
+                           sim/unwind_host.c sim/dma.c sim/symbols.c ${KS_SEAM_COMMON})
 find_package(Threads REQUIRED)
-target_link_libraries(ks_sim PUBLIC Threads::Threads ${CMAKE_DL_LIBS})
+target_link_libraries(ks_seam PUBLIC ks_host_flags Threads::Threads ${CMAKE_DL_LIBS})
+add_library(ks_unwind STATIC ${KS_SUBSYS_UNWIND})
+# The seam's panic path calls the unwinder, whose catch_unwind calls the seam: two
+# static libraries that name each other, which CMake repeats on the link line.
+target_link_libraries(ks_unwind PUBLIC ks_seam)
+target_link_libraries(ks_seam PUBLIC ks_unwind)
+add_library(ks_subsys STATIC ${KS_SUBSYS})
+target_link_libraries(ks_subsys PUBLIC ks_seam)
+add_library(ks_sim INTERFACE)
+target_link_libraries(ks_sim INTERFACE ks_subsys ks_seam)
 
-add_library(ks_ktest_host STATIC ${KS_KTEST})
-target_link_libraries(ks_ktest_host PUBLIC ks_sim)
+add_library(ks_harness STATIC ${KS_KTEST} tests/runner/kmachine.c)
+target_include_directories(ks_harness PUBLIC ${PROJECT_SOURCE_DIR}/tests/runner)
+target_link_libraries(ks_harness PUBLIC ks_sim)
 
 if(KERNSIM_VALGRIND)
   find_program(VALGRIND valgrind REQUIRED)
   set(KS_TEST_WRAPPER ${VALGRIND} --tool=memcheck --error-exitcode=99 --leak-check=full
                       --errors-for-leak-kinds=definite --quiet
-                      --suppressions=${CMAKE_SOURCE_DIR}/tests/valgrind.supp)
+                      --suppressions=${PROJECT_SOURCE_DIR}/tests/valgrind.supp)
 else()
   set(KS_TEST_WRAPPER "")
 endif()
@@ -60,7 +77,7 @@ endif()
 function(ks_hosted_test file)
   get_filename_component(name ${file} NAME_WE)
   add_executable(${name} tests/runner/sim_main.c ${file})
-  target_link_libraries(${name} PRIVATE ks_ktest_host)
+  target_link_libraries(${name} PRIVATE ks_harness)
   add_test(NAME sim.${name} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:${name}>)
   set_tests_properties(sim.${name} PROPERTIES LABELS sim TIMEOUT 120)
 endfunction()
@@ -76,14 +93,14 @@ set_tests_properties(sim.sync_sched_test PROPERTIES TIMEOUT 300)
 # The worked example of docs/byo-subsystem.md: the ringdev driver against its model.
 add_executable(ringdev_test tests/runner/sim_main.c tests/hosted/ringdev_test.c
                             tests/hosted/ringdev_model.c)
-target_link_libraries(ringdev_test PRIVATE ks_ktest_host)
+target_link_libraries(ringdev_test PRIVATE ks_harness)
 add_test(NAME sim.ringdev_test COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:ringdev_test>)
 set_tests_properties(sim.ringdev_test PROPERTIES LABELS sim TIMEOUT 120)
 
 add_executable(heap_sim_test tests/runner/sim_main.c tests/hosted/heap_sim_test.c)
-target_link_libraries(heap_sim_test PRIVATE ks_ktest_host)
+target_link_libraries(heap_sim_test PRIVATE ks_harness)
 add_executable(heap_stress_test tests/runner/sim_main.c tests/hosted/heap_stress_test.c)
-target_link_libraries(heap_stress_test PRIVATE ks_ktest_host)
+target_link_libraries(heap_stress_test PRIVATE ks_harness)
 
 # The heap suites in both modes, whatever this preset's default is.
 foreach(prog heap_test heap_sim_test heap_stress_test)
@@ -99,7 +116,7 @@ endforeach()
 foreach(bug lost_update aba_stack abba_deadlock lock_order rw_starvation queue_publish
             rwlock_deadlock double_unlock)
   add_executable(bug_${bug} tests/runner/sim_main.c tests/bugs/${bug}.c tests/bugs/bug_harness.c)
-  target_link_libraries(bug_${bug} PRIVATE ks_ktest_host)
+  target_link_libraries(bug_${bug} PRIVATE ks_harness)
   add_test(NAME bugs.${bug} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:bug_${bug}>)
   set_tests_properties(bugs.${bug} PROPERTIES LABELS bugs TIMEOUT 300)
 endforeach()
@@ -125,7 +142,7 @@ function(ks_mem_bug name)
   cmake_parse_arguments(B "" "TEST" "ARGS;WRAPPER;ENV;OUTPUT" ${ARGN})
   if(NOT TARGET bug_${name})
     add_executable(bug_${name} tests/bugs/${name}.c tests/bugs/machine.c)
-    target_link_libraries(bug_${name} PRIVATE ks_sim)
+    target_link_libraries(bug_${name} PRIVATE ks_harness)
   endif()
   set(test ${name})
   if(B_TEST)
@@ -136,7 +153,7 @@ function(ks_mem_bug name)
     list(APPEND outs --output "${o}")
   endforeach()
   add_test(NAME bugs.${test}
-           COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure --twice ${outs} --
+           COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure --twice ${outs} --
                    ${KS_TEST_WRAPPER} ${B_WRAPPER} $<TARGET_FILE:bug_${name}> ${B_ARGS})
   set_tests_properties(bugs.${test} PROPERTIES LABELS bugs TIMEOUT 120)
   if(B_ENV)
@@ -227,7 +244,7 @@ set_source_files_properties(tests/bugs/panic_cleanups.c PROPERTIES COMPILE_OPTIO
 # The unwinder against libgcc: the frames it walks are built like release code.
 add_executable(unwind_test tests/runner/sim_main.c tests/hosted/unwind_test.c
                            tests/hosted/unwind_frames.c)
-target_link_libraries(unwind_test PRIVATE ks_ktest_host gcc_s)
+target_link_libraries(unwind_test PRIVATE ks_harness gcc_s)
 set_source_files_properties(tests/hosted/unwind_frames.c PROPERTIES
                             COMPILE_OPTIONS "-O2;-fomit-frame-pointer;-fasynchronous-unwind-tables")
 add_test(NAME sim.unwind_test COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:unwind_test>)
@@ -243,7 +260,7 @@ find_library(KS_LIBELF elf)
 if(KS_LIBDW AND KS_LIBELF AND NOT KERNSIM_VALGRIND AND NOT KERNSIM_FUZZ
    AND NOT KERNSIM_SANITIZE MATCHES "memory|thread")
   add_executable(ehframe_corpus tests/corpus/ehframe_corpus.c)
-  target_link_libraries(ehframe_corpus PRIVATE ks_sim ${KS_LIBDW} ${KS_LIBELF})
+  target_link_libraries(ehframe_corpus PRIVATE ks_harness ${KS_LIBDW} ${KS_LIBELF})
   add_test(NAME corpus.ehframe_vs_libdw
            COMMAND $<TARGET_FILE:ehframe_corpus> --sample 2 /usr/bin /usr/lib/x86_64-linux-gnu)
   set_tests_properties(corpus.ehframe_vs_libdw PROPERTIES LABELS corpus TIMEOUT 300)
@@ -252,25 +269,25 @@ endif()
 # catch_unwind: the frames it unwinds through are built with -fexceptions.
 add_executable(catch_test tests/runner/sim_main.c tests/shared/catch_test.c
                           tests/shared/cleanup_frames.c)
-target_link_libraries(catch_test PRIVATE ks_ktest_host gcc_s)
+target_link_libraries(catch_test PRIVATE ks_harness gcc_s)
 add_test(NAME sim.catch_test COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:catch_test>)
 set_tests_properties(sim.catch_test PROPERTIES LABELS sim TIMEOUT 60)
 
 # The front-end: --help everywhere, one clear line for every wrong flag or file.
-add_test(NAME sim.kernsim_cli COMMAND ${CMAKE_SOURCE_DIR}/tests/hosted/kernsim_cli_test.sh
-                                      ${CMAKE_SOURCE_DIR}/scripts/kernsim)
+add_test(NAME sim.kernsim_cli COMMAND ${PROJECT_SOURCE_DIR}/tests/hosted/kernsim_cli_test.sh
+                                      ${PROJECT_SOURCE_DIR}/scripts/kernsim)
 set_tests_properties(sim.kernsim_cli PROPERTIES LABELS sim TIMEOUT 60)
 
 # The heap before paging has its own boot order, so its own program.
 add_executable(heap_early tests/hosted/heap_early.c)
-target_link_libraries(heap_early PRIVATE ks_sim)
+target_link_libraries(heap_early PRIVATE ks_harness)
 add_test(NAME sim.heap_early_arena COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:heap_early>)
 set_tests_properties(sim.heap_early_arena PROPERTIES LABELS sim TIMEOUT 60)
 
 # A runaway write over the heap's metadata, then a walk of it: each walk must stop
 # with a "heap corruption" report naming the span, its class and the bad link.
 add_executable(heap_corruption tests/hosted/heap_corruption.c)
-target_link_libraries(heap_corruption PRIVATE ks_sim)
+target_link_libraries(heap_corruption PRIVATE ks_harness)
 set(span_at "the span at 0x[0-9a-f]+ \\(class [0-9]+: [0-9]+-byte blocks, CPU [0-9]+\\)")
 foreach(c "trim|kernel panic: heap corruption: ${span_at}: its own free list links to 0x4141414141414141"
           "stats|kernel panic: heap corruption: ${span_at}: its own free list links to 0x4141414141414141"
@@ -283,21 +300,21 @@ foreach(c "trim|kernel panic: heap corruption: ${span_at}: its own free list lin
   list(GET parts 0 case)
   list(GET parts 1 report)
   add_test(NAME sim.heap_corruption_${case}
-           COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure --output "${report}" --
+           COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure --output "${report}" --
                    ${KS_TEST_WRAPPER} $<TARGET_FILE:heap_corruption> ${case})
   set_tests_properties(sim.heap_corruption_${case} PROPERTIES LABELS sim TIMEOUT 60)
 endforeach()
 
 # sim_reset zeroes RAM whichever way it takes (written over, or punched).
 add_executable(sim_reset tests/hosted/sim_reset.c)
-target_link_libraries(sim_reset PRIVATE ks_sim)
+target_link_libraries(sim_reset PRIVATE ks_harness)
 add_test(NAME sim.reset_zeroes_ram COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:sim_reset>)
 set_tests_properties(sim.reset_zeroes_ram PROPERTIES LABELS sim TIMEOUT 60)
 
 # A fault kernsim cannot serve (host memory, or inside its own fault path) ends with
 # its diagnosis and the faulting function, whatever else reports it.
 add_executable(host_fault tests/hosted/host_fault.c)
-target_link_libraries(host_fault PRIVATE ks_sim)
+target_link_libraries(host_fault PRIVATE ks_harness)
 foreach(c "runaway|a fault outside the simulated machine: segmentation fault writing at 0x[0-9a-f]+|runaway_copy"
           "nested|a fault while kernsim was handling a fault: segmentation fault reading at 0x[0-9a-f]+|bad_hook"
           "caught|a fault outside the simulated machine: segmentation fault writing at 0x[0-9a-f]+|runaway_copy")
@@ -306,7 +323,7 @@ foreach(c "runaway|a fault outside the simulated machine: segmentation fault wri
   list(GET parts 1 line)
   list(GET parts 2 fn)
   add_test(NAME sim.host_fault_${case}_is_diagnosed
-           COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure --output "^kernsim: ${line}"
+           COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure --output "^kernsim: ${line}"
                    --output "${fn}" -- ${KS_TEST_WRAPPER} $<TARGET_FILE:host_fault> ${case})
   set_tests_properties(sim.host_fault_${case}_is_diagnosed PROPERTIES LABELS sim TIMEOUT 60)
 endforeach()
@@ -323,7 +340,7 @@ function(ks_checker_canaries prefix exe cases)
     list(GET parts 0 bug)
     list(GET parts 1 report)
     add_test(NAME ${prefix}${bug}
-             COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure --output "${report}" --
+             COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure --output "${report}" --
                      ${KS_TEST_WRAPPER} $<TARGET_FILE:${exe}> ${bug})
     set_tests_properties(${prefix}${bug} PROPERTIES LABELS sim TIMEOUT 60)
   endforeach()
@@ -358,14 +375,14 @@ if(KERNSIM_SANITIZE OR KERNSIM_VALGRIND)
   endif()
   if(kcanaries)
     add_executable(heap_canary tests/hosted/heap_canary.c)
-    target_link_libraries(heap_canary PRIVATE ks_sim)
+    target_link_libraries(heap_canary PRIVATE ks_harness)
   endif()
   ks_checker_canaries(sim.checker_catches_kernel_heap_ heap_canary "${kcanaries}")
   # Races between simulated CPUs: threads, and fibers whose hand-offs do not
   # synchronise. A lock between them must leave TSan silent.
   if(KERNSIM_SANITIZE MATCHES "thread")
     add_executable(race_canary tests/hosted/race_canary.c)
-    target_link_libraries(race_canary PRIVATE ks_sim)
+    target_link_libraries(race_canary PRIVATE ks_harness)
     ks_checker_canaries(sim.tsan_catches_ race_canary
                         "free-race|WARNING: ThreadSanitizer: data race;det-race|WARNING: ThreadSanitizer: data race")
     foreach(mode free-locked det-locked)
@@ -378,24 +395,24 @@ endif()
 
 # A view used after its region was released is a bug the sim must stop, naming it.
 add_executable(view_after_release tests/hosted/view_after_release.c)
-target_link_libraries(view_after_release PRIVATE ks_sim)
+target_link_libraries(view_after_release PRIVATE ks_harness)
 add_test(NAME sim.view_use_after_release_panics
-         COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure
                  --output "view of region 'timer-regs' used after the region was released" --
                  ${KS_TEST_WRAPPER} $<TARGET_FILE:view_after_release>)
 set_tests_properties(sim.view_use_after_release_panics PROPERTIES LABELS sim TIMEOUT 60)
 # ... and when the region went through a copy of its struct and the range was reused.
 add_test(NAME sim.view_use_after_copy_release_panics
-         COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure
                  --output "view of region 'timer-regs' used after the region was released" --
                  ${KS_TEST_WRAPPER} $<TARGET_FILE:view_after_release> copy)
 set_tests_properties(sim.view_use_after_copy_release_panics PROPERTIES LABELS sim TIMEOUT 60)
 
 # An unhandled page fault's panic names the faulting function and its callers.
 add_executable(fault_backtrace tests/hosted/fault_backtrace.c)
-target_link_libraries(fault_backtrace PRIVATE ks_sim)
+target_link_libraries(fault_backtrace PRIVATE ks_harness)
 add_test(NAME sim.fault_panic_has_a_backtrace
-         COMMAND ${CMAKE_SOURCE_DIR}/scripts/expect-failure
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure
                  --output "^#   #[0-9]+ touch_unmapped\\+0x[0-9a-f]+$"
                  --output "^#   #[0-9]+ driver_probe\\+0x[0-9a-f]+$" --
                  ${KS_TEST_WRAPPER} $<TARGET_FILE:fault_backtrace>)
@@ -406,7 +423,7 @@ set_tests_properties(sim.fault_panic_has_a_backtrace PROPERTIES LABELS sim TIMEO
 # same way, the signal mask is as it was, and the failing CPU's stack starts at the
 # faulting function; under TSan, with no report on the MMU's own state.
 add_executable(fault_after_failed_schedule tests/hosted/fault_after_failed_schedule.c)
-target_link_libraries(fault_after_failed_schedule PRIVATE ks_sim)
+target_link_libraries(fault_after_failed_schedule PRIVATE ks_harness)
 add_test(NAME sim.fault_after_failed_schedule
          COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:fault_after_failed_schedule>)
 set_tests_properties(sim.fault_after_failed_schedule PROPERTIES LABELS sim TIMEOUT 60
@@ -421,8 +438,8 @@ foreach(variant match mismatch)
   endif()
   add_test(NAME sim.paging_size_${variant}_compiles
            COMMAND ${CMAKE_C_COMPILER} -fsyntax-only -Werror ${def}
-                   -I${CMAKE_SOURCE_DIR}/arch_stub/include -I${CMAKE_SOURCE_DIR}/sim/include
-                   -I${CMAKE_SOURCE_DIR}/subsys ${CMAKE_SOURCE_DIR}/tests/hosted/page_frame_types.c)
+                   -I${PROJECT_SOURCE_DIR}/arch_stub/include -I${PROJECT_SOURCE_DIR}/sim/include
+                   -I${PROJECT_SOURCE_DIR}/subsys ${PROJECT_SOURCE_DIR}/tests/hosted/page_frame_types.c)
   set_tests_properties(sim.paging_size_${variant}_compiles PROPERTIES LABELS sim)
 endforeach()
 set_tests_properties(sim.paging_size_mismatch_compiles PROPERTIES WILL_FAIL TRUE)
@@ -430,18 +447,18 @@ set_tests_properties(sim.paging_size_mismatch_compiles PROPERTIES WILL_FAIL TRUE
 # Benchmarks (scripts/bench): built everywhere, run for numbers from the bench preset.
 # ctest only checks that the quick form still runs and stays consistent, not its time.
 add_executable(paging_bench scripts/bench/paging_bench.c)
-target_link_libraries(paging_bench PRIVATE ks_sim)
+target_link_libraries(paging_bench PRIVATE ks_harness)
 add_test(NAME sim.paging_bench_runs COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:paging_bench> --quick --reps 1)
 set_tests_properties(sim.paging_bench_runs PROPERTIES LABELS sim TIMEOUT 120)
 
 add_executable(heap_bench scripts/bench/heap_bench.c)
-target_link_libraries(heap_bench PRIVATE ks_sim)
+target_link_libraries(heap_bench PRIVATE ks_harness)
 add_test(NAME sim.heap_bench_runs COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:heap_bench>
                                           --allocator kernsim-fast --quick --reps 1)
 set_tests_properties(sim.heap_bench_runs PROPERTIES LABELS sim TIMEOUT 120)
 
 add_executable(sched_bench scripts/bench/sched_bench.c)
-target_link_libraries(sched_bench PRIVATE ks_sim)
+target_link_libraries(sched_bench PRIVATE ks_harness)
 add_test(NAME sim.sched_bench_runs COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:sched_bench> --quick --reps 1)
 set_tests_properties(sim.sched_bench_runs PROPERTIES LABELS sim TIMEOUT 120)
 
@@ -450,11 +467,11 @@ set_tests_properties(sim.sched_bench_runs PROPERTIES LABELS sim TIMEOUT 120)
 # crawl: the comparison is built only where it runs cleanly.
 if(NOT KERNSIM_SANITIZE MATCHES "thread|memory" AND NOT KERNSIM_VALGRIND)
   add_executable(sync_bench scripts/bench/sync_bench.c)
-  target_link_libraries(sync_bench PRIVATE ks_sim)
+  target_link_libraries(sync_bench PRIVATE ks_harness)
   add_test(NAME sim.sync_bench_runs COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:sync_bench> --quick --reps 1)
   set_tests_properties(sim.sync_bench_runs PROPERTIES LABELS sim TIMEOUT 120)
 endif()
 
 # The unwinder beside libgcc, LLVM libunwind and nongnu libunwind (peers dlopen'ed).
 add_executable(unwind_bench scripts/bench/unwind_bench.c tests/hosted/unwind_frames.c)
-target_link_libraries(unwind_bench PRIVATE ks_sim gcc_s ${CMAKE_DL_LIBS})
+target_link_libraries(unwind_bench PRIVATE ks_harness gcc_s ${CMAKE_DL_LIBS})

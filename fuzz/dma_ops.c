@@ -11,6 +11,7 @@
  * every register, every descriptor's DONE/ERR flags, every byte of every buffer and
  * every report; a refused descriptor must leave memory and the checksum as they were.
  * At the end the device is stopped and every frame must be back. */
+#include <kmachine.h>
 #include <arch/cpu.h>
 #include <arch/fault.h>
 #include <arch/mem.h>
@@ -27,7 +28,7 @@
 #define RING_MAX 256u
 #define MAX_LEN  (64u << 10) /* the device refuses longer descriptors */
 
-static struct pg_space as;
+static struct pg_space *as; /* the kernel's, from kmachine_boot */
 static struct sim_dma dma;
 static struct pg_region regs;
 static struct pg_view view;
@@ -198,14 +199,13 @@ static void op_desc(const uint8_t *op)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    struct sim_config cfg = {.ram_size = RAM_SIZE};
-    if (sim_boot(&cfg) || frame_init() || va_init() || pg_space_adopt(&as, arch_read_cr3()) ||
-        sim_dma_attach(&dma, DMA_BASE) ||
-        pg_region_map_frames(&regs, &as, DMA_BASE, ARCH_PAGE_4K, ARCH_PAGE_4K, PG_MMIO,
+    struct kmachine_opts o = {.level = KMACHINE_PAGING, .ram_size = RAM_SIZE, .no_history = true};
+    struct kmachine km;
+    if (kmachine_boot(&o, &km) || !(as = km.space) || sim_dma_attach(&dma, DMA_BASE) ||
+        pg_region_map_frames(&regs, as, DMA_BASE, ARCH_PAGE_4K, ARCH_PAGE_4K, PG_MMIO,
                              "kernsim-dma regs") ||
         pg_view_get(&regs, 0, SIM_DMA_SIZE, 4, true, &view))
         abort();
-    sim_set_history(false);
     sim_set_report_output(false); /* the model counts the freed-frame reports */
     arch_fault_set_reports(false);
     for (int b = 0; b < NBUF; b++) {

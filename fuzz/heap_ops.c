@@ -8,6 +8,7 @@
  * realloc's copy are checked; NULL is accepted only while failures are injected (of frames, or of
  * the heap's growth). At the end everything is freed and the heap, the frames and the mapped bytes
  * must be back where they started. KERNSIM_HEAP_MODE=checking fuzzes checking mode. */
+#include <kmachine.h>
 #include <arch/cpu.h>
 #include <arch/fault.h>
 #include <heap/heap.h>
@@ -146,14 +147,12 @@ static void free_stale(struct slot *s)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    static struct pg_space as;
-    const char *m = getenv("KERNSIM_HEAP_MODE");
-    enum heap_mode mode = m && !strcmp(m, "checking") ? HEAP_CHECKING : HEAP_FAST;
-    struct sim_config cfg = {.ram_size = UINT64_C(128) << 20};
-    if (sim_boot(&cfg) || !heap_init(mode) || frame_init() || va_init() ||
-        pg_space_adopt(&as, arch_read_cr3()) || !heap_attach_paging(&as))
+    /* KERNSIM_HEAP_MODE=checking fuzzes checking mode; a value that is neither mode
+     * is refused, not read as fast. */
+    struct kmachine_opts o = {
+        .heap = KMACHINE_HEAP_ENV_OR_FAST, .ram_size = UINT64_C(128) << 20, .no_history = true};
+    if (kmachine_boot(&o, NULL))
         abort();
-    sim_set_history(false);
     arch_fault_set_reports(false); /* expected faults, thousands a second */
     heap_set_reports(false);       /* the model predicts every report; printing them costs */
     heap_trim();

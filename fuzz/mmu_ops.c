@@ -10,6 +10,7 @@
  *  - after a CR3 reload the TLB holds exactly what the tables say for every sampled
  *    address; after invlpg(va) the entry for va is what the tables say.
  * Stale translations that no flush removed are allowed; anything else aborts. */
+#include <kmachine.h>
 #include <arch/cpu.h>
 #include <arch/fault.h>
 #include <arch/mem.h>
@@ -160,10 +161,11 @@ static pte_t make_pte(uint8_t sel, uint8_t flags)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    struct sim_config cfg = {.ram_size = UINT64_C(16) << 20};
-    if (sim_boot(&cfg) != 0)
+    /* No page history: a backtrace per PTE store buys a fuzzer nothing. */
+    struct kmachine_opts o = {
+        .level = KMACHINE_SIM, .ram_size = UINT64_C(16) << 20, .no_history = true};
+    if (kmachine_boot(&o, NULL))
         abort();
-    sim_set_history(false);        /* a backtrace per PTE store buys a fuzzer nothing */
     arch_fault_set_reports(false); /* expected faults, thousands a second */
     return 0;
 }

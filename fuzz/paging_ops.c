@@ -6,6 +6,7 @@
  * through the fake MMU, and regions (alloc, split, merge, release). A model of the
  * live leaves and frame handles predicts every status and value; any disagreement,
  * a failed consistency check, or anything left behind at the end aborts. */
+#include <kmachine.h>
 #include <arch/cpu.h>
 #include <arch/fault.h>
 #include <arch/mem.h>
@@ -42,7 +43,7 @@ static struct {
     unsigned n_stale;
 } m;
 
-static struct pg_space as;
+static struct pg_space *as; /* the kernel's, from kmachine_boot */
 static struct frame_stats base_stats;
 static unsigned step;
 static void die(const char *what, uint64_t got, uint64_t want)
@@ -313,7 +314,7 @@ static void op_map(const uint8_t *op)
         pa = UINT64_C(1) << 40; /* never allocated: not RAM at all */
     struct pg_ret want = model_map(va, pa, n, ps, fl);
     struct snapshot before = snap();
-    struct pg_ret got = pg_map_range(&as, va, pa, n * ps, ps, fl);
+    struct pg_ret got = pg_map_range(as, va, pa, n * ps, ps, fl);
     if (!want.err && injecting_tables && got.err == PG_ERR_NO_MEMORY &&
         refused_unchanged(got.err, &before))
         return; /* its tables were not to be had */
@@ -331,7 +332,7 @@ static void op_unmap(const uint8_t *op)
     uint64_t ps = page_size(op[1] >> 6);
     uint64_t va = slot_va(ps, op[1]), n = op[3] & 3;
     struct pg_ret want = model_unmap(va, n, ps);
-    expect("unmap", pg_unmap_range(&as, va, n * ps, ps), want);
+    expect("unmap", pg_unmap_range(as, va, n * ps, ps), want);
     if (want.err)
         return;
     for (uint64_t p = va; p < va + n * ps; p += ps)
@@ -346,7 +347,7 @@ static void op_protect(const uint8_t *op)
     if (ps == ARCH_PAGE_1G && (op[3] & 8))
         size = ARCH_PAGE_2M; /* part of a 1 GiB leaf */
     struct pg_ret want = model_protect(va, size, fl);
-    expect("protect", pg_protect_range(&as, va, size, fl), want);
+    expect("protect", pg_protect_range(as, va, size, fl), want);
     for (uint64_t x = va; want.err == PG_OK && x < va + size;) {
         struct leaf *l = covering(x);
         l->flags = (l->flags & ~(PG_WRITE | PG_EXEC)) | fl;
@@ -359,7 +360,7 @@ static void op_translate_and_access(const uint8_t *op)
     uint64_t ps = page_size(op[1] >> 6);
     uint64_t va = slot_va(ps, op[1]) + op[2] * 8;
     struct pg_translation tr;
-    struct pg_ret got = pg_translate(&as, va, &tr);
+    struct pg_ret got = pg_translate(as, va, &tr);
     struct leaf *l = covering(va);
     expect("translate", got, l ? R(PG_OK, 0) : R(PG_ERR_PAGE_NOT_MAPPED, va));
     if (!l) {
@@ -471,14 +472,14 @@ static void op_region(const uint8_t *op)
         uint64_t ps = (op[3] & 0x40) ? ARCH_PAGE_2M : ARCH_PAGE_4K, n = (op[3] & 3) + 1;
         unsigned fl = flags_of(op[3] >> 2) & ~PG_EXEC;
         struct snapshot before = snap();
-        enum pg_err err = pg_region_alloc(r, &as, n * ps, ps, fl, "fuzz");
+        enum pg_err err = pg_region_alloc(r, as, n * ps, ps, fl, "fuzz");
         if (err && refused_unchanged(err, &before))
             return; /* its frames or tables were not to be had */
         if (err)
             die("region alloc failed", err, 0);
         for (uint64_t k = 0; k < n; k++) {
             struct pg_translation tr;
-            if (pg_translate(&as, r->va + k * ps, &tr).err)
+            if (pg_translate(as, r->va + k * ps, &tr).err)
                 die("region page not mapped", r->va + k * ps, 0);
             m.leaf[m.n++] = (struct leaf){r->va + k * ps, ps, tr.pa, fl, true, true};
         }
@@ -540,7 +541,7 @@ static void teardown(void)
             i++;
             continue;
         }
-        if (pg_unmap_range(&as, l.va, l.size, l.size).err != PG_OK)
+        if (pg_unmap_range(as, l.va, l.size, l.size).err != PG_OK)
             die("teardown: unmap", l.va, l.size);
         remove_leaf(&m.leaf[i]);
     }
@@ -553,7 +554,7 @@ static void teardown(void)
     }
     while (m.n) {
         struct leaf l = m.leaf[0];
-        if (pg_unmap_range(&as, l.va, l.size, l.size).err != PG_OK)
+        if (pg_unmap_range(as, l.va, l.size, l.size).err != PG_OK)
             die("teardown: unmap", l.va, l.size);
         remove_leaf(&m.leaf[0]);
     }
@@ -567,7 +568,7 @@ static void teardown(void)
         die("frames left behind (free)", s.free, base_stats.free);
     if (va_allocated_bytes() != 0)
         die("virtual ranges left behind", va_allocated_bytes(), 0);
-    if (!frame_valid() || !va_valid() || !pg_space_valid(&as))
+    if (!frame_valid() || !va_valid() || !pg_space_valid(as))
         die("consistency check after teardown", 0, 1);
 }
 
@@ -577,10 +578,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* 64 MiB: 1 GiB pages are fuzzed over untracked frames; a 1 GiB frame request
      * takes its NO_CONTIGUOUS path; four regions of four 2 MiB pages still fit. A
      * small machine keeps the per-input checks cheap. */
-    struct sim_config cfg = {.ram_size = RAM_SIZE};
-    if (sim_boot(&cfg) || frame_init() || va_init() || pg_space_adopt(&as, arch_read_cr3()))
+    struct kmachine_opts o = {.level = KMACHINE_PAGING, .ram_size = RAM_SIZE, .no_history = true};
+    struct kmachine km;
+    if (kmachine_boot(&o, &km)) /* no page history: a backtrace per PTE store buys nothing */
         abort();
-    sim_set_history(false);        /* a backtrace per PTE store buys a fuzzer nothing */
+    as = km.space;
     arch_fault_set_reports(false); /* expected faults, thousands a second */
     pg_set_reports(false);         /* refusals are part of the model; no need to print them */
     frame_get_stats(&base_stats);
@@ -614,7 +616,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             op_region(op);
             break;
         }
-        if ((op[0] & 0xf0) == 0xf0 && (!frame_valid() || !pg_space_valid(&as)))
+        if ((op[0] & 0xf0) == 0xf0 && (!frame_valid() || !pg_space_valid(as)))
             die("consistency check", 0, 1);
     }
     teardown();

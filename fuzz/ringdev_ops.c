@@ -5,6 +5,7 @@
  * Each input starts a device (ring of 4..64 KiB) and stops it, so every input also
  * checks that start and stop give every frame back. */
 #include "../tests/hosted/ringdev_model.h"
+#include <kmachine.h>
 #include <arch/cpu.h>
 #include <arch/fault.h>
 #include <heap/heap.h>
@@ -21,7 +22,7 @@
  * and each poll is a lock round trip with two stack captures for lockdep. */
 #define SPINS(b) (((b) >> 3) & 7u)
 
-static struct pg_space as;
+static struct pg_space *as; /* the kernel's, from kmachine_boot */
 static struct ringdev_model model;
 static struct ringdev dev;
 static uint8_t expect[RINGDEV_MODEL_OUT];
@@ -62,11 +63,12 @@ static void check_output(void)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    struct sim_config cfg = {.ram_size = UINT64_C(64) << 20};
-    if (sim_boot(&cfg) || !heap_init(HEAP_FAST) || frame_init() || va_init() ||
-        pg_space_adopt(&as, arch_read_cr3()))
+    struct kmachine_opts o = {
+        .heap = KMACHINE_HEAP_FAST, .ram_size = UINT64_C(64) << 20, .no_history = true};
+    struct kmachine km;
+    if (kmachine_boot(&o, &km))
         abort();
-    sim_set_history(false);
+    as = km.space;
     sim_lockdep_stack_depth(1);    /* reports name the call; thousands of polls an input */
     arch_fault_set_reports(false); /* expected faults, thousands a second */
     return 0;
@@ -81,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
     if (ringdev_model_attach(&model, MMIO, data[1] % 64))
         die("cannot attach the model", MMIO, 0);
     uint32_t size = RINGDEV_MIN_RING << (data[0] % 5);
-    if (ringdev_start(&dev, &as, MMIO, size) != RINGDEV_OK)
+    if (ringdev_start(&dev, as, MMIO, size) != RINGDEV_OK)
         die("start failed", size, 0);
     expect_len = checked = 0;
     for (size_t i = 2; i + 3 <= len && i < 3 * 512; i += 3) {

@@ -1,6 +1,6 @@
 /* heap_ab.c - workload (a) of heap_bench on two builds of subsys/heap in one process.
  *
- * Heap A is this tree's (libks_sim.a); heap B is another tree's, its symbols renamed
+ * Heap A is this tree's (libks_subsys.a); heap B is another tree's, its symbols renamed
  * B_* (scripts/bench/heap_ab.sh builds this). Each repetition runs A, B, glibc, then A
  * again, and B's paired ratio is its rate over the mean of A's two runs: the two
  * builds see the same machine, a few milliseconds apart, so changes of a few percent
@@ -8,6 +8,7 @@
  * share one sim and one address space; each grows in its own area.
  * Output: "AB <A Mops/s> <B Mops/s> <glibc Mops/s> <median B/A> <median A/glibc>". */
 #include "bench.h"
+#include <kmachine.h>
 #include <arch/cpu.h>
 #include <heap/heap.h>
 #include <paging/paging.h>
@@ -47,14 +48,12 @@ int main(int argc, char **argv)
         return 2;
     long n = quick ? 100000 : 4000000;
     bench_heap_sizes(sizes, NSIZES);
-    static struct pg_space as;
-    struct sim_config cfg = {.ram_size = UINT64_C(1) << 30, .ncpus = 2};
-    if (sim_boot(&cfg))
+    struct kmachine_opts o = {
+        .heap = KMACHINE_HEAP_FAST, .ram_size = UINT64_C(1) << 30, .ncpus = 2, .no_history = true};
+    struct kmachine m;
+    if (kmachine_boot(&o, &m))
         return 1;
-    sim_set_history(false);
-    if (!heap_init(HEAP_FAST) || frame_init() || va_init() ||
-        pg_space_adopt(&as, arch_read_cr3()) || !heap_attach_paging(&as) ||
-        !B_heap_init(HEAP_FAST) || !B_heap_attach_paging(&as)) {
+    if (!B_heap_init(HEAP_FAST) || !B_heap_attach_paging(m.space)) {
         fprintf(stderr, "heap_ab: the heaps would not start\n");
         return 1;
     }

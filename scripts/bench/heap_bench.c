@@ -22,6 +22,7 @@
  * "RESULT libc <workload> <ops/s>" and "RATIO <allocator> <workload> <ratio>" (the
  * median of the repetitions' ratios). */
 #include "bench.h"
+#include <kmachine.h>
 #include <arch/cpu.h>
 #include <heap/heap.h>
 #include <paging/paging.h>
@@ -169,14 +170,13 @@ int main(int argc, char **argv)
     bench_heap_sizes(sizes, NSIZES);
     use_null = strcmp(alloc, "null") == 0;
     if (strncmp(alloc, "kernsim", 7) == 0) {
-        static struct pg_space as;
         use_kernsim = true;
-        struct sim_config cfg = {.ram_size = UINT64_C(1) << 30, .ncpus = 2};
-        if (sim_boot(&cfg))
-            return 1;
-        sim_set_history(false);
-        if (!heap_init(strcmp(alloc, "kernsim-fast") ? HEAP_CHECKING : HEAP_FAST) || frame_init() ||
-            va_init() || pg_space_adopt(&as, arch_read_cr3()) || !heap_attach_paging(&as))
+        struct kmachine_opts o = {.heap = strcmp(alloc, "kernsim-fast") ? KMACHINE_HEAP_CHECKING
+                                                                        : KMACHINE_HEAP_FAST,
+                                  .ram_size = UINT64_C(1) << 30,
+                                  .ncpus = 2,
+                                  .no_history = true};
+        if (kmachine_boot(&o, NULL))
             return 1;
     }
     long n[3] = {quick ? 100000 : 4000000, quick ? 100 : 2000, quick ? 100000 : 2000000};

@@ -8,6 +8,7 @@
  * Each number is the median of --reps runs. Page history is off (it takes a backtrace
  * per PTE store). Usage: paging_bench [--quick] [--reps N] */
 #include "bench.h"
+#include <kmachine.h>
 #include <arch/cpu.h>
 #include <arch/mem.h>
 #include <paging/paging.h>
@@ -26,7 +27,7 @@ static void check(struct pg_ret r, const char *what)
     }
 }
 
-static struct pg_space loaded, unloaded;
+static struct pg_space *loaded, unloaded; /* loaded: the kernel's, from kmachine_boot */
 static int reps = 5;
 
 /* ns per map+unmap of one 4 KiB page, tables kept alive by a neighbour page. */
@@ -107,12 +108,10 @@ int main(int argc, char **argv)
         }
     }
     /* 3 GiB of simulated RAM: a 1 GiB-aligned frame and 1 GiB of contiguous 4K frames. */
-    struct sim_config cfg = {.ram_size = UINT64_C(3) << 30};
-    if (sim_boot(&cfg))
-        return 1;
-    sim_set_history(false);
-    if (frame_init() || va_init() || pg_space_adopt(&loaded, arch_read_cr3()) ||
-        pg_space_create(&unloaded, &loaded))
+    struct kmachine_opts o = {
+        .level = KMACHINE_PAGING, .ram_size = UINT64_C(3) << 30, .no_history = true};
+    struct kmachine m;
+    if (kmachine_boot(&o, &m) || !(loaded = m.space) || pg_space_create(&unloaded, loaded))
         return 1;
     uint64_t gib = quick ? 16 * ARCH_PAGE_2M : ARCH_PAGE_1G;
     struct pg_ret big = frame_alloc(ARCH_PAGE_1G);
@@ -124,7 +123,7 @@ int main(int argc, char **argv)
     printf("paging_bench: median of %d runs%s; history off\n\n", reps,
            quick ? " (quick sizes)" : "");
     printf("%-44s %14s %14s\n", "", "loaded", "table-only");
-    struct pg_space *sp[2] = {&loaded, &unloaded};
+    struct pg_space *sp[2] = {loaded, &unloaded};
     double mu[2], tr[2];
     for (int s = 0; s < 2; s++) {
         mu[s] = map_unmap_4k(sp[s], va.value, big.value, n);
@@ -154,7 +153,7 @@ int main(int argc, char **argv)
     printf("%-44s %11.3f ms %11.3f ms\n", label, m2[0], m2[1]);
     if (!quick)
         printf("%-44s %11.3f ms %11.3f ms\n", "map 1 GiB as one 1 GiB page", m1[0], m1[1]);
-    if (!frame_valid() || !pg_space_valid(&loaded) || !pg_space_valid(&unloaded)) {
+    if (!frame_valid() || !pg_space_valid(loaded) || !pg_space_valid(&unloaded)) {
         fprintf(stderr, "paging_bench: consistency check failed\n");
         return 1;
     }

@@ -8,6 +8,7 @@
  *            a 2-cell ring) under random and under PCT: complete schedules per second
  * Lines: "RESULT <what> <value>", medians of --reps runs. */
 #include "bench.h"
+#include <kmachine.h>
 #include <arch/atomic.h>
 #include <arch/cpu.h>
 #include <queue/queue.h>
@@ -69,11 +70,7 @@ int main(int argc, char **argv)
     bool quick = false;
     if (bench_args(argc, argv, &reps, &quick))
         return 2;
-    if (sim_boot(&(struct sim_config){.ncpus = 2}))
-        return 2;
-    static struct pg_space kernel;
-    if (!heap_init(HEAP_FAST) || frame_init() != PG_OK || va_init() != PG_OK ||
-        pg_space_adopt(&kernel, arch_read_cr3()) != PG_OK || !heap_attach_paging(&kernel))
+    if (kmachine_boot(&(struct kmachine_opts){.heap = KMACHINE_HEAP_FAST, .ncpus = 2}, NULL))
         return 2;
     adds = quick ? 2000 : 50000;
     uint64_t nsched = quick ? 200 : 20000;

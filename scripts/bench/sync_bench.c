@@ -13,6 +13,7 @@
  * Each line: "RESULT <what> <impl> <value>" (median of --reps runs), then ratios.
  * Lock tracking (lockdep) is off, as in a kernel built without lock proving. */
 #include "bench.h"
+#include <kmachine.h>
 #include <ck_ring.h>
 #include <ck_rwlock.h>
 #include <ck_spinlock.h>
@@ -203,7 +204,7 @@ int main(int argc, char **argv)
         return 2;
     n_items = quick ? 20000 : 4000000;
     n_ops = quick ? 20000 : 4000000;
-    if (sim_boot(&(struct sim_config){.ncpus = 2}))
+    if (kmachine_boot(&(struct kmachine_opts){.level = KMACHINE_SIM, .ncpus = 2}, NULL))
         return 2;
     sim_lockdep_enable(false);
     static const char *qn[] = {"kernsim-mpmc_ring", "ck_ring_mpmc"};

@@ -3,6 +3,7 @@
  * preset): the simulated CPUs are TSan fibers whose hand-offs do not synchronise, so
  * the two increments are concurrent, and TSan names the variable and both stacks.
  * Deterministic: seed 1 of the random strategy, the same report every run. */
+#include <kmachine.h>
 #include <arch/atomic.h>
 #include <sim/sched.h>
 #include <sim/sim.h>
@@ -28,7 +29,7 @@ static void rx_cpu(unsigned me, void *ctx)
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
-    if (sim_boot(NULL))
+    if (kmachine_boot(&(struct kmachine_opts){.level = KMACHINE_SIM}, NULL))
         return 2;
     static struct sim_explore_result res;
     const struct sim_scenario sc = {.name = "data_race", .ncpus = 2, .cpu = rx_cpu};

@@ -1,19 +1,17 @@
 /* machine.c - see machine.h. */
 #include "machine.h"
+#include <kmachine.h>
 #include <sim/sim.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 struct pg_space *bug_boot(void)
 {
-    static struct pg_space as;
+    struct kmachine m;
     setvbuf(stdout, NULL, _IONBF, 0);
-    if (sim_boot(NULL) || !heap_init(HEAP_CHECKING) || frame_init() || va_init() ||
-        pg_space_adopt(&as, arch_read_cr3()) || !heap_attach_paging(&as)) {
-        fprintf(stderr, "bug program: the machine did not boot\n");
+    if (kmachine_boot(&(struct kmachine_opts){.heap = KMACHINE_HEAP_CHECKING}, &m))
         exit(2);
-    }
-    return &as;
+    return m.space;
 }
 
 int bug_finish(const char *name)

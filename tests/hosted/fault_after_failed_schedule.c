@@ -6,6 +6,7 @@
  * with nothing ordering the two for TSan: it must say nothing about the MMU's own state.
  * Exit 0 when all holds; ctest also fails the test on any TSan warning. Under Valgrind,
  * which reports the deliberate plain access itself, it skips (exit 77). */
+#include <kmachine.h>
 #include <arch/atomic.h>
 #include <arch/cpu.h>
 #include <arch/fault.h>
@@ -71,7 +72,7 @@ int main(void)
         printf("skip: Valgrind reports the deliberate plain access to an unmapped page\n");
         return 77;
     }
-    if (sim_boot(NULL))
+    if (kmachine_boot(&(struct kmachine_opts){.level = KMACHINE_SIM}, NULL))
         return 2;
     static const struct sim_scenario sc = {
         .name = "fault_after_failed_schedule", .ncpus = 2, .setup = setup, .cpu = cpu};

@@ -1,6 +1,7 @@
 /* fault_backtrace.c - an unhandled page fault in kernel code panics, and the panic's
  * backtrace (kernsim's unwinder, through the signal frame) names the function that
  * faulted and its callers. Run by ctest under scripts/expect-failure. */
+#include <kmachine.h>
 #include <arch/mem.h>
 #include <sim/sim.h>
 #include <stdio.h>
@@ -17,7 +18,7 @@ __attribute__((noinline)) static int driver_probe(void)
 
 int main(void)
 {
-    if (sim_boot(NULL))
+    if (kmachine_boot(&(struct kmachine_opts){.level = KMACHINE_SIM}, NULL))
         return 2;
     printf("%d\n", driver_probe());
     return 0; /* not reached: the fault panics */

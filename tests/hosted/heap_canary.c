@@ -2,6 +2,7 @@
  * line, in checking mode. ctest runs it under each checker and requires the checker's
  * own report: proof that kernel-heap blocks are real to ASan, MSan and memcheck. */
 #include <arch/cpu.h>
+#include <kmachine.h>
 #include <heap/heap.h>
 #include <paging/paging.h>
 #include <sim/sim.h>
@@ -12,13 +13,11 @@ static volatile uint8_t sink;
 
 int main(int argc, char **argv)
 {
-    static struct pg_space as;
     if (argc != 2) {
         fprintf(stderr, "usage: heap_canary uninit-read|overflow|use-after-free|leak\n");
         return 2;
     }
-    if (sim_boot(NULL) || !heap_init(HEAP_CHECKING) || frame_init() || va_init() ||
-        pg_space_adopt(&as, arch_read_cr3()) || !heap_attach_paging(&as))
+    if (kmachine_boot(&(struct kmachine_opts){.heap = KMACHINE_HEAP_CHECKING}, NULL))
         return 2;
     uint8_t *p = kmalloc(24);
     if (!strcmp(argv[1], "uninit-read")) {

@@ -13,6 +13,7 @@
 #include <heap/heap.h>
 #include <heap/heap_internal.h>
 #include <paging/paging.h>
+#include <kmachine.h>
 #include <sim/sim.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,15 +47,14 @@ static void runaway(uint8_t *a, size_t from, size_t over)
 
 int main(int argc, char **argv)
 {
-    static struct pg_space as;
     const char *c = argc == 2 ? argv[1] : "";
     bool checking = !strcmp(c, "alloc") || !strcmp(c, "header");
     if (argc != 2) {
         fprintf(stderr, "usage: heap_corruption trim|stats|valid|alloc|remote|header|pool\n");
         return 2;
     }
-    if (sim_boot(NULL) || !heap_init(checking ? HEAP_CHECKING : HEAP_FAST) || frame_init() ||
-        va_init() || pg_space_adopt(&as, arch_read_cr3()) || !heap_attach_paging(&as))
+    struct kmachine_opts o = {.heap = checking ? KMACHINE_HEAP_CHECKING : KMACHINE_HEAP_FAST};
+    if (kmachine_boot(&o, NULL))
         return 2;
     /* A checked block of SIZE is a raw block of the class that holds it with its
      * header and redzones; a fast one is the class itself. */

@@ -9,6 +9,7 @@
  * Each must print kernsim's "a fault outside the simulated machine" or "a fault while
  * kernsim was handling a fault" line with the faulting function in the stack, then
  * crash (or hand over to the checker's own report); ctest requires the line. */
+#include <kmachine.h>
 #include <arch/cpu.h>
 #include <arch/fault.h>
 #include <sim/sim.h>
@@ -40,7 +41,7 @@ static void touch_unmapped(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || sim_boot(NULL)) {
+    if (argc != 2 || kmachine_boot(&(struct kmachine_opts){.level = KMACHINE_SIM}, NULL)) {
         fprintf(stderr, "usage: host_fault runaway|nested|caught\n");
         return 2;
     }

@@ -6,6 +6,7 @@
  *                            the fibers' hand-offs do not synchronise, so still a race
  *   race_canary det-locked   the counter under a spinlock: no report, exit 0
  *   race_canary free-locked  the same with threads */
+#include <kmachine.h>
 #include <arch/atomic.h>
 #include <sim/sched.h>
 #include <sim/sim.h>
@@ -43,7 +44,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: unknown mode '%s'\n", argv[0], m);
         return 2;
     }
-    if (sim_boot(NULL))
+    if (kmachine_boot(&(struct kmachine_opts){.level = KMACHINE_SIM}, NULL))
         return 2;
     if (!det)
         return sim_run_cpus(2, bump, NULL) ? 2 : 0;

@@ -7,6 +7,7 @@
  * must still be refused, not write into the newcomer. */
 #include <arch/cpu.h>
 #include <paging/paging.h>
+#include <kmachine.h>
 #include <sim/sim.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,14 +15,14 @@
 int main(int argc, char **argv)
 {
     static struct sim_timer timer;
-    static struct pg_space as;
+    struct kmachine m;
     static struct pg_region regs, copy, next;
     struct pg_view v;
     bool through_copy = argc > 1 && !strcmp(argv[1], "copy");
-    if (sim_boot(NULL) || sim_timer_attach(&timer, UINT64_C(0xfed00000)) || frame_init() ||
-        va_init() || pg_space_adopt(&as, arch_read_cr3()) ||
-        pg_region_map_frames(&regs, &as, UINT64_C(0xfed00000), ARCH_PAGE_4K, ARCH_PAGE_4K, PG_MMIO,
-                             "timer-regs") ||
+    if (kmachine_boot(&(struct kmachine_opts){.level = KMACHINE_PAGING}, &m) ||
+        sim_timer_attach(&timer, UINT64_C(0xfed00000)) ||
+        pg_region_map_frames(&regs, m.space, UINT64_C(0xfed00000), ARCH_PAGE_4K, ARCH_PAGE_4K,
+                             PG_MMIO, "timer-regs") ||
         pg_view_get(&regs, 0, SIM_TIMER_SIZE, 4, true, &v)) {
         fprintf(stderr, "view_after_release: set-up failed\n");
         return 2;
@@ -29,7 +30,7 @@ int main(int argc, char **argv)
     copy = regs;
     if (pg_region_release(through_copy ? &copy : &regs) ||
         (through_copy &&
-         (pg_region_alloc(&next, &as, ARCH_PAGE_4K, ARCH_PAGE_4K, PG_WRITE, "newcomer") ||
+         (pg_region_alloc(&next, m.space, ARCH_PAGE_4K, ARCH_PAGE_4K, PG_WRITE, "newcomer") ||
           next.va != regs.va))) {
         fprintf(stderr, "view_after_release: release or reuse failed\n");
         return 2;

@@ -1,12 +1,7 @@
 /* sim_main.c - the hosted test runner: boot the fake machine, run the registered
  * suites, print KTAP, exit 0 only if every case passed. */
 #include "../ktest/ktest.h"
-#include <arch/cpu.h>
-#include <heap/heap.h>
-#include <paging/paging.h>
-#include <sim/sim.h>
-#include <stdlib.h>
-#include <valgrind/valgrind.h>
+#include "kmachine.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -22,16 +17,6 @@ static void usage(FILE *f, const char *argv0)
             "                    Valgrind, fast otherwise)\n"
             "Exit status: 0 all passed, 1 some case failed, 2 bad usage or boot failure.\n",
             argv0);
-}
-
-static bool checkers_present(void)
-{
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
-    return true;
-#endif
-#endif
-    return RUNNING_ON_VALGRIND;
 }
 
 int main(int argc, char **argv)
@@ -59,26 +44,10 @@ int main(int argc, char **argv)
         return 2;
     }
     setvbuf(stdout, NULL, _IONBF, 0);
-    enum heap_mode mode = checkers_present() ? HEAP_CHECKING : HEAP_FAST;
-    const char *m = getenv("KERNSIM_HEAP_MODE");
-    if (m && !strcmp(m, "fast"))
-        mode = HEAP_FAST;
-    else if (m && !strcmp(m, "checking"))
-        mode = HEAP_CHECKING;
-    else if (m && *m) {
-        fprintf(stderr, "%s: KERNSIM_HEAP_MODE=%s: want fast or checking\n", argv[0], m);
-        return 2;
-    }
-    if (sim_boot(NULL) != 0)
-        return 2;
-    /* Boot the kernel's memory the way the bare kernel does: heap first (on its
+    /* The kernel's memory boots the way the bare kernel's does: heap first (on its
      * arena), then paging, then the heap grows through it. */
-    static struct pg_space kernel;
-    if (!heap_init(mode) || frame_init() != PG_OK || va_init() != PG_OK ||
-        pg_space_adopt(&kernel, arch_read_cr3()) != PG_OK || !heap_attach_paging(&kernel)) {
-        fprintf(stderr, "%s: the kernel heap or paging did not start\n", argv[0]);
+    if (kmachine_boot(NULL, NULL) != KMACHINE_OK)
         return 2;
-    }
     unsigned ran = 0;
     unsigned failed = ktest_run(filter, &ran);
     if (ran == 0) {

@@ -29,7 +29,7 @@ extern void (*volatile sim_lock_hook)(int ev, const void *lock, const struct arc
                                       unsigned flags);
 #define ARCH_LOCK_HOOK(ev, lock, map, flags)                                                       \
     do {                                                                                           \
-        void (*hook_)(int, const void *, const struct arch_lockdep_map *, unsigned) =             \
+        void (*hook_)(int, const void *, const struct arch_lockdep_map *, unsigned) =              \
             sim_lock_hook;                                                                         \
         if (__builtin_expect(hook_ != 0, 0))                                                       \
             hook_((ev), (lock), (map), (flags));                                                   \

@@ -9,7 +9,7 @@
 #define ARCH_CPU_ID() 0u
 
 /* One CPU runs kernel code directly: a scheduling point is nothing. */
-#define ARCH_SCHED_POINT(addr, kind) ((void)(addr), (void)(kind))
+#define ARCH_SCHED_POINT(addr, kind)         ((void)(addr), (void)(kind))
 /* No lock tracking on the real machine yet (lockdep there waits for backtraces). */
 #define ARCH_LOCK_HOOK(ev, lock, map, flags) ((void)(ev), (void)(lock), (void)(map), (void)(flags))
 
