@@ -15,18 +15,26 @@ set(KS_BARE_FLAGS
 
 find_program(KS_LLD ld.lld REQUIRED)
 
+# The bare build's flags and include path, for everything the kernel is made of.
+add_library(ks_bare_flags INTERFACE)
+target_include_directories(ks_bare_flags INTERFACE ${PROJECT_SOURCE_DIR}/arch_stub/include
+                                                   ${PROJECT_SOURCE_DIR}/subsys
+                                                   ${PROJECT_SOURCE_DIR}/arch_stub/x86_64/include)
+target_link_libraries(ks_bare_flags INTERFACE ks_warnings)
+target_compile_options(ks_bare_flags INTERFACE ${KS_BARE_FLAGS})
+# The subsystems apart, as objects: the kernel links them, and the seam rule
+# (scripts/check-seam-rule) reads them.
+add_library(ks_subsys_bare OBJECT ${KS_SUBSYS} ${KS_SUBSYS_UNWIND})
+target_link_libraries(ks_subsys_bare PRIVATE ks_bare_flags)
+
 add_executable(kernsim-kernel
   bare/boot.S bare/isr.S bare/idt.c bare/tss.c bare/double_fault.c bare/mm.c bare/main.c
   bare/unwind.c bare/kallsyms.c
   arch_stub/x86_64/cpu.c arch_stub/x86_64/io.c arch_stub/x86_64/mem.c
   arch_stub/x86_64/console.c arch_stub/x86_64/panic.c arch_stub/x86_64/fault.c
   arch_stub/x86_64/probe.S arch_stub/x86_64/setjmp.S arch_stub/x86_64/libc.c
-  ${KS_SEAM_COMMON} ${KS_SUBSYS} ${KS_SUBSYS_UNWIND} ${KS_KTEST} ${KS_SHARED_TESTS} ${KS_CATCH_TEST})
-target_include_directories(kernsim-kernel PRIVATE ${PROJECT_SOURCE_DIR}/arch_stub/include
-                                                  ${PROJECT_SOURCE_DIR}/subsys
-                                                  ${PROJECT_SOURCE_DIR}/arch_stub/x86_64/include)
-target_link_libraries(kernsim-kernel PRIVATE ks_warnings)
-target_compile_options(kernsim-kernel PRIVATE ${KS_BARE_FLAGS})
+  ${KS_SEAM_COMMON} $<TARGET_OBJECTS:ks_subsys_bare> ${KS_KTEST} ${KS_SHARED_TESTS} ${KS_CATCH_TEST})
+target_link_libraries(kernsim-kernel PRIVATE ks_bare_flags)
 target_link_options(kernsim-kernel PRIVATE --target=x86_64-unknown-none-elf -nostdlib -static
                     -fuse-ld=lld -Wl,-T,${PROJECT_SOURCE_DIR}/bare/kernel.ld -Wl,--no-pie
                     -Wl,-z,max-page-size=4096 -Wl,--build-id=none -Wl,--eh-frame-hdr)

@@ -331,6 +331,13 @@ endforeach()
 # The runner itself refuses bad arguments.
 add_test(NAME sim.runner_rejects_bad_flag COMMAND seam_test --no-such-flag)
 set_tests_properties(sim.runner_rejects_bad_flag PROPERTIES LABELS sim WILL_FAIL TRUE)
+# ... and a heap mode that is neither: kmachine_boot names it and boots nothing.
+add_test(NAME sim.boot_rejects_bad_heap_mode
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure
+                 --output "^kernsim: boot: KERNSIM_HEAP_MODE wants fast or checking: slow$" --
+                 ${KS_TEST_WRAPPER} $<TARGET_FILE:seam_test>)
+set_tests_properties(sim.boot_rejects_bad_heap_mode PROPERTIES LABELS sim TIMEOUT 60
+                     ENVIRONMENT KERNSIM_HEAP_MODE=slow)
 
 # Run `exe BUG` under the checker for each "BUG|report regex" in `cases`: the test
 # passes only if the program fails and the checker's report is in its output.
