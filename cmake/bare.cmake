@@ -35,6 +35,7 @@ add_executable(kernsim-kernel
   arch_stub/x86_64/probe.S arch_stub/x86_64/setjmp.S arch_stub/x86_64/libc.c
   ${KS_SEAM_COMMON} $<TARGET_OBJECTS:ks_subsys_bare> ${KS_KTEST} ${KS_SHARED_TESTS} ${KS_CATCH_TEST})
 target_link_libraries(kernsim-kernel PRIVATE ks_bare_flags)
+target_include_directories(kernsim-kernel PRIVATE ${PROJECT_SOURCE_DIR}/arch_stub/common)
 target_link_options(kernsim-kernel PRIVATE --target=x86_64-unknown-none-elf -nostdlib -static
                     -fuse-ld=lld -Wl,-T,${PROJECT_SOURCE_DIR}/bare/kernel.ld -Wl,--no-pie
                     -Wl,-z,max-page-size=4096 -Wl,--build-id=none -Wl,--eh-frame-hdr)

@@ -49,6 +49,8 @@ add_library(ks_seam STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c si
                            sim/unwind_host.c sim/dma.c sim/symbols.c ${KS_SEAM_COMMON})
 find_package(Threads REQUIRED)
 target_link_libraries(ks_seam PUBLIC ks_host_flags Threads::Threads ${CMAKE_DL_LIBS})
+# What the seam's two implementations share with its common code, for them alone.
+target_include_directories(ks_seam PRIVATE ${PROJECT_SOURCE_DIR}/arch_stub/common)
 add_library(ks_unwind STATIC ${KS_SUBSYS_UNWIND})
 # The seam's panic path calls the unwinder, whose catch_unwind calls the seam: two
 # static libraries that name each other, which CMake repeats on the link line.

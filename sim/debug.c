@@ -1,19 +1,15 @@
 /* debug.c - arch/debug.h in the sim: the checkers' client interfaces, stacks, and
- * what an address is. Every sanitizer entry point is weak, so one build serves all. */
+ * what an address is. Every sanitizer entry point is weak (san.h), so one build serves
+ * all. */
 #define _GNU_SOURCE
 #include "sim_internal.h"
+#include "san.h"
 #include <arch/console.h>
 #include <arch/debug.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <string.h>
 #include <valgrind/memcheck.h>
-
-void __asan_poison_memory_region(const volatile void *p, size_t size) __attribute__((weak));
-void __asan_unpoison_memory_region(const volatile void *p, size_t size) __attribute__((weak));
-void __msan_poison(const volatile void *p, size_t size) __attribute__((weak));
-void __msan_allocated_memory(const volatile void *p, size_t size) __attribute__((weak));
-void __msan_unpoison(const volatile void *p, size_t size) __attribute__((weak));
 
 void arch_san_alloc(const void *p, size_t size, size_t redzone, bool zeroed)
 {
@@ -43,10 +39,6 @@ void arch_san_poison(const void *p, size_t size)
         __asan_poison_memory_region(p, size);
     VALGRIND_MAKE_MEM_NOACCESS(p, size);
 }
-
-void __asan_handle_no_return(void) __attribute__((weak));
-void __asan_set_error_report_callback(void (*cb)(const char *)) __attribute__((weak));
-void *__asan_get_report_address(void) __attribute__((weak));
 
 /* AddressSanitizer knows an address was poisoned, not which kernel-heap block it is
  * in: after its report, before it exits, let the describers say (sim_debug_init). */

@@ -2,8 +2,9 @@
  * mapped and unmapped (interned backtraces) and which region it belonged to, so a
  * fault on a page that used to be mapped can say so. */
 #define _GNU_SOURCE
-#include "../arch_stub/common/arch_internal.h"
+#include "arch_internal.h"
 #include "sim_internal.h"
+#include "san.h"
 #include <arch/console.h>
 #include <dlfcn.h>
 #include <execinfo.h>
@@ -182,18 +183,11 @@ __attribute__((noinline)) static int fp_backtrace(void **pcs, int max)
  * synchronisation), so that it neither reports the sim nor orders the CPUs. A spin lock,
  * not a mutex: the fault handler interns too (never while its thread is in here: the
  * table is host memory, so nothing in here faults into the handler). */
-void __tsan_ignore_thread_begin(void) __attribute__((weak));
-void __tsan_ignore_thread_end(void) __attribute__((weak));
-void AnnotateIgnoreSyncBegin(const char *file, int line) __attribute__((weak));
-void AnnotateIgnoreSyncEnd(const char *file, int line) __attribute__((weak));
 static bool intern_busy;
 
 static void intern_lock(void)
 {
-    if (__tsan_ignore_thread_begin) {
-        __tsan_ignore_thread_begin();
-        AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
-    }
+    san_hide(true);
     while (__atomic_test_and_set(&intern_busy, __ATOMIC_ACQUIRE))
         __builtin_ia32_pause();
 }
@@ -201,10 +195,7 @@ static void intern_lock(void)
 static void intern_unlock(void)
 {
     __atomic_clear(&intern_busy, __ATOMIC_RELEASE);
-    if (__tsan_ignore_thread_begin) {
-        AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
-        __tsan_ignore_thread_end();
-    }
+    san_hide(false);
 }
 
 static uint32_t intern_locked(void **pcs, int n, int skip);
@@ -338,10 +329,6 @@ void arch_mm_annotate(uint64_t va, uint64_t size, const char *name)
     for (uint64_t i = first; i < first + n && i < N4K; i++)
         h.pages[i].name = (uint16_t)id;
 }
-
-/* Provided by the sanitizer runtimes; NULL without one. */
-void __sanitizer_symbolize_pc(void *pc, const char *fmt, char *out, size_t out_size)
-    __attribute__((weak));
 
 size_t sim_stack_format(uint32_t id, const char *indent, char *buf, size_t size)
 {

@@ -12,6 +12,7 @@
  * this run deadlocked. In a deterministic run the report fails the schedule. */
 #define _GNU_SOURCE
 #include "sim_internal.h"
+#include "san.h"
 #include <arch/console.h>
 #include <arch/cpu.h>
 #include <arch/lockdep.h>
@@ -22,25 +23,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ThreadSanitizer must not see the tracker: its mutex would order CPUs that the locks
- * themselves do not, hiding races. NULL without TSan. */
-void __tsan_ignore_thread_begin(void) __attribute__((weak));
-void __tsan_ignore_thread_end(void) __attribute__((weak));
-void AnnotateIgnoreSyncBegin(const char *file, int line) __attribute__((weak));
-void AnnotateIgnoreSyncEnd(const char *file, int line) __attribute__((weak));
-
-static void tsan_hide(bool on)
-{
-    if (!__tsan_ignore_thread_begin)
-        return;
-    if (on) {
-        __tsan_ignore_thread_begin();
-        AnnotateIgnoreSyncBegin(__FILE__, __LINE__);
-    } else {
-        AnnotateIgnoreSyncEnd(__FILE__, __LINE__);
-        __tsan_ignore_thread_end();
-    }
-}
+/* ThreadSanitizer must not see the tracker (san_hide): its mutex would order CPUs
+ * that the locks themselves do not, hiding races. */
 
 #define MAX_CLASSES  128
 #define MAX_HELD     16
@@ -160,9 +144,9 @@ static void finish_report(uint32_t now)
 {
     if (sim_sched_active()) {
         pthread_mutex_unlock(&L.mu);
-        tsan_hide(false);
+        san_hide(false);
         sim_sched_fail_stack(L.last, now); /* does not return */
-        tsan_hide(true);
+        san_hide(true);
         pthread_mutex_lock(&L.mu);
     }
     fputs(L.last, stderr);
@@ -173,7 +157,7 @@ static void finish_report(uint32_t now)
 static __attribute__((noreturn)) void fatal_report(uint32_t now, const char *what)
 {
     pthread_mutex_unlock(&L.mu);
-    tsan_hide(false);
+    san_hide(false);
     sim_sched_fail_stack(L.last, now); /* returns only outside a run */
     fputs(L.last, stderr);
     arch_panic("kernsim lockdep: %s", what);
@@ -269,7 +253,7 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
     unsigned cpu = arch_cpu_id();
     if (cpu >= MAX_CPUS)
         return;
-    tsan_hide(true);
+    san_hide(true);
     pthread_mutex_lock(&L.mu);
     typeof(L.cpu[0]) *me = &L.cpu[cpu];
     unsigned c = class_id(map);
@@ -331,7 +315,7 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
     }
     }
     pthread_mutex_unlock(&L.mu);
-    tsan_hide(false);
+    san_hide(false);
 }
 
 void sim_lockdep_enable(bool on)

@@ -23,8 +23,9 @@
  *
  * The model holds one address space for all CPUs (the host has one). */
 #define _GNU_SOURCE
-#include "../arch_stub/common/arch_internal.h"
+#include "arch_internal.h"
 #include "sim_internal.h"
+#include "san.h"
 #include <arch/console.h>
 #include <arch/cpu.h>
 #include <arch/debug.h>
@@ -861,8 +862,6 @@ static void unblock_as_interrupted(const ucontext_t *uc)
     if (mmu.widened)
         pthread_sigmask(SIG_SETMASK, &uc->uc_sigmask, NULL);
 }
-
-void __tsan_init(void) __attribute__((weak));
 
 static void handle_window_fault(struct sim_exec *x, siginfo_t *si, ucontext_t *uc);
 

@@ -2,6 +2,7 @@
  * a sanitizer sees the exact point). */
 #define _GNU_SOURCE
 #include "sim_internal.h"
+#include "san.h"
 #include <arch/console.h>
 #include <arch/panic.h>
 #include <arch/cpu.h>
@@ -12,9 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-/* Provided by every sanitizer runtime; NULL when none is linked. */
-void __sanitizer_print_stack_trace(void) __attribute__((weak));
 
 /* The backtrace from the caller, by kernsim's unwinder (through signal frames, so
  * from a fault too), with names from the executable's symbol table. */

@@ -12,6 +12,7 @@
  * bookkeeping runs with TSan's per-fiber ignores on. */
 #define _GNU_SOURCE
 #include "sim_internal.h"
+#include "san.h"
 #include <arch/atomic.h>
 #include <arch/console.h>
 #include <arch/cpu.h>
@@ -26,22 +27,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <valgrind/valgrind.h>
-
-/* Sanitizer runtimes' fiber interfaces; NULL when the runtime is not linked. */
-void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size)
-    __attribute__((weak));
-void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
-                                     size_t *size_old) __attribute__((weak));
-void __asan_unpoison_memory_region(const volatile void *p, size_t size) __attribute__((weak));
-void *__tsan_get_current_fiber(void) __attribute__((weak));
-void *__tsan_create_fiber(unsigned flags) __attribute__((weak));
-void __tsan_destroy_fiber(void *fiber) __attribute__((weak));
-void __tsan_switch_to_fiber(void *fiber, unsigned flags) __attribute__((weak));
-void __tsan_ignore_thread_begin(void) __attribute__((weak));
-void __tsan_ignore_thread_end(void) __attribute__((weak));
-void __tsan_acquire(void *addr) __attribute__((weak));
-void __tsan_release(void *addr) __attribute__((weak));
-#define TSAN_SWITCH_NO_SYNC 1u /* __tsan_switch_to_fiber_no_sync */
 
 void sim_ctx_switch(void **save_sp, void *load_sp);
 
@@ -142,14 +127,6 @@ static void tsan_edge(void *token, bool release)
         __tsan_acquire(token);
 }
 
-static void tsan_ignore(bool on)
-{
-    if (on && __tsan_ignore_thread_begin)
-        __tsan_ignore_thread_begin();
-    else if (!on && __tsan_ignore_thread_end)
-        __tsan_ignore_thread_end();
-}
-
 /* ---- reports ---- */
 
 static void rep(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -210,7 +187,7 @@ static __attribute__((noreturn)) void fail_now(void)
     sim_stack_set_bounds(0, 0);
     if (S.cur < S.n)
         tsan_edge(&S.f[S.cur], true);
-    tsan_ignore(false);
+    san_ignore_accesses(false);
     switch_ctx(&dummy, S.main_sp, S.main_tsan, S.main_lo, S.main_hi - S.main_lo, true, true);
     __builtin_unreachable();
 }
@@ -233,7 +210,7 @@ void sim_sched_fail_stack(const char *text, uint32_t stack)
         fputs(text, stderr);
         abort();
     }
-    tsan_ignore(true);
+    san_ignore_accesses(true);
     S.f[S.cur].park_fp = (uintptr_t)__builtin_frame_address(0);
     S.fail_stack = stack;
     rep("%s", text);
@@ -411,9 +388,9 @@ static void enter(unsigned next, void **save, bool sync)
     sim_exec_bind(&t->exec);
     /* Bookkeeping runs under TSan's ignores; a CPU is never switched out with them
      * on, so one abandoned by a failed schedule can be destroyed cleanly. */
-    tsan_ignore(false);
+    san_ignore_accesses(false);
     switch_ctx(save, t->sp, t->tsan, (uintptr_t)t->lo, STACK_SIZE, false, sync);
-    tsan_ignore(true);
+    san_ignore_accesses(true);
 }
 
 /* The current CPU stops (it may be finished): decide who runs next and go there. */
@@ -431,10 +408,10 @@ static void reschedule(bool finished)
             S.active = false;
             sim_stack_set_bounds(0, 0);
             tsan_edge(&S.f[me], true);
-            tsan_ignore(false);
+            san_ignore_accesses(false);
             switch_ctx(&S.f[me].sp, S.main_sp, S.main_tsan, S.main_lo, S.main_hi - S.main_lo, false,
                        true);
-            tsan_ignore(true);
+            san_ignore_accesses(true);
             return; /* the next schedule */
         }
         rep("kernsim sched: deadlock at step %lu: no CPU can make progress\n",
@@ -482,9 +459,9 @@ static void settle(struct fiber *me)
 
 static void sched_hook(const volatile void *addr, int kind_size)
 {
-    tsan_ignore(true);
+    san_ignore_accesses(true);
     if (!S.active || S.in_check) {
-        tsan_ignore(false);
+        san_ignore_accesses(false);
         return;
     }
     int kind = kind_size & 0xff;
@@ -504,7 +481,7 @@ static void sched_hook(const volatile void *addr, int kind_size)
             rep_cpus();
             fail_now();
         }
-        tsan_ignore(false);
+        san_ignore_accesses(false);
         return;
     }
     me->park_fp = (uintptr_t)__builtin_frame_address(0);
@@ -556,7 +533,7 @@ static void sched_hook(const volatile void *addr, int kind_size)
     }
     if (kind == ARCH_SP_RELAX)
         me->nrs = 0, me->rs_lost = false; /* a new iteration */
-    tsan_ignore(false);
+    san_ignore_accesses(false);
 }
 
 /* A CPU's life: run its work for a schedule, finish, wait for the next schedule.
@@ -567,15 +544,15 @@ static __attribute__((noreturn)) void fiber_start(void)
 {
     if (__sanitizer_finish_switch_fiber)
         __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
-    tsan_ignore(true); /* balanced by the end of each round */
+    san_ignore_accesses(true); /* balanced by the end of each round */
     for (;;) {
         unsigned me = S.cur;
         const struct sim_scenario *sc = S.sc;
         S.f[me].idle = false;
         tsan_edge(&S.sc, false); /* sees the setup */
-        tsan_ignore(false);
+        san_ignore_accesses(false);
         sc->cpu(me, sc->ctx);
-        tsan_ignore(true);
+        san_ignore_accesses(true);
         struct fiber *f = &S.f[me];
         f->park_fp = 0;
         settle(f);
@@ -657,12 +634,12 @@ static void run_schedule(uint64_t index)
 {
     /* The explorer's bookkeeping is invisible to TSan; the scenario's code is not. */
     const struct sim_scenario *sc = S.sc;
-    tsan_ignore(true);
+    san_ignore_accesses(true);
     sim_lockdep_reset(); /* before setup: the locks it takes are this schedule's */
-    tsan_ignore(false);
+    san_ignore_accesses(false);
     if (sc->setup)
         sc->setup(sc->ctx);
-    tsan_ignore(true);
+    san_ignore_accesses(true);
     for (unsigned i = 0; i < S.n; i++)
         fiber_reset(&S.f[i]);
     S.step = 0;
@@ -689,13 +666,13 @@ static void run_schedule(uint64_t index)
     sim_exec_bind(NULL);
     bool failed = S.failed;
     uint64_t steps = S.step;
-    tsan_ignore(false);
+    san_ignore_accesses(false);
     char why[512];
     if (!failed && sc->final && !sc->final(sc->ctx, why, sizeof(why))) {
-        tsan_ignore(true);
+        san_ignore_accesses(true);
         rep("kernsim sched: wrong final state after %lu steps: %s\n", (unsigned long)steps, why);
         S.failed = true;
-        tsan_ignore(false);
+        san_ignore_accesses(false);
     }
     if (sc->teardown)
         sc->teardown(sc->ctx);

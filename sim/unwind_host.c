@@ -2,6 +2,7 @@
  * linker (PT_GNU_EH_FRAME and the executable PT_LOAD), cached, and a stack reader. */
 #define _GNU_SOURCE
 #include "sim_internal.h"
+#include "san.h"
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
@@ -89,8 +90,6 @@ const struct unw_table *sim_unwind_lookup(uint64_t pc)
     pthread_mutex_unlock(&mods.mu);
     return hit;
 }
-
-void __msan_unpoison(const volatile void *p, size_t size) __attribute__((weak));
 
 /* Saved registers were pushed by uninstrumented prologues: MSan must not check them. */
 __attribute__((no_sanitize("memory"))) static bool stack_read(void *ctx, uint64_t addr, void *out,

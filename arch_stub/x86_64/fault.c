@@ -3,7 +3,7 @@
  * The hardware took the fault; the shared walker says which level refused it, the
  * kernel's hook gets a chance to fix it, and a probe instruction (listed in the
  * ex_table section) is resumed at its fix-up with the fault recorded. */
-#include "../common/arch_internal.h"
+#include "arch_internal.h"
 #include "x86.h"
 #include <arch/console.h>
 #include <arch/cpu.h>

@@ -4,7 +4,7 @@
 #include <arch/mem.h>
 #include <arch/panic.h>
 #include <arch/pte.h>
-#include "../common/arch_internal.h"
+#include "arch_internal.h"
 
 #define MAX_RANGES 32
 
