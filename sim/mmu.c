@@ -416,8 +416,8 @@ static void fill_table(struct run *r, phys_addr_t table, int level, uint64_t va_
         if (!(e & PTE_P) || !pt_entry_well_formed(e, level))
             continue;
         bool ew = w && (e & PTE_W);
-        if (level == 1 || (e & PTE_PS)) {
-            tlb_fill(r, va, span, PTE_ADDR(e) & ~(span - 1), ew);
+        if (pte_is_leaf(e, level)) {
+            tlb_fill(r, va, span, pte_leaf_frame(e, level), ew);
             continue;
         }
         phys_addr_t child = PTE_ADDR(e);
@@ -470,7 +470,7 @@ static void mark_stale(uint64_t lo, uint64_t hi, bool write_only);
 
 static bool leaf_at(pte_t e, int level)
 {
-    return (e & PTE_P) && (level == 1 || (e & PTE_PS));
+    return (e & PTE_P) && pte_is_leaf(e, level);
 }
 
 static void grow(uint64_t *lo, uint64_t *hi, uint64_t a, uint64_t b)
@@ -688,15 +688,9 @@ static bool walk_and_fill(uint64_t va, enum arch_access access, uint64_t ip, phy
         return true;
     }
     mmu.stats.faults++;
-    *f = (struct arch_fault){
-        .addr = va,
-        .ip = ip,
-        .root = mmu.cr3,
-        .access = access,
-        .reason = w.reason == ARCH_FAULT_NONE ? ARCH_FAULT_NOT_PRESENT : w.reason,
-        .level = w.reason == ARCH_FAULT_NON_CANONICAL ? 0 : w.level,
-        .entry = w.reason == ARCH_FAULT_NON_CANONICAL ? 0 : w.entry[w.level],
-    };
+    arch_fault_from_pt_walk(f, &w, mmu.cr3, va, access, ip);
+    if (f->reason == ARCH_FAULT_NONE)
+        f->reason = ARCH_FAULT_NOT_PRESENT;
     return false;
 }
 
@@ -874,8 +868,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
         /* A probe of host memory that is not there: what the walk says, as a fault. */
         unblock_as_interrupted(uc);
         arch_fault_from_walk(&x->probe_fault, va,
-                             (uc->uc_mcontext.gregs[REG_ERR] & 2) ? ARCH_ACCESS_WRITE
-                                                                  : ARCH_ACCESS_READ,
+                             arch_fault_access_of((uint64_t)uc->uc_mcontext.gregs[REG_ERR]),
                              (uint64_t)uc->uc_mcontext.gregs[REG_RIP]);
         if (x->probe_fault.reason == ARCH_FAULT_NONE)
             x->probe_fault.reason = ARCH_FAULT_NOT_PRESENT;
@@ -904,10 +897,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 static void handle_window_fault(struct sim_exec *x, siginfo_t *si, ucontext_t *uc)
 {
     uint64_t va = (uintptr_t)si->si_addr;
-    uint64_t err = (uint64_t)uc->uc_mcontext.gregs[REG_ERR];
-    enum arch_access access = (err & 16)  ? ARCH_ACCESS_EXEC
-                              : (err & 2) ? ARCH_ACCESS_WRITE
-                                          : ARCH_ACCESS_READ;
+    enum arch_access access = arch_fault_access_of((uint64_t)uc->uc_mcontext.gregs[REG_ERR]);
     struct arch_fault f;
     mmu_lock();
     mmu.stats.host_faults++;
@@ -945,17 +935,13 @@ static void handle_window_fault(struct sim_exec *x, siginfo_t *si, ucontext_t *u
     mmu_unlock();
     if (ok)
         return;
-    if (va == x->retry_va)
-        x->retry_n++;
-    else
-        x->retry_va = va, x->retry_n = 0;
-    if (arch_fault_dispatch(&f, x->retry_n) == ARCH_FAULT_RETRY) {
+    if (arch_fault_dispatch(&f, arch_fault_retry_note(&x->retry, va)) == ARCH_FAULT_RETRY) {
         mmu_lock();
         realise_at(va, access); /* the hook fixed the tables: no second fault for it */
         mmu_unlock();
         return;
     }
-    x->retry_va = 0;
+    x->retry.va = 0;
     if (x->probe_jmp) {
         x->probe_fault = f;
         siglongjmp(*x->probe_jmp, 1);
@@ -1046,7 +1032,7 @@ void arch_catch_restore(struct arch_catch_state s)
     struct sim_exec *x = sim_exec_self();
     x->probe_jmp = (sigjmp_buf *)s.word[0];
     x->handling = (unsigned)s.word[1];
-    x->retry_va = 0, x->retry_n = 0;
+    x->retry = (struct arch_fault_retry){0};
 }
 
 bool arch_probe_read8(const void *va, uint8_t *out, struct arch_fault *f)

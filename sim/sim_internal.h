@@ -2,6 +2,7 @@
 #ifndef SIM_INTERNAL_H
 #define SIM_INTERNAL_H
 
+#include "arch_internal.h"
 #include <arch/fault.h>
 #include <setjmp.h>
 #include <sim/sim.h>
@@ -32,9 +33,8 @@ bool sim_mmu_busy(void);
  * run (the scheduler binds the running one's; a CPU may be switched out inside a fault
  * hook), per host thread otherwise. */
 struct sim_exec {
-    uint64_t retry_va; /* last faulting address, for the retry bound */
-    unsigned retry_n;
-    sigjmp_buf *probe_jmp; /* set while a probe's access runs */
+    struct arch_fault_retry retry; /* the retry bound (arch_internal.h) */
+    sigjmp_buf *probe_jmp;         /* set while a probe's access runs */
     struct arch_fault probe_fault;
     unsigned handling; /* window faults being served on this CPU (a hook may fault again) */
 };

@@ -85,20 +85,26 @@ char *arch_fault_format(const struct arch_fault *f, char *buf, size_t size)
     return buf;
 }
 
-void arch_fault_from_walk(struct arch_fault *f, uint64_t va, enum arch_access access, uint64_t ip)
+void arch_fault_from_pt_walk(struct arch_fault *f, const struct pt_walk *w, phys_addr_t root,
+                             uint64_t va, enum arch_access access, uint64_t ip)
 {
-    struct pt_walk w;
-    phys_addr_t root = arch_read_cr3();
-    pt_walk(root, va, access, &w);
     *f = (struct arch_fault){
         .addr = va,
         .ip = ip,
         .root = root,
         .access = access,
-        .reason = w.reason,
-        .level = w.reason == ARCH_FAULT_NON_CANONICAL ? 0 : w.level,
-        .entry = w.reason == ARCH_FAULT_NON_CANONICAL ? 0 : w.entry[w.level],
+        .reason = w->reason,
+        .level = w->reason == ARCH_FAULT_NON_CANONICAL ? 0 : w->level,
+        .entry = w->reason == ARCH_FAULT_NON_CANONICAL ? 0 : w->entry[w->level],
     };
+}
+
+void arch_fault_from_walk(struct arch_fault *f, uint64_t va, enum arch_access access, uint64_t ip)
+{
+    struct pt_walk w;
+    phys_addr_t root = arch_read_cr3();
+    pt_walk(root, va, access, &w);
+    arch_fault_from_pt_walk(f, &w, root, va, access, ip);
 }
 
 enum arch_fault_action arch_fault_dispatch(const struct arch_fault *f, unsigned attempt)

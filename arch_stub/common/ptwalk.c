@@ -63,9 +63,9 @@ enum arch_fault_reason pt_walk(phys_addr_t root, uint64_t va, enum arch_access a
             deny_x = level;
         w->writable &= (e & PTE_W) != 0;
         w->executable &= (e & PTE_NX) == 0;
-        if (level == 1 || (e & PTE_PS)) {
+        if (pte_is_leaf(e, level)) {
             uint64_t size = UINT64_C(1) << PT_LEVEL_SHIFT(level);
-            uint64_t frame = level == 1 ? PTE_ADDR(e) : PTE_ADDR(e) & ~(size - 1);
+            uint64_t frame = pte_leaf_frame(e, level);
             w->page_size = size;
             w->pa = frame + (va & (size - 1));
             w->reason = ARCH_FAULT_NONE;

@@ -23,8 +23,7 @@ int x86_probe_write64(void *va, uint64_t v);
 static struct arch_fault probe_fault;
 static uint64_t probe_va; /* a #GP has no CR2: the probe says where it went */
 static enum arch_access probe_access;
-static uint64_t last_va;
-static unsigned retries;
+static struct arch_fault_retry retry;
 
 static const struct ex_entry *find_fixup(uint64_t rip)
 {
@@ -50,12 +49,8 @@ bool x86_handle_fault(struct x86_trap_frame *tf)
         arch_fault_dispatch(&f, ARCH_FAULT_MAX_RETRIES);
     } else {
         uint64_t va = x86_read_cr2();
-        enum arch_access access = (tf->error & 16)  ? ARCH_ACCESS_EXEC
-                                  : (tf->error & 2) ? ARCH_ACCESS_WRITE
-                                                    : ARCH_ACCESS_READ;
-        arch_fault_from_walk(&f, va, access, tf->rip);
-        retries = va == last_va ? retries + 1 : 0;
-        last_va = va;
+        arch_fault_from_walk(&f, va, arch_fault_access_of(tf->error), tf->rip);
+        unsigned retries = arch_fault_retry_note(&retry, va);
         if (f.reason == ARCH_FAULT_NONE) {
             /* The tables allow it: a stale TLB entry with fewer rights refused it.
              * Drop that entry and run the access again (a spurious fault). */
@@ -67,7 +62,7 @@ bool x86_handle_fault(struct x86_trap_frame *tf)
         }
         if (arch_fault_dispatch(&f, retries) == ARCH_FAULT_RETRY)
             return true;
-        last_va = 0;
+        retry.va = 0;
     }
     if (!fix) {
         char line[200];

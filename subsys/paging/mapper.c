@@ -56,16 +56,6 @@ static int level_of(uint64_t page_size)
                                        : 0;
 }
 
-static bool is_leaf(pte_t e, int level)
-{
-    return level == 1 || (e & PTE_PS);
-}
-
-static phys_addr_t leaf_frame(pte_t e, int level)
-{
-    return level == 1 ? PTE_ADDR(e) : PTE_ADDR(e) & ~(level_size(level) - 1);
-}
-
 static pte_t *table_ptr(phys_addr_t table)
 {
     return arch_phys_to_virt(table);
@@ -84,7 +74,8 @@ static phys_addr_t first_frame(phys_addr_t table, int level)
         pte_t e = arch_get_pte(&t[i]);
         if (!(e & PTE_P))
             continue;
-        return is_leaf(e, level) ? leaf_frame(e, level) : first_frame(PTE_ADDR(e), level - 1);
+        return pte_is_leaf(e, level) ? pte_leaf_frame(e, level)
+                                     : first_frame(PTE_ADDR(e), level - 1);
     }
     return 0;
 }
@@ -125,8 +116,8 @@ static void leaf_op(struct op *op, phys_addr_t table, unsigned i, int level, uin
     switch (op->kind) {
     case OP_MAP: {
         if (e & PTE_P) {
-            phys_addr_t there =
-                is_leaf(e, level) ? leaf_frame(e, level) : first_frame(PTE_ADDR(e), level - 1);
+            phys_addr_t there = pte_is_leaf(e, level) ? pte_leaf_frame(e, level)
+                                                      : first_frame(PTE_ADDR(e), level - 1);
             op->err = fail(PG_ERR_PAGE_ALREADY_MAPPED, there);
             return;
         }
@@ -144,12 +135,12 @@ static void leaf_op(struct op *op, phys_addr_t table, unsigned i, int level, uin
             op->err = fail(PG_ERR_PAGE_NOT_MAPPED, slot_va);
             return;
         }
-        if (!is_leaf(e, level)) {
+        if (!pte_is_leaf(e, level)) {
             op->err = fail(PG_ERR_COUNT_MISMATCH, slot_va); /* smaller pages live there */
             return;
         }
-        if ((e & PG_PTE_OWNED) && frame_count_of(leaf_frame(e, level)) > 1) {
-            op->err = fail(PG_ERR_FRAME_IN_USE, leaf_frame(e, level)); /* still shared */
+        if ((e & PG_PTE_OWNED) && frame_count_of(pte_leaf_frame(e, level)) > 1) {
+            op->err = fail(PG_ERR_FRAME_IN_USE, pte_leaf_frame(e, level)); /* still shared */
             return;
         }
         if (!op->commit)
@@ -157,9 +148,10 @@ static void leaf_op(struct op *op, phys_addr_t table, unsigned i, int level, uin
         set(table, i, e, 0);
         flush(op, slot_va);
         if (e & PG_PTE_TRACKED) {
-            frame_map_put(leaf_frame(e, level), size >> ARCH_PAGE_SHIFT);
-            if ((e & PG_PTE_OWNED) && frame_free(leaf_frame(e, level), size) != PG_OK)
-                arch_panic("pg_unmap: owned frame 0x%lx could not be freed", leaf_frame(e, level));
+            frame_map_put(pte_leaf_frame(e, level), size >> ARCH_PAGE_SHIFT);
+            if ((e & PG_PTE_OWNED) && frame_free(pte_leaf_frame(e, level), size) != PG_OK)
+                arch_panic("pg_unmap: owned frame 0x%lx could not be freed",
+                           pte_leaf_frame(e, level));
         }
         return;
     case OP_PROTECT: {
@@ -187,16 +179,18 @@ static void walk(struct op *op, phys_addr_t table, int level, uint64_t lo, uint6
         bool present = e & PTE_P;
         if (present && !pt_entry_well_formed(e, level))
             arch_panic("pg walk: malformed entry 0x%lx at level %d for 0x%lx", e, level, s);
-        if (level == op->leaf_level || (op->kind == OP_PROTECT && present && is_leaf(e, level))) {
+        if (level == op->leaf_level ||
+            (op->kind == OP_PROTECT && present && pte_is_leaf(e, level))) {
             if (op->kind == OP_PROTECT && (a != s || b != s + span)) {
-                op->err = fail(PG_ERR_PARENT_HUGE, leaf_frame(e, level)); /* covers part of it */
+                op->err =
+                    fail(PG_ERR_PARENT_HUGE, pte_leaf_frame(e, level)); /* covers part of it */
                 return;
             }
             leaf_op(op, table, i, level, s);
             continue;
         }
-        if (present && is_leaf(e, level)) {
-            op->err = fail(PG_ERR_PARENT_HUGE, leaf_frame(e, level));
+        if (present && pte_is_leaf(e, level)) {
+            op->err = fail(PG_ERR_PARENT_HUGE, pte_leaf_frame(e, level));
             return;
         }
         if (!present) {
@@ -268,8 +262,8 @@ static uint64_t find_mapping(phys_addr_t table, int level, uint64_t base, phys_a
         uint64_t va = base + (uint64_t)i * level_size(level);
         if (!(e & PTE_P))
             continue;
-        if (level == 1 || (e & PTE_PS)) {
-            phys_addr_t pa = level == 1 ? PTE_ADDR(e) : PTE_ADDR(e) & ~(level_size(level) - 1);
+        if (pte_is_leaf(e, level)) {
+            phys_addr_t pa = pte_leaf_frame(e, level);
             if (f - pa < level_size(level))
                 return va + (f - pa);
         } else {
@@ -649,9 +643,9 @@ ARCH_CHECKER static bool table_valid(phys_addr_t table, int level)
         present++;
         if (!pt_entry_well_formed(e, level))
             return false;
-        if (is_leaf(e, level)) {
-            if ((e & PG_PTE_TRACKED) && (frame_state_of(leaf_frame(e, level)) != FS_ALLOCATED ||
-                                         !frame_count_of(leaf_frame(e, level))))
+        if (pte_is_leaf(e, level)) {
+            if ((e & PG_PTE_TRACKED) && (frame_state_of(pte_leaf_frame(e, level)) != FS_ALLOCATED ||
+                                         !frame_count_of(pte_leaf_frame(e, level))))
                 return false;
         } else if (!table_valid(PTE_ADDR(e), level - 1)) {
             return false;

@@ -40,6 +40,21 @@ ARCH_STATIC_ASSERT(PTE_ENTRIES * sizeof(pte_t) == ARCH_PAGE_4K, "a table fills o
 ARCH_STATIC_ASSERT((UINT64_C(1) << PT_LEVEL_SHIFT(2)) == ARCH_PAGE_2M, "PD entries map 2 MiB");
 ARCH_STATIC_ASSERT((UINT64_C(1) << PT_LEVEL_SHIFT(3)) == ARCH_PAGE_1G, "PDPT entries map 1 GiB");
 
+/* Whether entry `e` at `level` maps memory itself (a leaf: every PT entry, a PS entry
+ * in a PD or PDPT) rather than naming the next table. Presence is the caller's test;
+ * so is well-formedness (a PS bit in a PML4E is reserved: pt_entry_well_formed). */
+static inline bool pte_is_leaf(pte_t e, int level)
+{
+    return level == 1 || (e & PTE_PS);
+}
+
+/* The first frame a leaf at `level` maps: its address, aligned to the leaf's size (a
+ * huge leaf's bit 12 is PAT, not address). */
+static inline phys_addr_t pte_leaf_frame(pte_t e, int level)
+{
+    return PTE_ADDR(e) & ~((UINT64_C(1) << PT_LEVEL_SHIFT(level)) - 1);
+}
+
 /* Store `val` into the entry at `ptep` (a direct-map pointer into a table frame). */
 void arch_set_pte(pte_t *ptep, pte_t val);
 
