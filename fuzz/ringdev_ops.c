@@ -11,6 +11,7 @@
 #include <heap/heap.h>
 #include <paging/paging.h>
 #include <ringdev/ringdev.h>
+#include <sim/lockdep.h>
 #include <sim/sched.h>
 #include <sim/sim.h>
 #include <stdio.h>

@@ -12,16 +12,22 @@
  * this run deadlocked. In a deterministic run the report fails the schedule. */
 #define _GNU_SOURCE
 #include "sim_internal.h"
+#include "runfail.h"
 #include "san.h"
 #include <arch/console.h>
 #include <arch/cpu.h>
 #include <arch/lockdep.h>
 #include <arch/panic.h>
 #include <pthread.h>
-#include <sim/sched.h>
+#include <sim/lockdep.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+/* The kernel's lock operations reach lock_event through this (ARCH_LOCK_HOOK); NULL
+ * while lockdep is off. */
+void (*volatile sim_lock_hook)(int ev, const void *lock, const struct arch_lockdep_map *map,
+                               unsigned flags);
 
 /* ThreadSanitizer must not see the tracker (san_hide): its mutex would order CPUs
  * that the locks themselves do not, hiding races. */
@@ -142,10 +148,10 @@ static unsigned find_path(unsigned from, unsigned to, unsigned *path)
 /* `now` is where the reporting CPU is: the lock call's caller. */
 static void finish_report(uint32_t now)
 {
-    if (sim_sched_active()) {
+    if (sim_run_active()) {
         pthread_mutex_unlock(&L.mu);
         san_hide(false);
-        sim_sched_fail_stack(L.last, now); /* does not return */
+        sim_run_fail(L.last, now); /* does not return */
         san_hide(true);
         pthread_mutex_lock(&L.mu);
     }
@@ -158,7 +164,7 @@ static __attribute__((noreturn)) void fatal_report(uint32_t now, const char *wha
 {
     pthread_mutex_unlock(&L.mu);
     san_hide(false);
-    sim_sched_fail_stack(L.last, now); /* returns only outside a run */
+    sim_run_fail(L.last, now); /* returns only outside a run */
     fputs(L.last, stderr);
     arch_panic("kernsim lockdep: %s", what);
 }

@@ -1,6 +1,7 @@
 /* mem.c - simulated physical memory: one memfd, its direct map, the RAM ranges. */
 #define _GNU_SOURCE
 #include "sim_internal.h"
+#include <sim/lockdep.h>
 #include <sim/sched.h>
 #include <arch/console.h>
 #include <arch/cpu.h>

@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 #include "arch_internal.h"
 #include "sim_internal.h"
+#include "runfail.h"
 #include "san.h"
 #include <arch/console.h>
 #include <arch/cpu.h>
@@ -85,7 +86,7 @@ static struct {
 
 /* This host thread holds mmu.lock, so a fault now is a fault inside the MMU. Per host
  * thread, as the mutex it mirrors: nothing between mmu_lock and mmu_unlock is a
- * scheduling point, so no fiber is ever switched out while it is set (sim_sched_fail
+ * scheduling point, so no fiber is ever switched out while it is set (sim_run_fail
  * refuses to abandon one). The fibers of a deterministic run still share it, and TSan
  * models each fiber as a thread, so it is read and written as a relaxed atomic: TSan
  * never calls atomics a race, and relaxed ones order nothing, so no race between
@@ -947,7 +948,7 @@ static void handle_window_fault(struct sim_exec *x, siginfo_t *si, ucontext_t *u
         siglongjmp(*x->probe_jmp, 1);
     }
     uint32_t stack = 0;
-    if (sim_sched_active()) {
+    if (sim_run_active()) {
         /* The report's stack for this CPU starts at the faulting instruction: only the
          * context has it (a frame-pointer chain holds return addresses, so a walk from
          * any frame of the panic path reaches the faulting function's caller, not it). */

@@ -2,6 +2,7 @@
  * a sanitizer sees the exact point). */
 #define _GNU_SOURCE
 #include "sim_internal.h"
+#include "runfail.h"
 #include "san.h"
 #include <arch/console.h>
 #include <arch/panic.h>
@@ -67,13 +68,13 @@ static inline __attribute__((always_inline, noreturn)) void panic_msg(uint32_t s
         sim_print_backtrace();
         arch_panic_unwind(msg); /* returns only if the walk to the catcher failed */
     }
-    if (sim_sched_active()) {
+    if (sim_run_active()) {
         /* Under the deterministic scheduler a panic fails the schedule (which is written
          * out for replay) instead of ending the process. */
         char text[512];
         ksnprintf(text, sizeof(text), "kernsim sched: kernel panic on cpu %u: %s\n",
                   sim_current_cpu, msg);
-        sim_sched_fail_stack(text, stack);
+        sim_run_fail(text, stack);
     }
     /* KTAP readers see the bail-out; the stderr copy survives a redirected stdout.
      * write(2), not stdio: a fault hook may panic in signal context. */
@@ -94,7 +95,7 @@ void arch_panic(const char *fmt, ...)
     kvsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     uint32_t stack = 0;
-    if (sim_sched_active()) {
+    if (sim_run_active()) {
         /* From this frame: its return address is the first entry, in the function that
          * called arch_panic. */
         uintptr_t lo, hi;

@@ -12,6 +12,7 @@
  * bookkeeping runs with TSan's per-fiber ignores on. */
 #define _GNU_SOURCE
 #include "sim_internal.h"
+#include "runfail.h"
 #include "san.h"
 #include <arch/atomic.h>
 #include <arch/console.h>
@@ -19,6 +20,7 @@
 #include <arch/panic.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sim/lockdep.h>
 #include <sim/sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,9 +111,6 @@ static struct {
     size_t report_size, report_len;
 } S;
 
-void (*volatile sim_lock_hook)(int ev, const void *lock, const struct arch_lockdep_map *map,
-                               unsigned flags);
-
 bool sim_sched_active(void)
 {
     return S.active;
@@ -192,13 +191,9 @@ static __attribute__((noreturn)) void fail_now(void)
     __builtin_unreachable();
 }
 
-/* Called by lockdep and the panic path inside a run: the report is `text`. */
-void sim_sched_fail(const char *text)
-{
-    sim_sched_fail_stack(text, 0);
-}
-
-void sim_sched_fail_stack(const char *text, uint32_t stack)
+/* The run-failed handler (runfail.h) while exploring: the checker's report, then
+ * where every CPU is. */
+static void sched_fail(const char *text, uint32_t stack)
 {
     if (!S.active)
         return;
@@ -830,6 +825,8 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
     if (stacks_init())
         return -1;
     sim_sched_hook = sched_hook;
+    static const struct sim_run_ops run_ops = {sim_sched_active, sched_fail};
+    sim_run_install(&run_ops);
     sim_lockdep_enable(true);
     sim_lockdep_check_order(!o->no_lock_order);
     S.sc = sc, S.o = o, S.n = sc->ncpus;
@@ -907,6 +904,7 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
                 (unsigned long)res->schedules, (unsigned long)res->steps,
                 res->exhausted ? "; the bounded space is exhausted" : "");
     sim_sched_hook = NULL;
+    sim_run_install(NULL);
     sim_lockdep_run_end(); /* abandoned CPUs' holds are not the caller's */
     sim_lockdep_check_order(true);
     free(S.trace);

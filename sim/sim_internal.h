@@ -84,14 +84,7 @@ bool sim_history_describe(uint64_t va, const char *indent);
 void sim_io_init(void);
 void sim_io_reset(void);
 
-/* sched.c: inside a deterministic run, fail the schedule with this report (plus
- * where every CPU is); returns at once outside one. The failing CPU's stack is `stack`
- * (where it failed: a faulting pc, a panic's caller, a lock call), or with 0 the walk
- * from sim_sched_fail's own frame. */
-void sim_sched_fail(const char *text);
-void sim_sched_fail_stack(const char *text, uint32_t stack);
-
-/* lockdep.c */
+/* lockdep.c (the explorer's side: the checks report through runfail.h) */
 /* Forget held locks and the order graph (each schedule starts from boot). */
 void sim_lockdep_reset(void);
 /* Set the host threads' held locks aside for a deterministic run, and give them back. */

@@ -19,6 +19,7 @@
 #include <ck_spinlock.h>
 #include <pthread.h>
 #include <queue/queue.h>
+#include <sim/lockdep.h>
 #include <sim/sched.h>
 #include <sim/sim.h>
 #include <stdatomic.h>

@@ -7,6 +7,7 @@
 #include <arch/cpu.h>
 #include <heap/heap.h>
 #include <queue/queue.h>
+#include <sim/lockdep.h>
 #include <sim/sched.h>
 #include <stdio.h>
 #include <string.h>

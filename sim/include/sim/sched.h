@@ -84,15 +84,4 @@ int sim_run_cpus(unsigned ncpus, void (*fn)(unsigned cpu, void *ctx), void *ctx)
 /* Whether a deterministic run is in progress (its CPUs are running). */
 bool sim_sched_active(void);
 
-/* Lock tracking and lock-order checking (lockdep). On by default; benchmarks turn it
- * off to measure the locks alone, as kernels build without lock proving. */
-void sim_lockdep_enable(bool on);
-/* Check the order of lock classes (on by default; tracking alone still names holders). */
-void sim_lockdep_check_order(bool on);
-/* How many frames of each acquisition's and release's stack lockdep keeps for its
- * reports: 0 (the default) keeps them all, 1 only the call that took or released the
- * lock. Every check stays; a fuzzer that takes a lock thousands of times an input sets
- * 1, as the capture is most of what a lock costs it. */
-void sim_lockdep_stack_depth(unsigned frames);
-
 #endif
