@@ -18,7 +18,8 @@ if(KERNSIM_BARE)
   set_tests_properties(rules.bare_subsystems_reach_only_the_seam PROPERTIES LABELS rules)
 endif()
 # ... and the check itself fails on a subsystem that calls the C library.
-add_library(ks_seam_rule_violation OBJECT tests/hosted/seam_rule_violation.c)
+add_library(ks_seam_rule_violation OBJECT tests/hosted/seam_rule_violation.c
+                                          tests/hosted/tidy_violation.c)
 target_link_libraries(ks_seam_rule_violation PRIVATE ks_host_flags)
 add_test(NAME rules.seam_rule_refuses_libc
          COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure
@@ -35,3 +36,18 @@ add_test(NAME rules.clang_format
                  ${PROJECT_SOURCE_DIR})
 set_tests_properties(rules.sim_subsystems_reach_only_the_seam rules.seam_rule_refuses_libc
                      rules.clang_format PROPERTIES LABELS rules TIMEOUT 120)
+
+# The checks of .clang-tidy (the analyzer and a chosen bugprone set) over subsys/,
+# sim/ and arch_stub/common/, with zero findings; and a planted NULL dereference that
+# they must find.
+find_program(KS_RUN_CLANG_TIDY NAMES run-clang-tidy-14 run-clang-tidy REQUIRED)
+add_test(NAME rules.clang_tidy
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/check-tidy --run-clang-tidy ${KS_RUN_CLANG_TIDY}
+                 ${PROJECT_BINARY_DIR})
+add_test(NAME rules.clang_tidy_finds_a_null_dereference
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure
+                 --output "tidy_violation.c:[0-9]+:[0-9]+: (warning|error): .*null pointer"
+                 -- ${PROJECT_SOURCE_DIR}/scripts/check-tidy --run-clang-tidy ${KS_RUN_CLANG_TIDY}
+                 ${PROJECT_BINARY_DIR} "${PROJECT_SOURCE_DIR}/tests/hosted/tidy_violation\\.c$")
+set_tests_properties(rules.clang_tidy rules.clang_tidy_finds_a_null_dereference
+                     PROPERTIES LABELS rules TIMEOUT 600)

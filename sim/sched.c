@@ -717,15 +717,11 @@ static int read_schedule(const char *path, const struct sim_scenario *sc)
             continue;
         if (!strcmp(line, "kernsim-schedule 1\n"))
             magic = true;
-        else if (!magic)
-            err = 1;
-        else if (sscanf(line, "scenario %127s", name) == 1)
-            ;
-        else if (sscanf(line, "cpus %u", &cpus) == 1)
-            ;
-        else if (sscanf(line, "steps %lu", &steps) == 1)
-            ;
-        else if (!strcmp(line, "choices \n") || !strncmp(line, "choices ", 8)) {
+        else if (magic &&
+                 (sscanf(line, "scenario %127s", name) == 1 ||
+                  sscanf(line, "cpus %u", &cpus) == 1 || sscanf(line, "steps %lu", &steps) == 1))
+            ; /* a header line, read into name, cpus or steps */
+        else if (magic && (!strcmp(line, "choices \n") || !strncmp(line, "choices ", 8))) {
             have_choices = true;
             fseek(f, -(long)strlen(line) + 8, SEEK_CUR);
         } else

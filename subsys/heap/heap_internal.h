@@ -210,8 +210,9 @@ bool heap_at_span(const void *s);
 /* The span header at s agrees with its chunk's meta entry (which no heap user can
  * write): magic, class, geometry, key, owner. */
 bool span_header_ok(const struct span *s);
-/* span_of(p), after span_header_ok; a header that fails is heap corruption. */
-struct span *span_checked(const void *p);
+/* span_of(p), after span_header_ok; a header that fails is heap corruption. Never
+ * NULL (p is in the heap's area: the chunk that holds it). */
+__attribute__((returns_nonnull)) struct span *span_checked(const void *p);
 /* Heap metadata that cannot be trusted: panic with "heap corruption", naming the span
  * at s, its class and owner (from its meta entry) and what was wrong. */
 ARCH_NORETURN void heap_corruption(const struct span *s, const char *fmt, ...) ARCH_PRINTF(2, 3);
@@ -231,8 +232,8 @@ void *large_alloc(size_t size, size_t align);
 bool large_free(struct large *l, void *p, bool report);
 struct large *large_of(const void *p);
 /* large_of(p), after checking its header against the chunk map; heap corruption
- * (a panic) if it does not agree. */
-struct large *large_checked(const void *p);
+ * (a panic) if it does not agree. Never NULL. */
+__attribute__((returns_nonnull)) struct large *large_checked(const void *p);
 bool large_valid(void);
 
 /* heap.c */

@@ -281,6 +281,6 @@ __attribute__((noinline)) int unw_backtrace(unw_lookup_fn lookup, const struct u
     return unw_backtrace_from(lookup, mem, &regs, pcs, max, err);
 }
 
-ARCH_STATIC_ASSERT(__builtin_offsetof(struct unw_regs, valid) == 17 * 8 &&
-                       __builtin_offsetof(struct unw_regs, signal) == 17 * 8 + 4,
+ARCH_STATIC_ASSERT(__builtin_offsetof(struct unw_regs, valid) == 17 * sizeof(uint64_t) &&
+                       __builtin_offsetof(struct unw_regs, signal) == 17 * sizeof(uint64_t) + 4,
                    "getcontext.S writes this layout");

@@ -29,15 +29,18 @@ enum arch_sched_kind {
     ARCH_SP_PREEMPT_OFF,
     ARCH_SP_PREEMPT_ON,
 };
-#define ARCH_SP_SIZE(p) ((int)sizeof(*(p)) << 8)
+/* The object's width: sizeof of its type, not of the expression, which for an atomic
+ * pointer reads (to clang-tidy) as a sizeof(struct *) mistake. */
+#define ARCH_ATOMIC_WIDTH(p) sizeof(__typeof__(*(p)))
+#define ARCH_SP_SIZE(p)      ((int)ARCH_ATOMIC_WIDTH(p) << 8)
 
 /* An atomic on a misaligned object is a bug in both builds: x86 turns a LOCKed one
  * into a split lock (a bus lock; #AC with split-lock detection) and a plain
  * __atomic load or store of it is not atomic at all. It panics, naming the address. */
 ARCH_NORETURN void arch_atomic_misaligned(const volatile void *p, unsigned size);
 #define ARCH_ATOMIC_ALIGNED(p)                                                                     \
-    (__builtin_expect(((uintptr_t)(p) & (sizeof(*(p)) - 1)) != 0, 0)                               \
-         ? arch_atomic_misaligned((p), sizeof(*(p)))                                               \
+    (__builtin_expect(((uintptr_t)(p) & (ARCH_ATOMIC_WIDTH(p) - 1)) != 0, 0)                       \
+         ? arch_atomic_misaligned((p), ARCH_ATOMIC_WIDTH(p))                                       \
          : (void)0)
 
 #define arch_atomic_load(p, mo)                                                                    \
