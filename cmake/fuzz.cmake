@@ -40,6 +40,8 @@ function(ks_fuzz_target name runs)
   add_executable(${name}_fuzz fuzz/${name}.c ${F_EXTRA})
   if(KS_FUZZ_SCOPED)
     target_sources(${name}_fuzz PRIVATE ${F_SUBJECT})
+    # A subject from the seam's implementation sees what ks_seam's own sources do.
+    target_include_directories(${name}_fuzz PRIVATE ${PROJECT_SOURCE_DIR}/arch_stub/common)
   endif()
   target_link_libraries(${name}_fuzz PRIVATE ks_harness)
   separate_arguments(engine UNIX_COMMAND "${KERNSIM_FUZZ_ENGINE}")

@@ -108,6 +108,12 @@ static uint64_t rounds(void)
 
 static void heap_stress_test_free_running_cpus_trade_blocks(struct ktest *t)
 {
+    /* Under memcheck, with the host's other core busy, this run never ends (seen at
+     * 9934c9e too, and with --fair-sched=yes): a verdict that depends on the host's
+     * load is no CI test. The scheduled case below runs under Valgrind; this one runs
+     * in the other presets. Not understood yet: see the closing note of issue 16. */
+    if (RUNNING_ON_VALGRIND && !getenv("KERNSIM_STRESS_ROUNDS"))
+        ktest_skip(t, "free-running CPUs under Valgrind hang when the host is busy");
     heap_trim();
     struct heap_stats s;
     heap_get_stats(&s);
