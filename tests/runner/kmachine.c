@@ -7,7 +7,8 @@
 #include <string.h>
 #include <valgrind/valgrind.h>
 
-bool kmachine_checkers_present(void)
+/* True under a checker that checking mode tells about blocks (ASan, MSan, Valgrind). */
+static bool checkers_present(void)
 {
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
@@ -17,7 +18,9 @@ bool kmachine_checkers_present(void)
     return RUNNING_ON_VALGRIND;
 }
 
-bool kmachine_heap_mode_env(enum heap_mode dflt, enum heap_mode *mode)
+/* The heap mode $KERNSIM_HEAP_MODE names ("fast" or "checking"), `dflt` when it is
+ * unset or empty. False (and *mode untouched) when it names anything else. */
+static bool heap_mode_env(enum heap_mode dflt, enum heap_mode *mode)
 {
     const char *m = getenv("KERNSIM_HEAP_MODE");
     if (!m || !*m)
@@ -79,10 +82,9 @@ enum kmachine_err kmachine_boot(const struct kmachine_opts *o, struct kmachine *
             break;
         case KMACHINE_HEAP_DEFAULT:
         case KMACHINE_HEAP_ENV_OR_FAST: {
-            enum heap_mode dflt = o->heap == KMACHINE_HEAP_DEFAULT && kmachine_checkers_present()
-                                      ? HEAP_CHECKING
-                                      : HEAP_FAST;
-            if (!kmachine_heap_mode_env(dflt, &mode))
+            enum heap_mode dflt =
+                o->heap == KMACHINE_HEAP_DEFAULT && checkers_present() ? HEAP_CHECKING : HEAP_FAST;
+            if (!heap_mode_env(dflt, &mode))
                 return fail(KMACHINE_EBADMODE, getenv("KERNSIM_HEAP_MODE"));
             break;
         }

@@ -60,13 +60,6 @@ struct kmachine {
  * callers decide (test runners exit 2). */
 enum kmachine_err kmachine_boot(const struct kmachine_opts *o, struct kmachine *m);
 
-/* The heap mode $KERNSIM_HEAP_MODE names ("fast" or "checking"), `dflt` when it is
- * unset or empty. False (and *mode untouched) when it names anything else. */
-bool kmachine_heap_mode_env(enum heap_mode dflt, enum heap_mode *mode);
-
-/* True under a checker that checking mode tells about blocks (ASan, MSan, Valgrind). */
-bool kmachine_checkers_present(void);
-
 const char *kmachine_strerror(enum kmachine_err e);
 
 #endif
