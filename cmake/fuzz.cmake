@@ -56,7 +56,7 @@ function(ks_fuzz_target name runs)
                                                                           TIMEOUT 300)
 endfunction()
 
-ks_fuzz_target(mmu_ops 30000 SUBJECT sim/mmu.c arch_stub/common/ptwalk.c)
+ks_fuzz_target(mmu_ops 30000 SUBJECT sim/mmu.c sim/tlb.c arch_stub/common/ptwalk.c)
 ks_fuzz_target(paging_ops 30000 SUBJECT subsys/paging/frame.c subsys/paging/vaddr.c
                subsys/paging/mapper.c subsys/paging/region.c)
 ks_fuzz_target(heap_ops 20000 SUBJECT subsys/heap/heap.c subsys/heap/slab.c subsys/heap/large.c

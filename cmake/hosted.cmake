@@ -44,7 +44,7 @@ endif()
 #               own ks_unwind beneath both);
 #   ks_harness  the test harness: ktest, its frame fixtures and kmachine (the boot).
 # ks_sim is the seam with every subsystem, for kernsim's own programs.
-add_library(ks_seam STATIC sim/mem.c sim/mmu.c sim/cpu.c sim/io.c sim/panic.c sim/history.c
+add_library(ks_seam STATIC sim/mem.c sim/mmu.c sim/tlb.c sim/fault.c sim/cpu.c sim/io.c sim/panic.c sim/history.c
                            sim/devices.c sim/debug.c sim/sched.c sim/lockdep.c sim/runfail.c sim/switch.S
                            sim/unwind_host.c sim/dma.c sim/symbols.c ${KS_SEAM_COMMON})
 find_package(Threads REQUIRED)
