@@ -4,8 +4,8 @@
  *
  * Saves the callee-saved registers on the current stack, stores the stack pointer in
  * *save_sp, loads load_sp and pops the same registers from there, returning into the
- * other context. A new context's stack is laid out by sched.c to pop six zeros and
- * return into sim_fiber_start. */
+ * other context. A new context's stack is laid out by fiber.c to pop six zeros and
+ * return into the CPU's body. */
     .text
     .globl sim_ctx_switch
     .type sim_ctx_switch, @function

@@ -190,6 +190,37 @@ static void sched_test_spin_with_preemption_off_is_reported(struct ktest *t)
     KEXPECT_STR_CONTAINS(t, res.report, "preempt_off_cpu");
 }
 
+/* CPU 1 publishes flag[1] and then waits for flag[0], which nobody sets; CPU 0 waits
+ * for flag[1] and finishes. Without preemption CPU 1 ends up spinning and CPU 0 finds
+ * the deadlock as it finishes, from inside its last call. */
+static void finish_into_deadlock_cpu(unsigned cpu, void *ctx)
+{
+    if (cpu == 1)
+        arch_atomic_store(&flag[1], 1, ARCH_RELEASE);
+    while (!arch_atomic_load(&flag[!cpu], ARCH_ACQUIRE))
+        arch_cpu_relax();
+}
+
+static void sched_test_cpu_that_finished_into_a_deadlock_starts_afresh(struct ktest *t)
+{
+    const struct sim_scenario sc = {
+        .name = "finish_stuck", .ncpus = 2, .setup = flags_setup, .cpu = finish_into_deadlock_cpu};
+    struct sim_explore_opts o = {.strategy = SIM_DFS,
+                                 .preemptions = 0,
+                                 .quiet = true,
+                                 .save = "sched_test_finish_stuck.schedule"};
+    KASSERT_EQ(t, sim_explore(&sc, &o, &res), 1);
+    KEXPECT_STR_CONTAINS(t, res.report, "deadlock");
+    KEXPECT_STR_CONTAINS(t, res.report, "cpu 0: finished");
+    KEXPECT_STR_CONTAINS(t, res.report, "cpu 1: spinning");
+    /* The next exploration's CPU 0 is not resumed inside that abandoned call. */
+    o = (struct sim_explore_opts){.strategy = SIM_DFS, .preemptions = 10, .quiet = true};
+    il.seen = 0;
+    KASSERT_EQ(t, sim_explore(&il_sc, &o, &res), 0);
+    KEXPECT_TRUE(t, res.exhausted);
+    KEXPECT_EQ(t, popcount(il.seen), 6u);
+}
+
 static void yield_forever_cpu(unsigned cpu, void *ctx)
 {
     for (;;)
@@ -394,6 +425,7 @@ KTEST_SUITE(sched, KTEST_CASE(sched_test_dfs_sees_every_interleaving),
             KTEST_CASE(sched_test_random_and_pct_are_deterministic),
             KTEST_CASE(sched_test_spinning_does_not_explode_the_search),
             KTEST_CASE(sched_test_deadlock_is_reported),
+            KTEST_CASE(sched_test_cpu_that_finished_into_a_deadlock_starts_afresh),
             KTEST_CASE(sched_test_no_progress_is_reported),
             KTEST_CASE(sched_test_spin_with_preemption_off_is_reported),
             KTEST_CASE(sched_test_panic_fails_the_schedule_only),
