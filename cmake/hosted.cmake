@@ -44,8 +44,10 @@ endif()
 #               own ks_unwind beneath both);
 #   ks_harness  the test harness: ktest, its frame fixtures and kmachine (the boot).
 # ks_sim is the seam with every subsystem, for kernsim's own programs.
-add_library(ks_seam STATIC sim/mem.c sim/mmu.c sim/tlb.c sim/fault.c sim/cpu.c sim/io.c sim/panic.c sim/history.c
-                           sim/devices.c sim/debug.c sim/explore.c sim/fiber.c sim/spin.c sim/strategy.c sim/schedio.c sim/freerun.c sim/lockdep.c sim/runfail.c sim/switch.S
+add_library(ks_seam STATIC sim/mem.c sim/mmu.c sim/tlb.c sim/fault.c sim/cpu.c sim/io.c
+                           sim/panic.c sim/history.c sim/stackdepot.c sim/devices.c sim/debug.c
+                           sim/explore.c sim/strategy.c sim/spin.c sim/fiber.c sim/schedio.c
+                           sim/freerun.c sim/lockdep.c sim/runfail.c sim/switch.S
                            sim/unwind_host.c sim/dma.c sim/symbols.c ${KS_SEAM_COMMON})
 find_package(Threads REQUIRED)
 target_link_libraries(ks_seam PUBLIC ks_host_flags Threads::Threads ${CMAKE_DL_LIBS})

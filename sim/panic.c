@@ -37,24 +37,6 @@ __attribute__((noinline)) void sim_print_backtrace(void)
         __sanitizer_print_stack_trace(); /* ours found nothing: the checker's view */
 }
 
-uint32_t sim_stack_capture_interrupted(uint64_t ip)
-{
-    uint64_t pcs[64];
-    enum unw_err err;
-    int n = unw_backtrace(sim_unwind_lookup, &sim_unwind_stack_mem, pcs, 64, &err);
-    for (int i = 0; i < n; i++) {
-        if (pcs[i] != ip)
-            continue;
-        void *v[32];
-        int m = 0;
-        v[m++] = (void *)(uintptr_t)(ip + 1); /* printed as pc - 1: the instruction itself */
-        for (int k = i + 1; k < n && m < 32; k++)
-            v[m++] = (void *)(uintptr_t)pcs[k];
-        return sim_stack_intern(v, m);
-    }
-    return 0;
-}
-
 #define PANIC_MSG 400
 
 /* The panic proper. `stack` is what a deterministic run's report shows for this CPU:

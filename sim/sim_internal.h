@@ -42,12 +42,12 @@ struct sim_exec *sim_exec_self(void);
 /* The scheduler: `x` is the running CPU's state from now on (NULL: the host thread's). */
 void sim_exec_bind(struct sim_exec *x);
 
-/* history.c */
-void sim_history_init(void);
-void sim_debug_init(void);
-void sim_history_reset(void);
-enum sim_page_event { SIM_PAGE_MAPPED, SIM_PAGE_UNMAPPED, SIM_PAGE_PROTECTED };
-void sim_history_record(uint64_t va, uint64_t size, enum sim_page_event ev);
+/* stackdepot.c */
+/* Map the depot (once per process; ids stay valid across boots). */
+void sim_stackdepot_init(void);
+bool sim_stackdepot_ready(void);
+/* Intern the caller's stack, leaving out `skip` frames above it; 0 if the depot is
+ * full or not there. */
 uint32_t sim_stack_capture(unsigned skip);
 /* The same, keeping at most depth frames (0: as many as the table holds). */
 uint32_t sim_stack_capture_depth(unsigned skip, unsigned depth);
@@ -72,13 +72,22 @@ uint32_t sim_stack_intern(void **pcs, int n);
 uint32_t sim_stack_capture_interrupted(uint64_t ip);
 /* The same from a saved context by frame pointers: ip first, then the chain from fp. */
 uint32_t sim_stack_capture_context(uint64_t ip, uintptr_t fp);
+
+/* history.c */
+void sim_history_init(void);
+void sim_history_reset(void);
+enum sim_page_event { SIM_PAGE_MAPPED, SIM_PAGE_UNMAPPED, SIM_PAGE_PROTECTED };
+void sim_history_record(uint64_t va, uint64_t size, enum sim_page_event ev);
 /* Whether the frame allocator last said pa's frame is free, and where it was freed. */
 bool sim_frame_freed(phys_addr_t pa, uint32_t *freed_stack);
+/* Print the page's history as KTAP diagnostics; false if it has none. */
+bool sim_history_describe(uint64_t va, const char *indent);
+
+/* debug.c */
+void sim_debug_init(void);
 /* Count a bug the sim reports without stopping (sim_report_count); true if the report
  * is to be printed (sim_set_report_output). */
 bool sim_count_report(void);
-/* Print the page's history as KTAP diagnostics; false if it has none. */
-bool sim_history_describe(uint64_t va, const char *indent);
 
 /* io.c */
 void sim_io_init(void);
