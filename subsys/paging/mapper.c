@@ -27,10 +27,23 @@ struct op {
     struct pg_ret err;
     uint64_t size;  /* OP_MAP: of the range, for the frame checks */
     unsigned flags; /* OP_MAP: as asked */
-    /* OP_MAP of new frames, one per page (pg_map_alloc_range): page i maps frames[i]
-     * instead of pa0 + i pages. They are fresh from the allocator: no frame check. */
-    const phys_addr_t *frames;
+    /* OP_MAP of new frames (pg_map_alloc_range): each page takes the next frame of a
+     * chain instead of pa0 + i pages. They are fresh from the allocator: no frame
+     * check. */
+    bool fresh;
+    phys_addr_t next_frame;
 };
+
+/* A chain of fresh frames, linked through their first word (the direct map), so that
+ * a range's every frame can be allocated before any is mapped, with no array. */
+static phys_addr_t chain_take(phys_addr_t *head)
+{
+    phys_addr_t f = *head;
+    volatile phys_addr_t *link = arch_phys_to_virt(f);
+    *head = *link;
+    *link = 0; /* the frame is all zero again */
+    return f;
+}
 
 /* Why check_frames refused a frame, for the report. */
 enum refusal {
@@ -123,8 +136,7 @@ static void leaf_op(struct op *op, phys_addr_t table, unsigned i, int level, uin
         }
         if (!op->commit)
             return;
-        phys_addr_t pa =
-            op->frames ? op->frames[(slot_va - op->va0) / size] : op->pa0 + (slot_va - op->va0);
+        phys_addr_t pa = op->fresh ? chain_take(&op->next_frame) : op->pa0 + (slot_va - op->va0);
         set(table, i, e, pa | op->bits);
         if (op->bits & PG_PTE_TRACKED)
             frame_map_get(pa, size >> ARCH_PAGE_SHIFT, (op->bits & PG_PTE_OWNED) != 0);
@@ -323,8 +335,9 @@ __attribute__((noinline)) static void report_refusal(const struct pg_space *as, 
     arch_stack_print(arch_stack_capture(3), "     "); /* report, run, map */
 }
 
-__attribute__((noinline)) static struct pg_ret run(struct pg_space *as, struct op *op, uint64_t va,
-                                                   uint64_t size)
+/* The check walk: nothing is written. For a map, also the frames and the tables the
+ * commit will need. */
+static struct pg_ret check(struct pg_space *as, struct op *op, uint64_t va, uint64_t size)
 {
     op->active = arch_read_cr3() == as->root;
     op->commit = false;
@@ -335,7 +348,7 @@ __attribute__((noinline)) static struct pg_ret run(struct pg_space *as, struct o
         /* The pages are free; now the frames (a page conflict is the better answer). */
         enum refusal why = REFUSE_QUIETLY;
         struct pg_ret fr =
-            op->frames ? fail(PG_OK, 0) : check_frames(op->pa0, op->size, op->flags, &why);
+            op->fresh ? fail(PG_OK, 0) : check_frames(op->pa0, op->size, op->flags, &why);
         if (fr.err) {
             report_refusal(as, op->va0 + (fr.value - op->pa0), fr.value, why);
             return fr;
@@ -343,13 +356,26 @@ __attribute__((noinline)) static struct pg_ret run(struct pg_space *as, struct o
         if (op->tables > frame_free_count() || op->tables > frame_tables_left())
             return fail(PG_ERR_NO_MEMORY, op->tables);
     }
+    return fail(PG_OK, va);
+}
+
+/* The commit walk, after a check that passed: it cannot fail. */
+static struct pg_ret commit(struct op *op, phys_addr_t root, uint64_t va, uint64_t size)
+{
     op->commit = true;
     arch_pte_batch_begin();
-    walk(op, as->root, 4, va, va + size);
+    walk(op, root, 4, va, va + size);
     arch_pte_batch_end();
     if (op->err.err)
         arch_panic("pg: commit failed after its check passed (%s)", pg_strerror(op->err.err));
-    return (struct pg_ret){PG_OK, va};
+    return fail(PG_OK, va);
+}
+
+__attribute__((noinline)) static struct pg_ret run(struct pg_space *as, struct op *op, uint64_t va,
+                                                   uint64_t size)
+{
+    struct pg_ret r = check(as, op, va, size);
+    return r.err ? r : commit(op, as->root, va, size);
 }
 
 static pte_t rights_bits(unsigned flags)
@@ -465,10 +491,12 @@ struct pg_ret pg_protect_range(struct pg_space *as, uint64_t va, uint64_t size, 
     return run(as, &op, va, size);
 }
 
-/* Map new frames, owned by the mapping. Too few tables (or free frames) for the whole
- * range is a refusal before anything is written; if frames still run out part way
- * (fragmentation, an injected failure), what was done is undone: the caller sees no
- * change. */
+/* Map new frames, owned by the mapping: validate, then commit. One check walk; then
+ * every frame is allocated (chained through the frames themselves); then one commit
+ * walk maps them. Too few tables or free frames for the whole range is a refusal
+ * before anything is allocated; if frames still run out part way (fragmentation of
+ * large frames, an injected failure), the ones taken go back and nothing was mapped:
+ * the caller sees no change. */
 struct pg_ret pg_map_alloc_range(struct pg_space *as, uint64_t va, uint64_t size,
                                  uint64_t page_size, unsigned flags)
 {
@@ -482,51 +510,39 @@ struct pg_ret pg_map_alloc_range(struct pg_space *as, uint64_t va, uint64_t size
         err = PG_ERR_INVALID_FRAME; /* new frames are always the allocator's */
     if (err)
         return fail(err, va);
-    /* Check the whole range first, as a map of any frame would. */
-    struct op probe = {.kind = OP_MAP, .leaf_level = level};
-    probe.active = false;
-    walk(&probe, as->root, 4, va, va + size);
-    if (probe.err.err)
-        return probe.err;
-    uint64_t pages = size / page_size, frames = pages * (page_size >> ARCH_PAGE_SHIFT);
-    if (probe.tables > frame_tables_left() || probe.tables + frames > frame_free_count() ||
-        probe.tables + frames < frames)
-        return fail(PG_ERR_NO_MEMORY, probe.tables);
-    /* In batches of up to ALLOC_BATCH pages: their frames, then one map of them (one
-     * walk, not one per page), all realised at the end. */
-    enum { ALLOC_BATCH = 64 };
-    struct op op = {.kind = OP_MAP, .leaf_level = level, .flags = flags & ~PG_SHARED};
+    struct op op = {.kind = OP_MAP,
+                    .leaf_level = level,
+                    .va0 = va,
+                    .size = size,
+                    .flags = flags & ~PG_SHARED,
+                    .fresh = true};
     op.bits =
         PTE_P | rights_bits(op.flags) | (level > 1 ? PTE_PS : 0) | PG_PTE_TRACKED | PG_PTE_OWNED;
-    arch_pte_batch_begin();
-    for (uint64_t done = 0; done < pages;) {
-        phys_addr_t fr[ALLOC_BATCH];
-        uint64_t n = pages - done < ALLOC_BATCH ? pages - done : ALLOC_BATCH, got = 0;
-        struct pg_ret m = fail(PG_OK, 0);
-        for (; got < n && !m.err; got++) {
-            m = frame_alloc(page_size);
-            if (m.err)
-                break;
-            fr[got] = m.value;
-            arch_phys_zero(m.value, page_size);
+    struct pg_ret r = check(as, &op, va, size);
+    if (r.err)
+        return r;
+    uint64_t pages = size / page_size, frames = pages * (page_size >> ARCH_PAGE_SHIFT);
+    if (op.tables + frames > frame_free_count() || op.tables + frames < frames)
+        return fail(PG_ERR_NO_MEMORY, op.tables);
+    phys_addr_t head = 0, tail = 0;
+    for (uint64_t i = 0; i < pages; i++) {
+        r = frame_alloc(page_size);
+        if (r.err) {
+            while (head) {
+                phys_addr_t f = chain_take(&head);
+                frame_free(f, page_size);
+            }
+            return r;
         }
-        if (!m.err) {
-            op.va0 = va + done * page_size, op.size = n * page_size, op.frames = fr;
-            op.err = fail(PG_OK, 0), op.tables = 0;
-            m = run(as, &op, op.va0, op.size);
-        }
-        if (m.err) {
-            for (uint64_t k = 0; k < got; k++)
-                frame_free(fr[k], page_size);
-            if (done && pg_unmap_range(as, va, done * page_size, page_size).err)
-                arch_panic("pg_map_alloc_range: could not undo a partial map");
-            arch_pte_batch_end();
-            return m;
-        }
-        done += n;
+        arch_phys_zero(r.value, page_size);
+        if (tail)
+            *(volatile phys_addr_t *)arch_phys_to_virt(tail) = r.value;
+        else
+            head = r.value;
+        tail = r.value;
     }
-    arch_pte_batch_end();
-    return fail(PG_OK, va);
+    op.next_frame = head;
+    return commit(&op, as->root, va, size);
 }
 
 struct pg_ret pg_translate(const struct pg_space *as, uint64_t va, struct pg_translation *out)

@@ -396,7 +396,7 @@ static void paging_test_no_tables_means_no_map_and_no_change(struct ktest *t)
                PG_ERR_NO_MEMORY);
     /* New frames over 4 MiB need one page table more than that page: with one table
      * too few the map is refused before it takes any, so the tables left are all
-     * still there for the page (pg_map_alloc_range maps in batches). */
+     * still there for the page. */
     frame_fail_tables_after(0);
     struct pg_ret big = pg_map_alloc_range(as, va, 2 * ARCH_PAGE_2M, ARCH_PAGE_4K, PG_WRITE);
     KEXPECT_EQ(t, big.err, PG_ERR_NO_MEMORY);
@@ -412,6 +412,36 @@ static void paging_test_no_tables_means_no_map_and_no_change(struct ktest *t)
     KEXPECT_EQ(t, pg_unmap_range(as, va, ARCH_PAGE_4K, ARCH_PAGE_4K).err, PG_OK);
     KEXPECT_EQ(t, frame_free(f.value, ARCH_PAGE_4K), PG_OK);
     KEXPECT_EQ(t, va_free(va - ARCH_PAGE_2M, ARCH_PAGE_1G), PG_OK);
+}
+
+/* Frames that run out part way through pg_map_alloc_range (the sixth of sixteen): the
+ * five it took go back, nothing was mapped, no table was left behind; with frames
+ * enough the same call maps all sixteen, zeroed. */
+static void paging_test_alloc_range_that_runs_out_changes_nothing(struct ktest *t)
+{
+    struct pg_space *as = space(t);
+    uint64_t va = new_va(t, ARCH_PAGE_1G, ARCH_PAGE_1G);
+    struct snapshot s = snap();
+    frame_fail_after(5);
+    struct pg_ret r = pg_map_alloc_range(as, va, 16 * ARCH_PAGE_4K, ARCH_PAGE_4K, PG_WRITE);
+    frame_fail_after(UINT64_MAX);
+    KEXPECT_EQ(t, r.err, PG_ERR_NO_MEMORY);
+    s.faults = arch_fault_count();
+    expect_unchanged(t, &s);
+    struct pg_translation tr;
+    for (uint64_t i = 0; i < 16; i++)
+        KEXPECT_EQ(t, pg_translate(as, va + i * ARCH_PAGE_4K, &tr).err, PG_ERR_PAGE_NOT_MAPPED);
+    KASSERT_EQ(t, pg_map_alloc_range(as, va, 16 * ARCH_PAGE_4K, ARCH_PAGE_4K, PG_WRITE).err, PG_OK);
+    uint64_t nonzero = 0;
+    for (uint64_t i = 0; i < 16 * ARCH_PAGE_4K / 8; i++)
+        nonzero += ((volatile uint64_t *)(uintptr_t)va)[i] != 0;
+    KEXPECT_EQ(t, nonzero, 0);
+    KEXPECT_EQ(t, pg_translate(as, va + 15 * ARCH_PAGE_4K, &tr).err, PG_OK);
+    KEXPECT_TRUE(t, tr.owned);
+    KEXPECT_EQ(t, pg_unmap_range(as, va, 16 * ARCH_PAGE_4K, ARCH_PAGE_4K).err, PG_OK);
+    s.faults = arch_fault_count();
+    expect_unchanged(t, &s);
+    KEXPECT_EQ(t, va_free(va, ARCH_PAGE_1G), PG_OK);
 }
 
 /* ---- regions and views ---- */
@@ -571,6 +601,7 @@ KTEST_SUITE(paging, KTEST_CASE(paging_test_frame_is_owned_once),
             KTEST_CASE(paging_test_shared_mapping_only_when_asked),
             KTEST_CASE(paging_test_range_map_then_protect),
             KTEST_CASE(paging_test_no_tables_means_no_map_and_no_change),
+            KTEST_CASE(paging_test_alloc_range_that_runs_out_changes_nothing),
             KTEST_CASE(paging_test_region_owns_and_returns_everything),
             KTEST_CASE(paging_test_owned_frames_are_nobody_elses),
             KTEST_CASE(paging_test_regions_merge_only_when_alike),
