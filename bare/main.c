@@ -194,8 +194,9 @@ void bare_main(uint32_t start_info_pa)
     bare_unwind_init();
     kprintf("# kernsim bare kernel: %lu MiB RAM, %zu ranges\n", ram_end >> 20, n_ranges);
     struct pg_space *kernel = bare_mm_final(ram_end);
-    if (!heap_attach_paging(kernel))
-        arch_panic("bare_main: the heap could not attach to paging");
+    enum heap_err herr = heap_attach_paging(kernel);
+    if (herr != HEAP_OK)
+        arch_panic("bare_main: the heap could not attach to paging: %s", heap_strerror(herr));
     kprintf("# kernel heap: %s mode, growing through paging\n",
             heap_mode() == HEAP_CHECKING ? "checking" : "fast");
     unsigned ran = 0;

@@ -17,7 +17,14 @@
 void *B_kmalloc(size_t size);
 void B_kfree(void *p);
 bool B_heap_init(enum heap_mode mode);
+/* B's tree may be older, when it said true for attached. */
+#ifdef B_ATTACH_BOOL
 bool B_heap_attach_paging(struct pg_space *as);
+#define B_ATTACHED(as) B_heap_attach_paging(as)
+#else
+enum heap_err B_heap_attach_paging(struct pg_space *as);
+#define B_ATTACHED(as) (B_heap_attach_paging(as) == HEAP_OK)
+#endif
 
 #define NSIZES 4096
 static size_t sizes[NSIZES];
@@ -53,7 +60,7 @@ int main(int argc, char **argv)
     struct kmachine m;
     if (kmachine_boot(&o, &m))
         return 1;
-    if (!B_heap_init(HEAP_FAST) || !B_heap_attach_paging(m.space)) {
+    if (!B_heap_init(HEAP_FAST) || !B_ATTACHED(m.space)) {
         fprintf(stderr, "heap_ab: the heaps would not start\n");
         return 1;
     }

@@ -44,7 +44,9 @@ trap 'rm -rf "$w"' EXIT
 nm -g --defined-only "$w"/*.o | awk 'NF == 3 { print $3, "B_" $3 }' | sort -u >"$w/syms"
 for o in "$w"/*.o; do objcopy --redefine-syms="$w/syms" "$o"; done
 lib=$here/build/bench
-clang -O2 -std=gnu11 -DKERNSIM_FRAME_POINTERS -I"$here/arch_stub/include" -I"$here/sim/include" \
+battach=
+grep -q '^bool heap_attach_paging' "$other/subsys/heap/heap.h" && battach=-DB_ATTACH_BOOL
+clang -O2 $battach -std=gnu11 -DKERNSIM_FRAME_POINTERS -I"$here/arch_stub/include" -I"$here/sim/include" \
   -I"$here/subsys" -I"$here/tests/runner" -o "$w/heap_ab" "$here/scripts/bench/heap_ab.c" "$w"/*.o \
   "$lib/libks_harness.a" "$lib/libks_subsys.a" "$lib/libks_seam.a" "$lib/libks_unwind.a" \
   "$lib/libks_seam.a" -lpthread -lm -ldl

@@ -72,21 +72,40 @@ enum heap_mode heap_mode(void)
     return heap_g.mode;
 }
 
-bool heap_attach_paging(struct pg_space *as)
+const char *heap_strerror(enum heap_err err)
 {
-    if (!heap_g.ready || heap_g.paging || !as || !as->live || !frame_initialised())
-        return false;
+    static const char *const names[HEAP_ERR_COUNT_] = {
+        [HEAP_OK] = "ok",
+        [HEAP_ERR_NOT_INITIALISED] = "heap not initialised",
+        [HEAP_ERR_NO_SPACE] = "no live address space",
+        [HEAP_ERR_ALREADY_ATTACHED] = "already attached to paging",
+        [HEAP_ERR_NO_PAGING] = "frame allocator not initialised",
+        [HEAP_ERR_NO_ADDRESS_SPACE] = "no room for the heap's area in the kernel window",
+    };
+    return (unsigned)err < HEAP_ERR_COUNT_ ? names[err] : "unknown error";
+}
+
+enum heap_err heap_attach_paging(struct pg_space *as)
+{
+    if (!heap_g.ready)
+        return HEAP_ERR_NOT_INITIALISED;
+    if (!as || !as->live)
+        return HEAP_ERR_NO_SPACE;
+    if (heap_g.paging)
+        return HEAP_ERR_ALREADY_ATTACHED;
+    if (!frame_initialised())
+        return HEAP_ERR_NO_PAGING;
     /* The top half of the kernel window: the bottom is where tests map by hand. */
     struct arch_kva_window w = arch_kva_window();
     struct pg_ret va = va_alloc_within(w.base + w.size / 2, w.base + w.size, AREA_SIZE, SEG_SIZE);
     if (va.err)
-        return false;
+        return HEAP_ERR_NO_ADDRESS_SPACE;
     heap_lock();
     heap_g.as = as;
     heap_g.area = va.value;
     heap_g.paging = true;
     heap_unlock();
-    return true;
+    return HEAP_OK;
 }
 
 /* Where p's chunk is described: its index, and whether it is in the arena. */

@@ -37,9 +37,21 @@ bool heap_init(enum heap_mode mode);
 enum heap_mode heap_mode(void);
 
 struct pg_space;
-/* From now on, grow by mapping pages in `as` (which must be loaded). False if paging
- * is not initialised or the heap's virtual area cannot be reserved. */
-bool heap_attach_paging(struct pg_space *as);
+enum heap_err {
+    HEAP_OK,
+    HEAP_ERR_NOT_INITIALISED,  /* heap_init has not run */
+    HEAP_ERR_NO_SPACE,         /* no address space, or one that is not live */
+    HEAP_ERR_ALREADY_ATTACHED, /* the heap grows through paging already */
+    HEAP_ERR_NO_PAGING,        /* the frame allocator is not initialised */
+    HEAP_ERR_NO_ADDRESS_SPACE, /* no room for the heap's area in the kernel window */
+    HEAP_ERR_COUNT_
+};
+/* What an error means, for reports ("unknown error" for a value that is none). */
+const char *heap_strerror(enum heap_err err);
+/* From now on, grow by mapping pages in `as` (which must be loaded). Once, after
+ * heap_init and frame_init, by the boot CPU. HEAP_OK, or why not with the heap
+ * unchanged (it keeps growing in its arena). */
+enum heap_err heap_attach_paging(struct pg_space *as);
 
 /* All return NULL when out of memory, for size 0 (kmalloc(0) is NULL, as in Linux's
  * ZERO_SIZE_PTR spirit minus the special pointer), or for sizes near SIZE_MAX. */

@@ -15,13 +15,15 @@ struct mpmc_node {
     void *value;
 };
 
-int mpmc_list_init(struct mpmc_list *q)
+enum queue_err mpmc_list_init(struct mpmc_list *q)
 {
+    if (!q)
+        return QUEUE_ERR_INVALID;
     struct mpmc_node *dummy = kzalloc(sizeof(*dummy));
     if (!dummy)
-        return -1;
+        return QUEUE_ERR_NO_MEMORY;
     q->head = q->tail = dummy;
-    return 0;
+    return QUEUE_OK;
 }
 
 void mpmc_list_destroy(struct mpmc_list *q)

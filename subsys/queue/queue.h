@@ -16,6 +16,31 @@
 
 #include <arch/types.h>
 
+enum queue_err {
+    QUEUE_OK,
+    QUEUE_ERR_INVALID,      /* no queue given */
+    QUEUE_ERR_BAD_CAPACITY, /* not a power of two in 2 .. 2^24 */
+    QUEUE_ERR_NO_MEMORY,    /* the kernel heap has none for the cells or the first node */
+    QUEUE_ERR_COUNT_
+};
+
+/* What an error means, for reports. */
+static inline const char *queue_strerror(enum queue_err err)
+{
+    switch (err) {
+    case QUEUE_OK:
+        return "ok";
+    case QUEUE_ERR_INVALID:
+        return "no queue";
+    case QUEUE_ERR_BAD_CAPACITY:
+        return "capacity not a power of two in 2 .. 2^24";
+    case QUEUE_ERR_NO_MEMORY:
+        return "out of memory";
+    default:
+        return "unknown error";
+    }
+}
+
 struct mpmc_cell {
     uint64_t seq;
     void *value;
@@ -30,11 +55,12 @@ struct mpmc_ring {
 };
 
 /* capacity: a power of two, 2 .. 2^24. cells: capacity cells of caller memory, or
- * NULL to take them from the kernel heap. 0, or -1 (bad capacity, no memory) with the
- * ring unchanged. */
-int mpmc_ring_init(struct mpmc_ring *q, uint64_t capacity, struct mpmc_cell *cells);
-/* Free heap cells (the ring must be quiescent). */
+ * NULL to take them from the kernel heap. Before any CPU uses the ring. QUEUE_OK, or
+ * why not with the ring unchanged. */
+enum queue_err mpmc_ring_init(struct mpmc_ring *q, uint64_t capacity, struct mpmc_cell *cells);
+/* Free heap cells (the ring must be quiescent: no CPU inside a push or pop). */
 void mpmc_ring_destroy(struct mpmc_ring *q);
+/* Any CPU, any context, concurrently with every other push and pop; never waits. */
 bool mpmc_ring_push(struct mpmc_ring *q, void *value); /* false: full */
 bool mpmc_ring_pop(struct mpmc_ring *q, void **value); /* false: empty */
 uint64_t mpmc_ring_capacity(const struct mpmc_ring *q);
@@ -52,11 +78,14 @@ struct mpmc_list {
     struct mpmc_node *tail __attribute__((aligned(64)));
 };
 
-/* 0, or -1 if the heap has no memory for the first dummy node. */
-int mpmc_list_init(struct mpmc_list *q);
+/* Before any CPU uses the list. QUEUE_OK, or why not (no memory for the first dummy
+ * node) with the list unchanged. */
+enum queue_err mpmc_list_init(struct mpmc_list *q);
 /* Free every node, queued and retired (quiescent only). */
 void mpmc_list_destroy(struct mpmc_list *q);
-/* false only if the heap is out of memory (the queue is unchanged). */
+/* Push and pop: any CPU where kmalloc may be called, concurrently with every other
+ * push and pop. Push is false only if the heap is out of memory (the queue is
+ * unchanged). */
 bool mpmc_list_push(struct mpmc_list *q, void *value);
 bool mpmc_list_pop(struct mpmc_list *q, void **value); /* false: empty */
 /* Quiescent only: the list is well formed, tail is its last node; *count = items. */

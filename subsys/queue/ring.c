@@ -9,20 +9,22 @@
 #include <arch/atomic.h>
 #include <heap/heap.h>
 
-int mpmc_ring_init(struct mpmc_ring *q, uint64_t capacity, struct mpmc_cell *cells)
+enum queue_err mpmc_ring_init(struct mpmc_ring *q, uint64_t capacity, struct mpmc_cell *cells)
 {
+    if (!q)
+        return QUEUE_ERR_INVALID;
     if (capacity < 2 || capacity > (UINT64_C(1) << 24) || (capacity & (capacity - 1)))
-        return -1;
+        return QUEUE_ERR_BAD_CAPACITY;
     bool owns = !cells;
     if (owns && !(cells = kmalloc_aligned(capacity * sizeof(*cells), 64)))
-        return -1;
+        return QUEUE_ERR_NO_MEMORY;
     for (uint64_t i = 0; i < capacity; i++)
         cells[i] = (struct mpmc_cell){.seq = i};
     q->head = q->tail = 0;
     q->cells = cells;
     q->mask = capacity - 1;
     q->owns_cells = owns;
-    return 0;
+    return QUEUE_OK;
 }
 
 void mpmc_ring_destroy(struct mpmc_ring *q)

@@ -49,7 +49,7 @@ int main(void)
     CHECK(s.oom >= 2 && heap_valid());
     printf("heap_early: %d 2000-byte blocks fit in the arena before paging\n", n);
     CHECK(frame_init() == PG_OK && va_init() == PG_OK);
-    CHECK(pg_space_adopt(&as, arch_read_cr3()) == PG_OK && heap_attach_paging(&as));
+    CHECK(pg_space_adopt(&as, arch_read_cr3()) == PG_OK && heap_attach_paging(&as) == HEAP_OK);
     void *more = kmalloc(2000), *big = kmalloc(100000);
     CHECK(more != NULL && big != NULL); /* grows through paging now */
     kfree(big);

@@ -106,8 +106,9 @@ enum kmachine_err kmachine_boot(const struct kmachine_opts *o, struct kmachine *
         if ((err = pg_space_adopt(&kernel, arch_read_cr3())) != PG_OK)
             return fail(KMACHINE_ESPACE, pg_strerror(err));
     }
-    if (o->level == KMACHINE_KERNEL && !heap_attach_paging(&kernel))
-        return fail(KMACHINE_EATTACH, NULL);
+    enum heap_err herr;
+    if (o->level == KMACHINE_KERNEL && (herr = heap_attach_paging(&kernel)) != HEAP_OK)
+        return fail(KMACHINE_EATTACH, heap_strerror(herr));
     if (m)
         *m = (struct kmachine){o->level, mode, o->level == KMACHINE_SIM ? NULL : &kernel};
     return KMACHINE_OK;

@@ -7,6 +7,7 @@
 #include <arch/debug.h>
 #include <heap/heap.h>
 #include <heap/heap_internal.h>
+#include <paging/paging.h>
 
 static void trim(void *arg)
 {
@@ -423,7 +424,24 @@ static void heap_test_block_index_is_exact(struct ktest *t)
     KEXPECT_TRUE(t, chunk_block_index(&none, SPAN_SIZE * 7) >= (unsigned)(none.lim >> 4));
 }
 
+/* Attaching to no space, or to one that is not live, is refused by name and changes
+ * nothing. */
+static void heap_test_attach_paging_says_why_not(struct ktest *t)
+{
+    start(t);
+    static struct pg_space dead; /* never adopted or created: not live */
+    KEXPECT_EQ(t, heap_attach_paging(NULL), HEAP_ERR_NO_SPACE);
+    KEXPECT_EQ(t, heap_attach_paging(&dead), HEAP_ERR_NO_SPACE);
+    KEXPECT_STREQ(t, heap_strerror(HEAP_ERR_NO_SPACE), "no live address space");
+    KEXPECT_STREQ(t, heap_strerror(HEAP_ERR_COUNT_), "unknown error");
+    void *p = kmalloc(100000);
+    KEXPECT_TRUE(t, p != NULL);
+    kfree(p);
+    KEXPECT_TRUE(t, heap_valid());
+}
+
 KTEST_SUITE(heap, KTEST_CASE(heap_test_small_sizes_round_trip),
+            KTEST_CASE(heap_test_attach_paging_says_why_not),
             KTEST_CASE(heap_test_zero_and_huge_sizes_return_null),
             KTEST_CASE(heap_test_kzalloc_zeroes_reused_memory),
             KTEST_CASE(heap_test_aligned_allocations),

@@ -9,17 +9,22 @@
 static void queue_test_ring_bad_capacity_is_refused(struct ktest *t)
 {
     struct mpmc_ring q = {.mask = 77};
-    KEXPECT_EQ(t, mpmc_ring_init(&q, 0, NULL), -1);
-    KEXPECT_EQ(t, mpmc_ring_init(&q, 1, NULL), -1);
-    KEXPECT_EQ(t, mpmc_ring_init(&q, 6, NULL), -1); /* not a power of two */
-    KEXPECT_EQ(t, mpmc_ring_init(&q, UINT64_C(1) << 30, NULL), -1);
+    KEXPECT_EQ(t, mpmc_ring_init(&q, 0, NULL), QUEUE_ERR_BAD_CAPACITY);
+    KEXPECT_EQ(t, mpmc_ring_init(&q, 1, NULL), QUEUE_ERR_BAD_CAPACITY);
+    KEXPECT_EQ(t, mpmc_ring_init(&q, 6, NULL), QUEUE_ERR_BAD_CAPACITY); /* not a power of two */
+    KEXPECT_EQ(t, mpmc_ring_init(&q, UINT64_C(1) << 30, NULL), QUEUE_ERR_BAD_CAPACITY);
+    KEXPECT_EQ(t, mpmc_ring_init(NULL, 4, NULL), QUEUE_ERR_INVALID);
+    KEXPECT_EQ(t, mpmc_list_init(NULL), QUEUE_ERR_INVALID);
+    KEXPECT_STREQ(t, queue_strerror(QUEUE_ERR_BAD_CAPACITY),
+                  "capacity not a power of two in 2 .. 2^24");
+    KEXPECT_STREQ(t, queue_strerror(QUEUE_ERR_COUNT_), "unknown error");
     KEXPECT_EQ(t, q.mask, 77u); /* unchanged */
 }
 
 static void queue_test_ring_fifo_full_and_empty(struct ktest *t)
 {
     struct mpmc_ring q;
-    KASSERT_EQ(t, mpmc_ring_init(&q, 4, NULL), 0);
+    KASSERT_EQ(t, mpmc_ring_init(&q, 4, NULL), QUEUE_OK);
     void *v;
     KEXPECT_FALSE(t, mpmc_ring_pop(&q, &v)); /* empty */
     for (int i = 0; i < 4; i++)
@@ -51,7 +56,7 @@ static void queue_test_ring_in_caller_memory(struct ktest *t)
 {
     static struct mpmc_cell cells[8];
     struct mpmc_ring q;
-    KASSERT_EQ(t, mpmc_ring_init(&q, 8, cells), 0);
+    KASSERT_EQ(t, mpmc_ring_init(&q, 8, cells), QUEUE_OK);
     KEXPECT_EQ(t, mpmc_ring_capacity(&q), 8u);
     KEXPECT_TRUE(t, mpmc_ring_push(&q, V(5)));
     cells[1].seq = 1234; /* corrupt a cell the ring has not reached */
@@ -68,7 +73,7 @@ static void queue_test_list_fifo_and_reclamation(struct ktest *t)
     heap_trim();
     heap_get_stats(&before);
     struct mpmc_list q;
-    KASSERT_EQ(t, mpmc_list_init(&q), 0);
+    KASSERT_EQ(t, mpmc_list_init(&q), QUEUE_OK);
     void *v;
     KEXPECT_FALSE(t, mpmc_list_pop(&q, &v));
     for (int i = 0; i < 500; i++)
