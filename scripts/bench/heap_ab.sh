@@ -40,7 +40,8 @@ b_archive=$other/build/bench/libks_subsys.a
 [ -f "$b_archive" ] || b_archive=$other/build/bench/libks_sim.a
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
-(cd "$w" && ar x "$b_archive" heap.c.o slab.c.o large.c.o check.c.o)
+heap_objs=$(cd "$other/subsys/heap" && for f in *.c; do echo "$f.o"; done)
+(cd "$w" && ar x "$b_archive" $heap_objs)
 nm -g --defined-only "$w"/*.o | awk 'NF == 3 { print $3, "B_" $3 }' | sort -u >"$w/syms"
 for o in "$w"/*.o; do objcopy --redefine-syms="$w/syms" "$o"; done
 lib=$here/build/bench

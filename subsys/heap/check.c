@@ -119,32 +119,22 @@ static uint8_t *user_of(const struct chk_hdr *h)
     return (uint8_t *)h + (UINT64_C(1) << h->front_log2);
 }
 
-/* The raw block holding p and its usable size, from the metadata alone (which is
- * never poisoned); false if p is not inside a raw block the heap handed out. */
-static bool raw_of(const void *p, uint8_t **raw, size_t *raw_size, bool *raw_free)
+/* The raw block holding p (b, resolved once), and whether it is free, from the
+ * metadata alone (which is never poisoned); false if p is not inside a raw block the
+ * heap handed out. */
+static bool raw_of(const void *p, struct heap_block *b, bool *raw_free)
 {
-    uint8_t *kind = heap_chunk_of(p);
-    if (!kind || *kind == CHUNK_NONE)
+    if (!heap_block_containing(p, b))
         return false;
-    if (*kind == CHUNK_SPAN) {
-        struct span *s = span_checked(p);
-        long i = s->bsize ? span_block_index(s, p) : -1;
-        if (i < 0 || (uint32_t)i >= span_threaded(s))
-            return false; /* not a block, or one never handed out */
-        *raw = s->data + (uint64_t)i * s->bsize;
-        *raw_size = s->bsize;
-        arch_san_unpoison(*raw, sizeof(struct block));
-        const struct block *b = (const struct block *)*raw;
-        *raw_free = b->key == (s->key ^ (uintptr_t)b);
-        if (!*raw_free)
-            arch_san_poison(*raw, sizeof(struct block)); /* a header: closed unless opened */
-        return true;
-    }
-    struct large *l = large_checked(p);
-    *raw = l->data;
-    *raw_size = l->usable;
     *raw_free = false;
-    return (const uint8_t *)p >= l->data && (const uint8_t *)p < l->data + l->usable;
+    if (b->span) {
+        arch_san_unpoison(b->start, sizeof(struct block));
+        const struct block *k = (const struct block *)b->start;
+        *raw_free = k->key == (b->span->key ^ (uintptr_t)k);
+        if (!*raw_free)
+            arch_san_poison(b->start, sizeof(struct block)); /* a header: closed unless opened */
+    }
+    return true;
 }
 
 static void report_stacks_at(const struct chk_hdr *h, const char *indent)
@@ -236,25 +226,20 @@ static bool redzones_whole(const char *who, const struct chk_hdr *h, size_t raw_
 /* Call fn for every raw block in use (live or quarantined) in spans and large blocks. */
 static void for_each_raw(void (*fn)(uint8_t *raw, size_t raw_size, void *ctx), void *ctx)
 {
-    for (int arena = 0; arena < 2; arena++) {
-        const uint8_t *kinds;
-        uintptr_t base;
-        size_t n = heap_chunk_range(arena, &kinds, &base);
-        for (size_t i = 0; i < n; i++) {
-            if (kinds[i] == CHUNK_LARGE_HEAD) {
-                const struct large *l = large_checked((const void *)(base + i * SPAN_SIZE));
-                fn(l->data, l->usable, ctx);
-            }
-            if (kinds[i] != CHUNK_SPAN)
-                continue;
-            const struct span *s = span_checked((const void *)(base + i * SPAN_SIZE));
-            for (uint32_t k = 0; s->bsize && k < span_threaded(s); k++) {
-                uint8_t *raw = s->data + (uint64_t)k * s->bsize, *r;
-                size_t rs;
-                bool raw_free;
-                if (raw_of(raw, &r, &rs, &raw_free) && !raw_free)
-                    fn(raw, rs, ctx);
-            }
+    for (struct heap_chunk_it it = {0}; heap_chunk_next(&it);) {
+        if (it.kind == CHUNK_LARGE_HEAD) {
+            const struct large *l = large_checked((const void *)it.addr);
+            fn(l->data, l->usable, ctx);
+        }
+        if (it.kind != CHUNK_SPAN)
+            continue;
+        const struct span *s = span_checked((const void *)it.addr);
+        for (uint32_t k = 0; s->bsize && k < span_threaded(s); k++) {
+            uint8_t *raw = s->data + (uint64_t)k * s->bsize;
+            struct heap_block b;
+            bool raw_free;
+            if (raw_of(raw, &b, &raw_free) && !raw_free)
+                fn(raw, b.usable, ctx);
         }
     }
 }
@@ -300,11 +285,12 @@ uint64_t heap_leak_check(uint64_t mark)
 
 bool heap_describe(const void *p, const char *indent)
 {
-    uint8_t *raw;
-    size_t raw_size;
+    struct heap_block b;
     bool raw_free, intact;
-    if (heap_g.mode != HEAP_CHECKING || !heap_chunk_of(p) || !raw_of(p, &raw, &raw_size, &raw_free))
+    if (heap_g.mode != HEAP_CHECKING || !raw_of(p, &b, &raw_free))
         return false;
+    uint8_t *raw = b.start;
+    size_t raw_size = b.usable;
     if (raw_free) {
         kprintf("#%s%p is in a free %zu-byte slot of the kernel heap (never handed out, or "
                 "reused and freed)\n",
@@ -339,15 +325,16 @@ void *chk_alloc(size_t size, size_t align, bool zero)
     if (size > UINT32_MAX || front >= (UINT64_C(1) << 31))
         return NULL;
     size_t total = front + size + 16;
-    uint8_t *raw = heap_raw_alloc(total, align), *start;
+    uint8_t *raw = heap_raw_alloc(total, align);
     if (!raw)
         return NULL;
     uint8_t *user = raw + front;
-    size_t raw_size;
+    struct heap_block b;
     bool raw_free;
-    if (!raw_of(raw, &start, &raw_size, &raw_free) || start != raw)
+    if (!raw_of(raw, &b, &raw_free) || b.start != raw)
         arch_panic("chk_alloc: the heap handed out %p, which is not a block start", (void *)raw);
-    uint8_t *end = start + raw_size;
+    size_t raw_size = b.usable;
+    uint8_t *end = b.start + raw_size;
     arch_san_unpoison(raw, raw_size);
     struct chk_hdr *h = (struct chk_hdr *)raw;
     __builtin_memset(raw + sizeof(*h), RZ_BYTE, front - sizeof(*h));
@@ -372,15 +359,17 @@ static struct chk_hdr *live_hdr(const void *p, const char *who, uint8_t **raw, s
 {
     char what[96];
     bool raw_free, intact;
-    if (!heap_chunk_of(p)) {
-        heap_report(HEAP_REPORT_NOT_HEAP, "%s(%p): %s", who, p,
-                    arch_describe_address(p, what, sizeof(what)));
+    struct heap_block b;
+    if (!raw_of(p, &b, &raw_free) || raw_free) {
+        if (!b.in_heap)
+            heap_report(HEAP_REPORT_NOT_HEAP, "%s(%p): %s", who, p,
+                        arch_describe_address(p, what, sizeof(what)));
+        else
+            heap_report(HEAP_REPORT_NOT_ALLOCATED, "%s(%p): nothing is allocated there", who, p);
         return NULL;
     }
-    if (!raw_of(p, raw, raw_size, &raw_free) || raw_free) {
-        heap_report(HEAP_REPORT_NOT_ALLOCATED, "%s(%p): nothing is allocated there", who, p);
-        return NULL;
-    }
+    *raw = b.start;
+    *raw_size = b.usable;
     struct chk_hdr *h = hdr_open(*raw, *raw_size, &intact);
     if (!intact) {
         report_header_overwritten(who, p, *raw, "; the block is left as it is");
@@ -409,13 +398,14 @@ static struct chk_hdr *live_hdr(const void *p, const char *who, uint8_t **raw, s
  * or its redzones while it waited. */
 static void evict(struct q_entry e)
 {
-    uint8_t *raw;
-    size_t raw_size;
+    struct heap_block b;
     bool raw_free, intact;
-    if (!raw_of(e.user, &raw, &raw_size, &raw_free) || raw_free)
+    if (!raw_of(e.user, &b, &raw_free) || raw_free)
         arch_panic("heap quarantine: block %p (%u bytes) is no longer a block the heap handed "
                    "out",
                    (void *)e.user, e.size);
+    uint8_t *raw = b.start;
+    size_t raw_size = b.usable;
     arch_san_unpoison(raw, raw_size);
     struct chk_hdr *h = hdr_open(raw, raw_size, &intact);
     if (!intact || h->magic != FREE_MAGIC || user_of(h) != e.user || h->size != e.size) {
@@ -431,11 +421,7 @@ static void evict(struct q_entry e)
             redzones_whole("heap quarantine", h, raw_size, "freed ");
         }
     }
-    uint8_t *kind = heap_chunk_of(raw);
-    if (*kind == CHUNK_SPAN)
-        span_free(span_checked(raw), raw, false);
-    else
-        large_free(large_checked(raw), raw, false);
+    heap_block_free(&b, raw, false);
 }
 
 void chk_free(void *p, size_t size, bool sized)

@@ -167,6 +167,34 @@ static inline size_t heap_chunk_range(bool arena, const uint8_t **kinds, uintptr
     *base = arena ? (uintptr_t)heap_arena : heap_g.area;
     return arena ? sizeof(heap_g.arena_chunk) : heap_g.area ? heap_g.chunk_hi : 0;
 }
+/* A walk of every chunk a span or large block may hold, the area's then the arena's:
+ *   for (struct heap_chunk_it it = {0}; heap_chunk_next(&it);) ... it.kind, it.addr
+ * it.slot is the chunk's index in heap.meta and heap.head. */
+struct heap_chunk_it {
+    int map;     /* 0: the area, 1: the arena */
+    size_t i, n; /* within the map */
+    const uint8_t *kinds;
+    uintptr_t base;
+    uint8_t kind; /* the current chunk's */
+    uintptr_t addr;
+    size_t slot;
+};
+static inline bool heap_chunk_next(struct heap_chunk_it *it)
+{
+    if (!it->kinds) /* the first call: the area */
+        it->n = heap_chunk_range(false, &it->kinds, &it->base);
+    while (it->i == it->n) {
+        if (it->map == 1)
+            return false;
+        it->map = 1, it->i = 0;
+        it->n = heap_chunk_range(true, &it->kinds, &it->base);
+    }
+    it->kind = it->kinds[it->i];
+    it->addr = it->base + it->i * SPAN_SIZE;
+    it->slot = it->map ? AREA_CHUNKS + it->i : it->i;
+    it->i++;
+    return true;
+}
 /* The area's chunk at index end - 1 is used: walks must reach it. Lock held. */
 static inline void heap_chunks_used(uint64_t end)
 {
@@ -236,20 +264,44 @@ struct large *large_of(const void *p);
 __attribute__((returns_nonnull)) struct large *large_checked(const void *p);
 bool large_valid(void);
 
-/* heap.c */
+/* block.c: what a pointer is, resolved once and passed down. */
+struct heap_block {
+    bool in_heap;        /* p is in a chunk of the heap (which may hold nothing) */
+    struct span *span;   /* a small block's span, or NULL */
+    struct large *large; /* a large block, or NULL */
+    long index;          /* small: the block's index in its span (-1: p is in none) */
+    uint8_t *start;      /* the block's first byte (NULL: none) */
+    size_t usable;       /* its usable size: the class size, or the large block's */
+};
 /* A fast-mode block of `size` bytes aligned to `align` (small class, power-of-two
  * class, or large), or NULL counted as out of memory. */
 void *heap_raw_alloc(size_t size, size_t align);
+/* The live fast-mode block p starts; false, reported as `who`'s bad call, if there is
+ * none (not the heap, not allocated, free, interior, misaligned). */
+bool heap_block_at(const void *p, const char *who, struct heap_block *b);
+/* The block handed out (live, free or quarantined) that p points anywhere inside,
+ * from the metadata alone; false, silently, if none. For checking mode. */
+bool heap_block_containing(const void *p, struct heap_block *b);
+/* Free p, the start of block b, into its span or pages; false (reported if `report`)
+ * if it was not a live block. */
+bool heap_block_free(const struct heap_block *b, void *p, bool report);
+/* kfree in fast mode when the inline path declined: resolve, report or free. */
+void heap_free_raw(void *p, const char *who);
+
+/* core.c: state, locks, chunk maps, the span pool and growth, reports. */
+void heap_core_init(enum heap_mode mode);
+/* Give whole segments of pooled spans back to paging (heap_trim's last step). */
+void heap_core_trim(void);
 struct span *heap_get_span(void); /* from the pool, growing if needed; NULL if none */
 void heap_put_span(struct span *s);
 void heap_report(enum heap_report kind, const char *fmt, ...) ARCH_PRINTF(2, 3);
 /* Whether reports print (heap_set_reports): their stacks follow them or not. */
 bool heap_reports_printed(void);
 uint64_t heap_next_key(void);
-
-/* check.c */
 /* The stack the next report on this CPU names as the bad call (0: capture one). */
 void heap_set_report_at(uint32_t stack);
+
+/* check.c */
 void *chk_alloc(size_t size, size_t align, bool zero);
 void chk_free(void *p, size_t size, bool sized);
 size_t chk_usable(const void *p);

@@ -153,12 +153,6 @@ static int meta_class(const struct span *s)
     return word ? (int)(word >> 8) - 1 : -1;
 }
 
-bool heap_at_span(const void *s)
-{
-    uint8_t *kind = heap_chunk_of(s);
-    return kind && *kind == CHUNK_SPAN && !((uintptr_t)s & (SPAN_SIZE - 1));
-}
-
 ARCH_CHECKER bool span_header_ok(const struct span *s)
 {
     if (s->magic != (SPAN_MAGIC ^ (uintptr_t)s))
@@ -509,43 +503,36 @@ ARCH_CHECKER bool slab_valid(void)
         }
     }
     /* Visit spans through the chunk maps, which see every span whatever list it is on. */
-    for (int arena = 0; arena < 2 && ok; arena++) {
-        const uint8_t *kinds;
-        uintptr_t base;
-        size_t n = heap_chunk_range(arena, &kinds, &base);
-        for (size_t i = 0; i < n && ok; i++) {
-            /* kfree's inline path trusts a nonzero meta word to mean "a span in use,
-             * of this owner and class". */
-            const struct chunk_meta m = chunk_meta_read(&heap_g.meta[arena ? AREA_CHUNKS + i : i]),
-                                    *cm = &m;
-            uint16_t meta = cm->word;
-            struct block *head = heap_g.head[arena ? AREA_CHUNKS + i : i];
-            bool zero = !meta && !cm->data_off && !cm->inv && !cm->lim && !head;
-            if (kinds[i] != CHUNK_SPAN) {
-                if (!zero)
-                    return false;
-                continue;
-            }
-            struct span *s = (struct span *)(base + i * SPAN_SIZE);
-            if (!span_header_ok(s)) {
-                kprintf("# heap corruption: the span at %p: its header was overwritten\n",
-                        (void *)s);
+    for (struct heap_chunk_it it = {0}; ok && heap_chunk_next(&it);) {
+        /* kfree's inline path trusts a nonzero meta word to mean "a span in use, of
+         * this owner and class". */
+        const struct chunk_meta m = chunk_meta_read(&heap_g.meta[it.slot]), *cm = &m;
+        uint16_t meta = cm->word;
+        struct block *head = heap_g.head[it.slot];
+        bool zero = !meta && !cm->data_off && !cm->inv && !cm->lim && !head;
+        if (it.kind != CHUNK_SPAN) {
+            if (!zero)
                 return false;
-            }
-            if (!s->bsize) {
-                if (!zero)
-                    return false;
-                continue; /* in the pool */
-            }
-            const struct heap_class *k = &heap_class[s->cls];
-            if (s->cls >= NCLASSES || meta != chunk_word(s->owner, s->cls) ||
-                cm->data_off != k->data_off || cm->inv != k->inv ||
-                cm->lim != (span_threaded(s) << 4 | (k->lim & 15u)))
-                return false;
-            uint32_t f = list_len(s, head, "own", &ok) + list_len(s, s->thread_free, "remote", &ok);
-            if (s->bsize != heap_class_size[s->cls] || f > span_threaded(s))
-                ok = false;
+            continue;
         }
+        struct span *s = (struct span *)it.addr;
+        if (!span_header_ok(s)) {
+            kprintf("# heap corruption: the span at %p: its header was overwritten\n", (void *)s);
+            return false;
+        }
+        if (!s->bsize) {
+            if (!zero)
+                return false;
+            continue; /* in the pool */
+        }
+        const struct heap_class *k = &heap_class[s->cls];
+        if (s->cls >= NCLASSES || meta != chunk_word(s->owner, s->cls) ||
+            cm->data_off != k->data_off || cm->inv != k->inv ||
+            cm->lim != (span_threaded(s) << 4 | (k->lim & 15u)))
+            return false;
+        uint32_t f = list_len(s, head, "own", &ok) + list_len(s, s->thread_free, "remote", &ok);
+        if (s->bsize != heap_class_size[s->cls] || f > span_threaded(s))
+            ok = false;
     }
     return ok;
 }
@@ -553,17 +540,12 @@ ARCH_CHECKER bool slab_valid(void)
 ARCH_CHECKER void slab_count_live(uint64_t *blocks_out, uint64_t *bytes_out)
 {
     uint64_t bytes = 0, blocks = 0;
-    for (int arena = 0; arena < 2; arena++) {
-        const uint8_t *kinds;
-        uintptr_t base;
-        size_t n = heap_chunk_range(arena, &kinds, &base);
-        for (size_t i = 0; i < n; i++) {
-            const struct span *s = (const struct span *)(base + i * SPAN_SIZE);
-            if (kinds[i] == CHUNK_SPAN && span_checked(s)->bsize) {
-                uint64_t live = s->nblocks - free_blocks(s);
-                blocks += live;
-                bytes += live * s->bsize;
-            }
+    for (struct heap_chunk_it it = {0}; heap_chunk_next(&it);) {
+        const struct span *s = (const struct span *)it.addr;
+        if (it.kind == CHUNK_SPAN && span_checked(s)->bsize) {
+            uint64_t live = s->nblocks - free_blocks(s);
+            blocks += live;
+            bytes += live * s->bsize;
         }
     }
     *blocks_out = blocks;
