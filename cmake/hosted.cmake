@@ -396,7 +396,7 @@ if(KERNSIM_SANITIZE OR KERNSIM_VALGRIND)
     target_link_libraries(race_canary PRIVATE ks_harness)
     ks_checker_canaries(sim.tsan_catches_ race_canary
                         "free-race|WARNING: ThreadSanitizer: data race;det-race|WARNING: ThreadSanitizer: data race")
-    foreach(mode free-locked det-locked)
+    foreach(mode free-locked det-locked free-trylocked det-trylocked)
       add_test(NAME sim.tsan_quiet_${mode} COMMAND $<TARGET_FILE:race_canary> ${mode})
       set_tests_properties(sim.tsan_quiet_${mode} PROPERTIES LABELS sim TIMEOUT 60)
     endforeach()

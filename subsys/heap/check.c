@@ -57,6 +57,7 @@ static void q_lock(void)
 {
     arch_preempt_disable();
     uint32_t me = arch_atomic_fetch_add(&q.lock_next, 1, ARCH_RELAXED);
+    /* acquire: pairs with q_unlock's release: the last holder's changes are seen */
     while (arch_atomic_load(&q.lock_owner, ARCH_ACQUIRE) != me)
         arch_cpu_relax();
 }

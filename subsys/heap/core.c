@@ -26,6 +26,7 @@ void heap_lock(void)
 {
     arch_preempt_disable();
     uint32_t me = arch_atomic_fetch_add(&heap_g.lock_next, 1, ARCH_RELAXED);
+    /* acquire: pairs with heap_unlock's release: the last holder's work is seen */
     while (arch_atomic_load(&heap_g.lock_owner, ARCH_ACQUIRE) != me)
         arch_cpu_relax();
 }

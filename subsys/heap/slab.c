@@ -267,6 +267,7 @@ static void partial_push(struct heap_cpu *c, struct span *s)
 static bool retire_full(struct span *s)
 {
     s->is_current = 0;
+    /* seq_cst, both: the owner's half of the handshake (full up, then look for frees) */
     arch_atomic_store(&s->full, 1, ARCH_SEQ_CST);
     if (arch_atomic_load(&s->thread_free, ARCH_SEQ_CST)) {
         arch_atomic_store(&s->full, 0, ARCH_RELAXED);
@@ -278,6 +279,8 @@ static bool retire_full(struct span *s)
 /* Spans that other CPUs freed into while they were retired. */
 static void take_remote(struct heap_cpu *c)
 {
+    /* acquire: pairs with the notifying free's release push, so each span's
+     * remote_next is seen */
     struct span *s = arch_atomic_xchg(&c->remote, (struct span *)NULL, ARCH_ACQUIRE);
     unsigned cpu = (unsigned)(c - heap_cpus);
     for (uint64_t n = 0; s; n++) {
@@ -288,6 +291,8 @@ static void take_remote(struct heap_cpu *c)
                        cpu, (void *)s);
         struct span *next = s->remote_next;
         arch_atomic_store(&s->full, 0, ARCH_RELAXED);
+        /* release: full = 0 above is seen by the free that wins the next notification
+         * (its acq_rel compare-exchange reads this 0) */
         arch_atomic_store(&s->notified, 0, ARCH_RELEASE);
         partial_push(c, s);
         s = next;
@@ -403,14 +408,20 @@ bool span_free(struct span *s, void *p, bool report)
     struct block *old = arch_atomic_load(&s->thread_free, ARCH_RELAXED);
     do {
         b->next = old;
+        /* seq_cst: the free's half of the Dekker handshake with retire_full (push, then
+         * look at full); its release half publishes b's words to collect's acquire */
     } while (!arch_atomic_cmpxchg(&s->thread_free, &old, b, ARCH_SEQ_CST, ARCH_RELAXED));
     uint8_t zero = 0;
+    /* seq_cst: the handshake's load. acq_rel: one free notifies per retirement;
+     * acquire pairs with take_remote's release of notified, release orders the push
+     * above before the owner takes the span */
     if (arch_atomic_load(&s->full, ARCH_SEQ_CST) &&
         arch_atomic_cmpxchg(&s->notified, &zero, 1, ARCH_ACQ_REL, ARCH_RELAXED)) {
         struct heap_cpu *o = &heap_cpus[s->owner];
         struct span *head = arch_atomic_load(&o->remote, ARCH_RELAXED);
         do {
             s->remote_next = head;
+            /* release: remote_next, written above, is seen by take_remote's acquire */
         } while (!arch_atomic_cmpxchg(&o->remote, &head, s, ARCH_RELEASE, ARCH_RELAXED));
     }
     return true;
@@ -420,6 +431,7 @@ bool span_free(struct span *s, void *p, bool report)
 ARCH_CHECKER static uint32_t free_blocks(const struct span *s)
 {
     uint32_t own = list_walk(s, *span_head(s), "own", false, NULL);
+    /* acquire: the pushed blocks' next words are seen by the walk */
     uint32_t remote =
         list_walk(s, arch_atomic_load(&s->thread_free, ARCH_ACQUIRE), "remote", false, NULL);
     if (own + remote > span_threaded(s))

@@ -20,8 +20,13 @@ static struct {
 void *hp_protect(unsigned slot, void **src)
 {
     void **mine = &hazards[arch_cpu_id()].slot[slot];
+    /* acquire: pairs with the release that published p, so its fields are seen */
     void *p = arch_atomic_load(src, ARCH_ACQUIRE);
     for (;;) {
+        /* seq_cst, both: publish, then re-read (a store then a load: only seq_cst
+         * orders them). If src still holds p, p was not yet unlinked when the hazard
+         * became visible, so a scan's seq_cst read of the slots, which follows the
+         * unlink, finds it and keeps p */
         arch_atomic_store(mine, p, ARCH_SEQ_CST);
         void *again = arch_atomic_load(src, ARCH_SEQ_CST);
         if (again == p)
@@ -32,11 +37,14 @@ void *hp_protect(unsigned slot, void **src)
 
 void hp_set(unsigned slot, void *p)
 {
+    /* seq_cst: the caller validates it with a seq_cst re-read, as hp_protect does */
     arch_atomic_store(&hazards[arch_cpu_id()].slot[slot], p, ARCH_SEQ_CST);
 }
 
 void hp_clear(unsigned slot)
 {
+    /* release: every read of the node it protected is done before a scan that sees the
+     * slot empty frees the node */
     arch_atomic_store(&hazards[arch_cpu_id()].slot[slot], NULL, ARCH_RELEASE);
 }
 
@@ -45,6 +53,8 @@ static bool protected(void *p)
     unsigned cpus = arch_cpu_count() < HP_CPUS ? arch_cpu_count() : HP_CPUS;
     for (unsigned c = 0; c < cpus; c++)
         for (unsigned s = 0; s < HP_SLOTS; s++)
+            /* seq_cst: the other side of hp_protect's store-then-load (our unlink,
+             * then this read); its acquire half pairs with hp_clear's release */
             if (arch_atomic_load(&hazards[c].slot[s], ARCH_SEQ_CST) == p)
                 return true;
     return false;

@@ -40,10 +40,15 @@ bool mpmc_ring_push(struct mpmc_ring *q, void *value)
     uint64_t pos = arch_atomic_load(&q->tail, ARCH_RELAXED);
     for (;;) {
         struct mpmc_cell *c = &q->cells[pos & q->mask];
+        /* acquire: pairs with the release by which last lap's consumer handed the cell
+         * on (seq = pos), so its read of the old value is done before we overwrite it */
         int64_t d = (int64_t)(arch_atomic_load(&c->seq, ARCH_ACQUIRE) - pos);
         if (d == 0) {
+            /* relaxed: the claim orders nothing; the cell's seq carries the data */
             if (arch_atomic_cmpxchg(&q->tail, &pos, pos + 1, ARCH_RELAXED, ARCH_RELAXED)) {
                 c->value = value;
+                /* release: the value written above is seen by the consumer whose
+                 * acquire load of seq reads pos + 1 */
                 arch_atomic_store(&c->seq, pos + 1, ARCH_RELEASE);
                 return true;
             }
@@ -60,10 +65,15 @@ bool mpmc_ring_pop(struct mpmc_ring *q, void **value)
     uint64_t pos = arch_atomic_load(&q->head, ARCH_RELAXED);
     for (;;) {
         struct mpmc_cell *c = &q->cells[pos & q->mask];
+        /* acquire: pairs with the producer's release of seq = pos + 1, so the value it
+         * wrote is seen below */
         int64_t d = (int64_t)(arch_atomic_load(&c->seq, ARCH_ACQUIRE) - (pos + 1));
         if (d == 0) {
+            /* relaxed: the claim orders nothing; the cell's seq carries the data */
             if (arch_atomic_cmpxchg(&q->head, &pos, pos + 1, ARCH_RELAXED, ARCH_RELAXED)) {
                 *value = c->value;
+                /* release: the read above is done before next lap's producer, whose
+                 * acquire load of seq reads pos + capacity, overwrites the value */
                 arch_atomic_store(&c->seq, pos + q->mask + 1, ARCH_RELEASE);
                 return true;
             }

@@ -31,6 +31,8 @@ static uint32_t readers(rwlock_t *l)
 {
     uint32_t n = 0;
     for (unsigned i = 0, k = slots(); i < k; i++)
+        /* seq_cst: the writer's half of the Dekker handshake (flag up, then count);
+         * its acquire half pairs with read_unlock's release */
         n += arch_atomic_load(&l->slot[i].readers, ARCH_SEQ_CST);
     return n;
 }
@@ -40,6 +42,9 @@ static bool read_try_once(rwlock_t *l, uint32_t *slot)
 {
     if (l->prefer_writers && arch_atomic_load(&l->writers_waiting, ARCH_RELAXED))
         return false;
+    /* seq_cst, both: the reader's half of the Dekker handshake (count, then look at
+     * the flag). The load's acquire half pairs with write_unlock's release, so the
+     * last writer's critical section happens before ours */
     arch_atomic_fetch_add(slot, 1, ARCH_SEQ_CST);
     if (!arch_atomic_load(&l->writer, ARCH_SEQ_CST))
         return true;
@@ -77,6 +82,8 @@ void read_unlock(rwlock_t *l)
     if (__builtin_expect(!__atomic_load_n(slot, __ATOMIC_RELAXED), 0))
         arch_panic("read_unlock: '%s' has no reader on cpu %u", l->dep.name ? l->dep.name : "?",
                    arch_cpu_id());
+    /* release: the read-side critical section is done before a writer whose count
+     * of the slots (acquire) sees this decrement */
     arch_atomic_fetch_sub(slot, 1, ARCH_RELEASE);
 }
 
@@ -85,6 +92,8 @@ void read_unlock(rwlock_t *l)
 static bool write_try_once(rwlock_t *l, bool wait_for_readers)
 {
     uint32_t zero = 0;
+    /* seq_cst: the writer's half of the Dekker handshake (with readers()); its
+     * acquire half pairs with the last write_unlock's release */
     if (!arch_atomic_cmpxchg(&l->writer, &zero, 1, ARCH_SEQ_CST, ARCH_RELAXED))
         return false;
     if (!readers(l))
@@ -94,7 +103,7 @@ static bool write_try_once(rwlock_t *l, bool wait_for_readers)
             arch_cpu_relax();
         return true;
     }
-    arch_atomic_store(&l->writer, 0, ARCH_RELEASE);
+    arch_atomic_store(&l->writer, 0, ARCH_RELEASE); /* release: we wrote nothing; as unlock */
     return false;
 }
 
@@ -129,6 +138,8 @@ void write_unlock(rwlock_t *l)
      * writer holds it. Not a scheduling point, as in spin_unlock. */
     if (__builtin_expect(!__atomic_load_n(&l->writer, __ATOMIC_RELAXED), 0))
         arch_panic("write_unlock: '%s' is not write-locked", l->dep.name ? l->dep.name : "?");
+    /* release: the critical section is done before the next reader's or writer's
+     * acquiring read of the flag sees it down */
     arch_atomic_store(&l->writer, 0, ARCH_RELEASE);
 }
 

@@ -12,6 +12,8 @@ void spin_lock(spinlock_t *l)
 {
     arch_lock_event(ARCH_LOCK_ACQUIRE, l, &l->dep, 0);
     uint32_t ticket = arch_atomic_fetch_add(&l->next, 1, ARCH_RELAXED);
+    /* acquire: pairs with spin_unlock's release of owner = ticket, so the previous
+     * holder's critical section happens before ours (the ticket's draw orders nothing) */
     while (arch_atomic_load(&l->owner, ARCH_ACQUIRE) != ticket)
         arch_cpu_relax();
     arch_lock_event(ARCH_LOCK_ACQUIRED, l, &l->dep, 0);
@@ -28,13 +30,19 @@ void spin_unlock(spinlock_t *l)
     if (__builtin_expect(__atomic_load_n(&l->next, __ATOMIC_RELAXED) == owner, 0))
         arch_panic("spin_unlock: '%s' is not locked (released twice, or never taken)",
                    l->dep.name ? l->dep.name : "?");
+    /* release: the critical section is done before the next holder's acquire load of
+     * owner sees its ticket served */
     arch_atomic_store(&l->owner, owner + 1, ARCH_RELEASE);
 }
 
 bool spin_trylock(spinlock_t *l)
 {
-    uint32_t owner = arch_atomic_load(&l->owner, ARCH_RELAXED);
-    /* Free exactly when the next ticket is the one being served: take that ticket. */
+    /* acquire: pairs with spin_unlock's release of owner, as in spin_lock. The
+     * compare-exchange below is on next, which no unlock writes: this load is what
+     * orders the previous holder's critical section before ours. */
+    uint32_t owner = arch_atomic_load(&l->owner, ARCH_ACQUIRE);
+    /* Free exactly when the next ticket is the one being served: take that ticket.
+     * acquire: nothing of the critical section moves before the ticket is ours */
     if (!arch_atomic_cmpxchg(&l->next, &owner, owner + 1, ARCH_ACQUIRE, ARCH_RELAXED))
         return false;
     arch_lock_event(ARCH_LOCK_ACQUIRED, l, &l->dep, ARCH_LOCK_TRY);

@@ -5,7 +5,10 @@
  *   race_canary det-race     the same under the deterministic scheduler (fixed seed):
  *                            the fibers' hand-offs do not synchronise, so still a race
  *   race_canary det-locked   the counter under a spinlock: no report, exit 0
- *   race_canary free-locked  the same with threads */
+ *   race_canary free-locked  the same with threads
+ *   race_canary det-trylocked, free-trylocked
+ *                            the lock taken by spin_trylock alone: no report (the
+ *                            trylock must synchronise with the unlock before it) */
 #include <kmachine.h>
 #include <arch/atomic.h>
 #include <sim/sched.h>
@@ -16,12 +19,15 @@
 
 static unsigned long counter;
 static DEFINE_SPINLOCK(counter_lock);
-static bool locked;
+static bool locked, trylocked;
 
 static void bump(unsigned cpu, void *ctx)
 {
     for (int i = 0; i < 1000; i++) {
-        if (locked)
+        if (trylocked)
+            while (!spin_trylock(&counter_lock))
+                arch_cpu_relax();
+        else if (locked)
             spin_lock(&counter_lock);
         counter++; /* plain: only the lock (if any) orders it */
         if (locked)
@@ -34,12 +40,16 @@ static void bump(unsigned cpu, void *ctx)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: %s free-race|det-race|free-locked|det-locked\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s free-race|det-race|free-locked|det-locked|free-trylocked|"
+                "det-trylocked\n",
+                argv[0]);
         return 2;
     }
     const char *m = argv[1];
     bool det = !strncmp(m, "det-", 4);
-    locked = strstr(m, "-locked") != NULL;
+    trylocked = strstr(m, "-trylocked") != NULL;
+    locked = trylocked || strstr(m, "-locked") != NULL;
     if (!(det || !strncmp(m, "free-", 5)) || !(locked || strstr(m, "-race"))) {
         fprintf(stderr, "%s: unknown mode '%s'\n", argv[0], m);
         return 2;
