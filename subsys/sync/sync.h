@@ -47,14 +47,25 @@ typedef struct spinlock {
         spin_lock_init_class((l), #l, &cls_);                                                      \
     } while (0)
 
+/* Before any CPU uses the lock; `name` and `cls` (static storage) name its class. */
 void spin_lock_init_class(spinlock_t *l, const char *name, struct arch_lock_class *cls);
+/* Any CPU, any context; returns with the lock held, after every earlier holder's
+ * critical section (acquire). Waits its turn (FIFO) by spinning; taking it again on
+ * the CPU that holds it never returns (lockdep reports it in the sim). It does not
+ * disable preemption or interrupts: a lock an interrupt handler also takes wants
+ * spin_lock_irqsave. */
 void spin_lock(spinlock_t *l);
+/* Only by the CPU that holds it (release: its critical section is done before the
+ * next holder's). Unlocking a lock nobody holds panics, naming it. */
 void spin_unlock(spinlock_t *l);
-/* true and held, or false at once if another CPU holds it or waits for it. */
+/* true and held (as spin_lock), or false at once if another CPU holds it or waits for
+ * it. Never waits. */
 bool spin_trylock(spinlock_t *l);
-/* Disable interrupts, then lock; the unlock restores the state saved here. */
+/* Disable interrupts, then lock; returns the interrupt state to pass to the unlock,
+ * which restores it. */
 arch_irqflags_t spin_lock_irqsave(spinlock_t *l);
 void spin_unlock_irqrestore(spinlock_t *l, arch_irqflags_t flags);
+/* A snapshot: someone held it when it was read. For assertions, not decisions. */
 bool spin_is_locked(spinlock_t *l);
 /* Consistent: holders plus waiters (next - owner) at most the number of CPUs. */
 bool spin_valid(spinlock_t *l);
@@ -96,14 +107,26 @@ typedef struct rwlock {
         rwlock_init_class((l), #l, &cls_, false);                                                  \
     } while (0)
 
+/* Before any CPU uses the lock; `name` and `cls` (static storage) name its class. */
 void rwlock_init_class(rwlock_t *l, const char *name, struct arch_lock_class *cls,
                        bool prefer_writers);
+/* Any CPU; returns with a read hold, after the last writer's critical section
+ * (acquire), sharing the lock with other readers. Waits while a writer holds it (and,
+ * preferring writers, while one waits). A CPU may not take a read hold it cannot give
+ * back on the same CPU: read_unlock counts on the CPU's own slot. */
 void read_lock(rwlock_t *l);
+/* On the CPU that took the read hold. Panics if that CPU counts no reader. */
 void read_unlock(rwlock_t *l);
+/* Any CPU; returns alone in the lock, after every earlier reader's and writer's
+ * critical section (acquire). Never while holding it for reading (it would wait for
+ * itself). */
 void write_lock(rwlock_t *l);
+/* By the writer. Panics if the lock is not write-locked. */
 void write_unlock(rwlock_t *l);
+/* As read_lock and write_lock, or false at once (nothing changed) if they would wait. */
 bool read_trylock(rwlock_t *l);
 bool write_trylock(rwlock_t *l);
+/* The same with interrupts disabled first; the unlock restores the state returned. */
 arch_irqflags_t read_lock_irqsave(rwlock_t *l);
 void read_unlock_irqrestore(rwlock_t *l, arch_irqflags_t flags);
 arch_irqflags_t write_lock_irqsave(rwlock_t *l);
