@@ -53,7 +53,10 @@ const char *heap_strerror(enum heap_err err);
  * unchanged (it keeps growing in its arena). */
 enum heap_err heap_attach_paging(struct pg_space *as);
 
-/* All return NULL when out of memory, for size 0 (kmalloc(0) is NULL, as in Linux's
+/* Any CPU, concurrently with every other, after heap_init (before it: NULL). Not from
+ * an interrupt handler that may interrupt its own CPU inside the heap: the slow paths
+ * take the heap's lock with preemption off but interrupts on.
+ * All return NULL when out of memory, for size 0 (kmalloc(0) is NULL, as in Linux's
  * ZERO_SIZE_PTR spirit minus the special pointer), or for sizes near SIZE_MAX. */
 void *kmalloc(size_t size);
 void *kzalloc(size_t size);
@@ -62,6 +65,8 @@ void *kmalloc_aligned(size_t size, size_t align);
 /* krealloc(NULL, n) is kmalloc(n); krealloc(p, 0) frees p and returns NULL. On
  * failure p is left untouched. Contents up to the smaller size are kept. */
 void *krealloc(void *p, size_t size);
+/* Any CPU (not only the allocating one), as kmalloc. kfree(NULL) does nothing; a
+ * pointer that is not a live block's start is reported and changes nothing. */
 void kfree(void *p);
 /* As kfree, but `size` must match the allocation, like Rust's layout check: in
  * checking mode exactly the size asked for; in fast mode a size of the block's size
