@@ -45,17 +45,6 @@ static phys_addr_t chain_take(phys_addr_t *head)
     return f;
 }
 
-/* Why check_frames refused a frame, for the report. */
-enum refusal {
-    REFUSE_QUIETLY,   /* nothing to add to the error */
-    REFUSE_ALIAS,     /* mapped already, and PG_SHARED was not asked */
-    REFUSE_OWNED,     /* another mapping owns the frame */
-    REFUSE_UNTRACKED, /* PG_UNTRACKED over a frame the allocator handed out */
-    REFUSE_MMIO,      /* a device mapping (PG_UNCACHED|PG_UNTRACKED) over RAM */
-};
-
-static struct pg_ret check_frames(phys_addr_t pa, uint64_t size, unsigned flags, enum refusal *why);
-
 static uint64_t level_size(int level)
 {
     return UINT64_C(1) << PT_LEVEL_SHIFT(level);
@@ -253,91 +242,11 @@ static enum pg_err check_range(const struct pg_space *as, uint64_t va, uint64_t 
     return PG_OK;
 }
 
-static bool reports = true;
-
-void pg_set_reports(bool on)
-{
-    reports = on;
-}
-
-bool pg_reports_on(void)
-{
-    return reports;
-}
-
-/* Where in the window of `root` frame f is mapped (a leaf covering it), or 0. */
-static uint64_t find_mapping(phys_addr_t table, int level, uint64_t base, phys_addr_t f)
-{
-    const pte_t *t = table_ptr(table);
-    for (unsigned i = 0; i < PTE_ENTRIES; i++) {
-        pte_t e = arch_get_pte(&t[i]);
-        uint64_t va = base + (uint64_t)i * level_size(level);
-        if (!(e & PTE_P))
-            continue;
-        if (pte_is_leaf(e, level)) {
-            phys_addr_t pa = pte_leaf_frame(e, level);
-            if (f - pa < level_size(level))
-                return va + (f - pa);
-        } else {
-            uint64_t hit = find_mapping(PTE_ADDR(e), level - 1, va, f);
-            if (hit)
-                return hit;
-        }
-    }
-    return 0;
-}
-
-/* A refused frame is said out loud: two pages on one frame "without asking", a page
- * on a frame another mapping owns, or a mapping that claims not to be the
- * allocator's over a frame the allocator handed out are the bugs the checks exist to
- * catch, and the report names who has the frame. */
-__attribute__((noinline)) static void report_refusal(const struct pg_space *as, uint64_t va,
-                                                     phys_addr_t f, enum refusal why)
-{
-    if (!reports || why == REFUSE_QUIETLY)
-        return;
-    struct arch_kva_window w = arch_kva_window();
-    pte_t top = arch_get_pte(&table_ptr(as->root)[PT_INDEX(w.base, 4)]);
-    uint64_t slot = ARCH_ALIGN_DOWN(w.base, level_size(4)); /* the window's PML4 slot */
-    uint64_t there = (top & PTE_P) ? find_mapping(PTE_ADDR(top), 3, slot, f) : 0;
-    const char *where = there ? "" : " (not in this address space's window)";
-    switch (why) {
-    case REFUSE_ALIAS:
-        kprintf("# paging: aliasing refused: mapping page 0x%lx to frame 0x%lx without "
-                "PG_SHARED, but the frame is already mapped",
-                va, f);
-        break;
-    case REFUSE_OWNED:
-        kprintf("# paging: aliasing refused: mapping page 0x%lx to frame 0x%lx, but the frame "
-                "belongs to the mapping that owns it, mapped",
-                va, f);
-        break;
-    case REFUSE_UNTRACKED:
-        kprintf("# paging: untracked mapping refused: mapping page 0x%lx to frame 0x%lx with "
-                "PG_UNTRACKED, but the frame allocator handed that frame out; it is mapped",
-                va, f);
-        where = there ? "" : " nowhere in this address space's window";
-        break;
-    default:
-        kprintf("# paging: device mapping refused: mapping page 0x%lx to 0x%lx uncached and "
-                "untracked (PG_MMIO), but that is RAM\n",
-                va, f);
-        there = 0, where = NULL;
-        break;
-    }
-    if (there)
-        kprintf(" at 0x%lx\n", there);
-    else if (where)
-        kprintf("%s\n", where);
-    if (there)
-        arch_mm_history(there, "   ");
-    kprintf("#   the refused mapping was asked for at:\n");
-    arch_stack_print(arch_stack_capture(3), "     "); /* report, run, map */
-}
-
 /* The check walk: nothing is written. For a map, also the frames and the tables the
  * commit will need. */
-static struct pg_ret check(struct pg_space *as, struct op *op, uint64_t va, uint64_t size)
+/* Inlined into run, so a refusal's report names run's caller as the one who asked. */
+__attribute__((always_inline)) static inline struct pg_ret check(struct pg_space *as, struct op *op,
+                                                                 uint64_t va, uint64_t size)
 {
     op->active = arch_read_cr3() == as->root;
     op->commit = false;
@@ -346,11 +255,11 @@ static struct pg_ret check(struct pg_space *as, struct op *op, uint64_t va, uint
         return op->err;
     if (op->kind == OP_MAP) {
         /* The pages are free; now the frames (a page conflict is the better answer). */
-        enum refusal why = REFUSE_QUIETLY;
+        enum pg_refusal why = PG_REFUSE_QUIETLY;
         struct pg_ret fr =
-            op->fresh ? fail(PG_OK, 0) : check_frames(op->pa0, op->size, op->flags, &why);
+            op->fresh ? fail(PG_OK, 0) : pg_admit_frames(op->pa0, op->size, op->flags, &why);
         if (fr.err) {
-            report_refusal(as, op->va0 + (fr.value - op->pa0), fr.value, why);
+            pg_report_refusal(as, op->va0 + (fr.value - op->pa0), fr.value, why);
             return fr;
         }
         if (op->tables > frame_free_count() || op->tables > frame_tables_left())
@@ -389,56 +298,6 @@ static enum pg_err check_rights(unsigned flags)
     if ((flags & PG_WRITE) && (flags & PG_EXEC) && !(flags & PG_ALLOW_WX))
         return PG_ERR_WRITE_EXEC;
     return PG_OK;
-}
-
-/* The lowest RAM address in [pa, pa+size), or `pa + size` if there is none. */
-static phys_addr_t first_ram(phys_addr_t pa, uint64_t size)
-{
-    size_t n;
-    const struct arch_mem_range *r = arch_mem_ranges(&n);
-    for (size_t i = 0; i < n; i++) { /* sorted by base */
-        if (r[i].base + r[i].size > pa && r[i].base < pa + size)
-            return r[i].base > pa ? r[i].base : pa;
-    }
-    return pa + size;
-}
-
-/* Every 4 KiB frame of [pa, pa+size) may be mapped with these flags: a tracked
- * mapping needs frames the allocator handed out, that no mapping owns, and that are
- * unmapped unless PG_SHARED; an untracked one needs frames the allocator did not
- * hand out (free ones and tables are the direct map's), and a device mapping needs
- * frames that are not RAM. */
-static struct pg_ret check_frames(phys_addr_t pa, uint64_t size, unsigned flags, enum refusal *why)
-{
-    if (pa + size < pa || pa + size > (UINT64_C(1) << ARCH_PHYS_BITS))
-        return fail(PG_ERR_INVALID_FRAME, pa);
-    if (flags & PG_UNTRACKED) {
-        phys_addr_t ram = first_ram(pa, size);
-        if ((flags & PG_UNCACHED) && ram != pa + size) {
-            *why = REFUSE_MMIO;
-            return fail(PG_ERR_INVALID_FRAME, ram);
-        }
-        phys_addr_t end = frame_end() < pa + size ? frame_end() : pa + size;
-        for (phys_addr_t f = pa; f < end; f += ARCH_PAGE_4K) {
-            if (frame_state_of(f) == FS_ALLOCATED) {
-                *why = REFUSE_UNTRACKED;
-                return fail(PG_ERR_INVALID_FRAME, f);
-            }
-        }
-        return fail(PG_OK, 0);
-    }
-    for (phys_addr_t f = pa; f < pa + size; f += ARCH_PAGE_4K) {
-        if (frame_state_of(f) != FS_ALLOCATED)
-            return fail(PG_ERR_INVALID_FRAME, f);
-        unsigned c = frame_count_of(f);
-        if (c == FRAME_COUNT_MAX || (c && !(flags & PG_SHARED)) || frame_owned(f)) {
-            *why = c == FRAME_COUNT_MAX   ? REFUSE_QUIETLY
-                   : !(flags & PG_SHARED) ? REFUSE_ALIAS
-                                          : REFUSE_OWNED;
-            return fail(PG_ERR_FRAME_ALREADY_MAPPED, f);
-        }
-    }
-    return fail(PG_OK, 0);
 }
 
 __attribute__((noinline)) static struct pg_ret map(struct pg_space *as, uint64_t va, phys_addr_t pa,
@@ -589,92 +448,4 @@ struct pg_ret pg_unmap_2m(struct pg_space *as, page2m_t p)
 struct pg_ret pg_unmap_1g(struct pg_space *as, page1g_t p)
 {
     return pg_unmap_range(as, p.va, ARCH_PAGE_1G, ARCH_PAGE_1G);
-}
-
-/* ---- address spaces ---- */
-
-static uint32_t next_space_id = 1;
-
-enum pg_err pg_space_adopt(struct pg_space *as, phys_addr_t root)
-{
-    if (!as)
-        return PG_ERR_NOT_INITIALISED;
-    if (as->live)
-        return PG_ERR_ALREADY_INITIALISED;
-    if (!ARCH_IS_ALIGNED(root, ARCH_PAGE_4K) || !arch_phys_is_ram(root, ARCH_PAGE_4K))
-        return PG_ERR_INVALID_FRAME;
-    *as = (struct pg_space){.root = root, .id = next_space_id++, .live = true};
-    return PG_OK;
-}
-
-enum pg_err pg_space_create(struct pg_space *as, const struct pg_space *kernel)
-{
-    if (!as || (kernel && !kernel->live) || !frame_initialised())
-        return PG_ERR_NOT_INITIALISED;
-    if (as->live)
-        return PG_ERR_ALREADY_INITIALISED;
-    phys_addr_t root = frame_table_alloc();
-    if (!root)
-        return PG_ERR_NO_MEMORY;
-    struct arch_kva_window w = arch_kva_window();
-    const pte_t *k = kernel ? table_ptr(kernel->root) : NULL;
-    pte_t *t = table_ptr(root);
-    for (unsigned i = 0; k && i < PTE_ENTRIES; i++) {
-        if (i == PT_INDEX(w.base, 4))
-            continue;               /* the window is per space */
-        t[i] = arch_get_pte(&k[i]); /* not live yet: no seam store needed */
-    }
-    *as = (struct pg_space){.root = root, .id = next_space_id++, .live = true};
-    return PG_OK;
-}
-
-enum pg_err pg_space_destroy(struct pg_space *as)
-{
-    if (!as || !as->live)
-        return PG_ERR_NOT_INITIALISED;
-    if (arch_read_cr3() == as->root)
-        return PG_ERR_FRAME_IN_USE;
-    if (frame_state_of(as->root) != FS_TABLE)
-        return PG_ERR_WRONG_ADDRESS_SPACE; /* adopted, not created: not ours to free */
-    struct arch_kva_window w = arch_kva_window();
-    if (arch_get_pte(&table_ptr(as->root)[PT_INDEX(w.base, 4)]) & PTE_P)
-        return PG_ERR_FRAME_IN_USE;
-    frame_table_free(as->root);
-    as->live = false;
-    return PG_OK;
-}
-
-/* ---- checking ---- */
-
-ARCH_CHECKER static bool table_valid(phys_addr_t table, int level)
-{
-    if (frame_state_of(table) != FS_TABLE)
-        return false;
-    const pte_t *t = table_ptr(table);
-    unsigned present = 0;
-    for (unsigned i = 0; i < PTE_ENTRIES; i++) {
-        pte_t e = arch_get_pte(&t[i]);
-        if (!(e & PTE_P))
-            continue;
-        present++;
-        if (!pt_entry_well_formed(e, level))
-            return false;
-        if (pte_is_leaf(e, level)) {
-            if ((e & PG_PTE_TRACKED) && (frame_state_of(pte_leaf_frame(e, level)) != FS_ALLOCATED ||
-                                         !frame_count_of(pte_leaf_frame(e, level))))
-                return false;
-        } else if (!table_valid(PTE_ADDR(e), level - 1)) {
-            return false;
-        }
-    }
-    return present == frame_count_of(table) && present;
-}
-
-ARCH_CHECKER bool pg_space_valid(const struct pg_space *as)
-{
-    if (!as || !as->live)
-        return false;
-    struct arch_kva_window w = arch_kva_window();
-    pte_t e = arch_get_pte(&table_ptr(as->root)[PT_INDEX(w.base, 4)]);
-    return !(e & PTE_P) || table_valid(PTE_ADDR(e), 3);
 }

@@ -37,4 +37,21 @@ void frame_table_free(phys_addr_t pa);
 unsigned frame_table_adjust(phys_addr_t pa, int delta);
 uint64_t frame_free_count(void);
 
+/* admit.c */
+/* Why pg_admit_frames refused a frame, for the report. */
+enum pg_refusal {
+    PG_REFUSE_QUIETLY,   /* nothing to add to the error */
+    PG_REFUSE_ALIAS,     /* mapped already, and PG_SHARED was not asked */
+    PG_REFUSE_OWNED,     /* another mapping owns the frame */
+    PG_REFUSE_UNTRACKED, /* PG_UNTRACKED over a frame the allocator handed out */
+    PG_REFUSE_MMIO,      /* a device mapping (PG_UNCACHED|PG_UNTRACKED) over RAM */
+};
+
+/* Every 4 KiB frame of [pa, pa+size) may be mapped with `flags`: PG_OK, or the first
+ * frame that may not with the error and (in *why) what to say of it. */
+struct pg_ret pg_admit_frames(phys_addr_t pa, uint64_t size, unsigned flags, enum pg_refusal *why);
+/* Report the refusal (unless pg_set_reports turned reports off, or why says nothing),
+ * naming where in `as` the frame is mapped and, three frames up, who asked. */
+void pg_report_refusal(const struct pg_space *as, uint64_t va, phys_addr_t f, enum pg_refusal why);
+
 #endif
