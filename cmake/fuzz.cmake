@@ -61,7 +61,8 @@ ks_fuzz_target(paging_ops 30000 SUBJECT subsys/paging/frame.c subsys/paging/vadd
                subsys/paging/mapper.c subsys/paging/admit.c subsys/paging/space.c
                subsys/paging/region.c)
 ks_fuzz_target(heap_ops 20000 SUBJECT subsys/heap/heap.c subsys/heap/check.c
-               subsys/heap/block.c subsys/heap/slab.c subsys/heap/large.c subsys/heap/core.c)
+               subsys/heap/block.c subsys/heap/slab.c subsys/heap/span_check.c
+               subsys/heap/large.c subsys/heap/core.c)
 add_test(NAME fuzz.heap_ops.replay_checking
          COMMAND heap_ops_fuzz -runs=0 -close_fd_mask=1 ${PROJECT_SOURCE_DIR}/fuzz/corpus/heap_ops)
 add_test(NAME fuzz.heap_ops.explore_checking

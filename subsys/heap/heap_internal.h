@@ -238,6 +238,14 @@ bool heap_at_span(const void *s);
 /* The span header at s agrees with its chunk's meta entry (which no heap user can
  * write): magic, class, geometry, key, owner. */
 bool span_header_ok(const struct span *s);
+/* A free block of s: inside its blocks, at a block's start, with its free key. */
+bool span_free_block_ok(const struct span *s, const struct block *b);
+/* Walk a free list of s from b, checking every link: its length and (in *last) its
+ * last block; a bad link panics, or with `quiet` reports and gives UINT32_MAX. */
+uint32_t span_list_walk(const struct span *s, struct block *b, const char *which, bool quiet,
+                        struct block **last);
+/* Blocks on s's free lists (its own and the other CPUs'). */
+uint32_t span_free_blocks(const struct span *s);
 /* span_of(p), after span_header_ok; a header that fails is heap corruption. Never
  * NULL (p is in the heap's area: the chunk that holds it). */
 __attribute__((returns_nonnull)) struct span *span_checked(const void *p);
