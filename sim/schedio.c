@@ -97,12 +97,28 @@ int sim_schedfile_read(const char *path, const struct sim_scenario *sc, uint64_t
     return 0;
 }
 
+/* An environment variable's number into *out, if it is set; false (said) if it is
+ * set to something else. */
+static bool env_number(const char *name, const char *value, uint64_t *out)
+{
+    if (!value)
+        return true;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 0);
+    if (errno || !*value || *end) {
+        fprintf(stderr, "kernsim sched: %s=%s is not a number\n", name, value);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 int sim_explore_opts_from_env(struct sim_explore_opts *out)
 {
     struct sim_explore_opts copy = *out, *o = &copy; /* *out changes only if all parse */
     const char *s = getenv("KERNSIM_STRATEGY"), *seed = getenv("KERNSIM_SEED"),
                *n = getenv("KERNSIM_SCHEDULES");
-    char *end;
     if (s) {
         if (!strcmp(s, "random"))
             o->strategy = SIM_RANDOM;
@@ -120,22 +136,9 @@ int sim_explore_opts_from_env(struct sim_explore_opts *out)
             return -1;
         }
     }
-    if (seed) {
-        errno = 0;
-        o->seed = strtoull(seed, &end, 0);
-        if (errno || !*seed || *end) {
-            fprintf(stderr, "kernsim sched: KERNSIM_SEED=%s is not a number\n", seed);
-            return -1;
-        }
-    }
-    if (n) {
-        errno = 0;
-        o->schedules = strtoull(n, &end, 0);
-        if (errno || !*n || *end) {
-            fprintf(stderr, "kernsim sched: KERNSIM_SCHEDULES=%s is not a number\n", n);
-            return -1;
-        }
-    }
+    if (!env_number("KERNSIM_SEED", seed, &o->seed) ||
+        !env_number("KERNSIM_SCHEDULES", n, &o->schedules))
+        return -1;
     *out = copy;
     return 0;
 }

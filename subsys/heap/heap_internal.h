@@ -218,10 +218,6 @@ struct heap_class {
     uint16_t size, data_off, nblocks, inv, lim;
 };
 extern struct heap_class heap_class[NCLASSES];
-/* The meta entry of the chunk holding p (NULL outside the heap). */
-struct chunk_meta *heap_meta_of(const void *p);
-/* The free-list head of the span s (in heap.head). */
-struct block **span_head(const struct span *s);
 void heap_build_classes(void);
 int heap_class_of(size_t size);
 void *span_alloc_slow(struct heap_cpu *c, int cls);
@@ -233,8 +229,6 @@ void span_refilled(struct block *b);
 /* Validate a block of span s and free it; false if it was not a live block. */
 bool span_free(struct span *s, void *p, bool report);
 struct span *span_of(const void *p);
-/* s is the start of a chunk that holds a span (in use or in the pool). */
-bool heap_at_span(const void *s);
 /* The span header at s agrees with its chunk's meta entry (which no heap user can
  * write): magic, class, geometry, key, owner. */
 bool span_header_ok(const struct span *s);
@@ -297,6 +291,12 @@ bool heap_block_free(const struct heap_block *b, void *p, bool report);
 void heap_free_raw(void *p, const char *who);
 
 /* core.c: state, locks, chunk maps, the span pool and growth, reports. */
+/* The meta entry of the chunk holding p (NULL outside the heap). */
+struct chunk_meta *heap_meta_of(const void *p);
+/* The free-list head of the span s (in heap.head). */
+struct block **span_head(const struct span *s);
+/* s is the start of a chunk that holds a span (in use or in the pool). */
+bool heap_at_span(const void *s);
 void heap_core_init(enum heap_mode mode);
 /* Give whole segments of pooled spans back to paging (heap_trim's last step). */
 void heap_core_trim(void);
