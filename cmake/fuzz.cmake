@@ -57,12 +57,8 @@ function(ks_fuzz_target name runs)
 endfunction()
 
 ks_fuzz_target(mmu_ops 30000 SUBJECT sim/mmu.c sim/tlb.c arch_stub/common/ptwalk.c)
-ks_fuzz_target(paging_ops 30000 SUBJECT subsys/paging/frame.c subsys/paging/vaddr.c
-               subsys/paging/mapper.c subsys/paging/admit.c subsys/paging/space.c
-               subsys/paging/region.c)
-ks_fuzz_target(heap_ops 20000 SUBJECT subsys/heap/heap.c subsys/heap/check.c
-               subsys/heap/block.c subsys/heap/slab.c subsys/heap/span_check.c
-               subsys/heap/large.c subsys/heap/core.c)
+ks_fuzz_target(paging_ops 30000 SUBJECT ${KS_SUBSYS_PAGING})
+ks_fuzz_target(heap_ops 20000 SUBJECT ${KS_SUBSYS_HEAP})
 add_test(NAME fuzz.heap_ops.replay_checking
          COMMAND heap_ops_fuzz -runs=0 -close_fd_mask=1 ${PROJECT_SOURCE_DIR}/fuzz/corpus/heap_ops)
 add_test(NAME fuzz.heap_ops.explore_checking
