@@ -29,6 +29,34 @@ add_test(NAME rules.seam_rule_refuses_libc
                  $<TARGET_OBJECTS:ks_seam_rule_violation>
          COMMAND_EXPAND_LISTS)
 
+# No call cycle between files: each library's objects (and the hosted ones together,
+# the seam, the unwinder, the subsystems and the harness) form layers, each calling
+# only the ones below it; and the check fails on a planted cycle.
+set(ks_layers ${PROJECT_SOURCE_DIR}/scripts/check-layers --nm ${CMAKE_NM})
+add_test(NAME rules.sim_files_form_layers
+         COMMAND ${ks_layers} $<TARGET_OBJECTS:ks_seam> $<TARGET_OBJECTS:ks_unwind>
+                 $<TARGET_OBJECTS:ks_subsys> $<TARGET_OBJECTS:ks_harness>
+         COMMAND_EXPAND_LISTS)
+set_tests_properties(rules.sim_files_form_layers PROPERTIES LABELS rules)
+if(KERNSIM_BARE)
+  # The bare kernel's seam and subsystems (its boot code, bare/, is the top, and its
+  # interrupt stubs and their C entry name each other by design).
+  add_test(NAME rules.bare_files_form_layers
+           COMMAND ${ks_layers} $<FILTER:$<TARGET_OBJECTS:kernsim-kernel>,INCLUDE,/arch_stub/>
+                   $<TARGET_OBJECTS:ks_subsys_bare>
+           COMMAND_EXPAND_LISTS)
+  set_tests_properties(rules.bare_files_form_layers PROPERTIES LABELS rules)
+endif()
+add_library(ks_layers_violation OBJECT tests/hosted/layers_violation_a.c
+                                       tests/hosted/layers_violation_b.c)
+target_link_libraries(ks_layers_violation PRIVATE ks_host_flags)
+add_test(NAME rules.layers_refuse_a_cycle
+         COMMAND ${PROJECT_SOURCE_DIR}/scripts/expect-failure
+                 --output "layers_violation_a.c -> tests/hosted/layers_violation_b.c \\(layers_violation_b\\)"
+                 -- ${ks_layers} $<TARGET_OBJECTS:ks_subsys> $<TARGET_OBJECTS:ks_layers_violation>
+         COMMAND_EXPAND_LISTS)
+set_tests_properties(rules.layers_refuse_a_cycle PROPERTIES LABELS rules)
+
 # Every tracked C file as .clang-format says.
 find_program(KS_CLANG_FORMAT NAMES clang-format-14 clang-format REQUIRED)
 add_test(NAME rules.clang_format

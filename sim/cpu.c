@@ -1,4 +1,5 @@
-/* cpu.c - simulated CPU state: which CPU a host thread is, its interrupt flag. */
+/* cpu.c - simulated CPU state: which CPU a host thread is (sim_current_cpu, in
+ * machine.c), its interrupt flag. */
 #define _GNU_SOURCE
 #include "sim_internal.h"
 #include <arch/atomic.h>
@@ -6,11 +7,8 @@
 #include <arch/panic.h>
 #include <sched.h>
 
-void (*volatile sim_sched_hook)(const volatile void *addr, int kind);
-
 #define SIM_MAX_CPUS 64
 
-__thread unsigned sim_current_cpu;
 /* Interrupts start disabled on every CPU, as the bare kernel boots with cli. */
 static bool irq_on[SIM_MAX_CPUS];
 

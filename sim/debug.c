@@ -1,6 +1,5 @@
-/* debug.c - arch/debug.h in the sim: the checkers' client interfaces, stacks, and
- * what an address is. Every sanitizer entry point is weak (san.h), so one build serves
- * all. */
+/* debug.c - arch/debug.h in the sim: stacks, what an address is, and the reports'
+ * count (the checkers' client interfaces are san.c's). */
 #define _GNU_SOURCE
 #include "sim_internal.h"
 #include "san.h"
@@ -10,35 +9,6 @@
 #include <pthread.h>
 #include <string.h>
 #include <valgrind/memcheck.h>
-
-void arch_san_alloc(const void *p, size_t size, size_t redzone, bool zeroed)
-{
-    if (__asan_unpoison_memory_region)
-        __asan_unpoison_memory_region(p, size);
-    VALGRIND_MALLOCLIKE_BLOCK(p, size, redzone, zeroed);
-    if (!zeroed) {
-        if (__msan_allocated_memory) /* poisoned, with this allocation as its origin */
-            __msan_allocated_memory(p, size);
-        else if (__msan_poison)
-            __msan_poison(p, size); /* reading it before writing is a report */
-    } else if (__msan_unpoison) {
-        __msan_unpoison(p, size);
-    }
-}
-
-void arch_san_free(const void *p, size_t size)
-{
-    VALGRIND_FREELIKE_BLOCK(p, 0);
-    if (__asan_poison_memory_region)
-        __asan_poison_memory_region(p, size);
-}
-
-void arch_san_poison(const void *p, size_t size)
-{
-    if (__asan_poison_memory_region)
-        __asan_poison_memory_region(p, size);
-    VALGRIND_MAKE_MEM_NOACCESS(p, size);
-}
 
 /* AddressSanitizer knows an address was poisoned, not which kernel-heap block it is
  * in: after its report, before it exits, let the describers say (sim_debug_init). */
@@ -57,21 +27,6 @@ void sim_debug_init(void)
 {
     if (__asan_set_error_report_callback)
         __asan_set_error_report_callback(asan_reported);
-}
-
-void arch_san_no_return(void)
-{
-    if (__asan_handle_no_return)
-        __asan_handle_no_return();
-}
-
-void arch_san_unpoison(const void *p, size_t size)
-{
-    if (__asan_unpoison_memory_region)
-        __asan_unpoison_memory_region(p, size);
-    VALGRIND_MAKE_MEM_DEFINED(p, size);
-    if (__msan_unpoison)
-        __msan_unpoison(p, size);
 }
 
 __attribute__((noinline)) uint32_t arch_stack_capture(unsigned skip)

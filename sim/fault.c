@@ -352,6 +352,38 @@ bool arch_probe_write64(void *va, uint64_t v, struct arch_fault *f)
     return probe(va, ARCH_ACCESS_WRITE, 8, &v, f);
 }
 
+/* ---- translation for the accessors (MMIO, the dma engine) ------------------------- */
+
+bool sim_mmu_translate(uint64_t va, enum arch_access access, phys_addr_t *pa, struct arch_fault *f)
+{
+    /* The direct map is the boot path's, outside the simulated MMU: always there. */
+    if (sim_in_direct_map(va)) {
+        *pa = va - SIM_DIRECT_MAP_BASE;
+        return true;
+    }
+    for (unsigned attempt = 0;; attempt++) {
+        sim_mmu_lock();
+        uint64_t base = 0, size = 0, e = sim_in_window(va) ? sim_tlb_find(va, &base, &size) : 0;
+        struct sim_tlb_stale stale;
+        bool ok;
+        if (sim_tlb_allows(e, access)) {
+            *pa = TLB_FRAME(e) + (va - base);
+            ok = true;
+        } else if (e && sim_tlb_take_stale(va, access, &stale)) {
+            sim_fault_report_stale(va, access, &stale, 0, 0);
+            *pa = stale.pa + (va - stale.base);
+            ok = true;
+        } else {
+            ok = sim_mmu_walk_and_fill(va, access, 0, pa, f);
+        }
+        sim_mmu_unlock();
+        if (ok)
+            return true;
+        if (arch_fault_dispatch(f, attempt) != ARCH_FAULT_RETRY)
+            return false;
+    }
+}
+
 /* ---- set-up ------------------------------------------------------------------------ */
 
 void sim_fault_init(void)
@@ -365,10 +397,15 @@ void sim_fault_init(void)
     sigaction(SIGBUS, &sa, &flt.old_bus);
 }
 
-/* Its counter: host_faults. Lock held. */
-void sim_fault_get_stats(struct sim_mmu_stats *out)
+/* The MMU's counters, gathered from its files under the lock. */
+void sim_mmu_get_stats(struct sim_mmu_stats *out)
 {
+    sim_mmu_lock();
+    *out = (struct sim_mmu_stats){0};
+    sim_mmu_own_stats(out);
+    sim_tlb_get_stats(out);
     out->host_faults = flt.host_faults;
+    sim_mmu_unlock();
 }
 
 void sim_fault_reset_stats(void)

@@ -289,16 +289,3 @@ void sim_io_reset(void)
     n_pio = n_pio_builtin;
     pthread_mutex_unlock(&io_lock);
 }
-
-/* ---- console ---- */
-
-void arch_console_write(const char *s, size_t n)
-{
-    while (n) {
-        ssize_t w = write(1, s, n);
-        if (w <= 0)
-            return;
-        s += w;
-        n -= (size_t)w;
-    }
-}

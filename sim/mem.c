@@ -16,38 +16,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-struct sim_machine sim_machine;
-
 static struct arch_mem_range ranges[3];
 
-static uint64_t ram_size_from_env(void)
+int sim_mem_init(uint64_t size)
 {
-    const char *s = getenv("KERNSIM_RAM_MB");
-    if (!s || !*s)
-        return UINT64_C(256) << 20;
-    char *end;
-    errno = 0;
-    unsigned long long mb = strtoull(s, &end, 10);
-    if (errno || *end || mb == 0 || mb > (SIM_RAM_MAX >> 20)) {
-        fprintf(stderr, "kernsim: KERNSIM_RAM_MB=%s: want a whole number of MiB, 4..%llu\n", s,
-                (unsigned long long)(SIM_RAM_MAX >> 20));
-        return 0;
-    }
-    return (uint64_t)mb << 20;
-}
-
-int sim_boot(const struct sim_config *cfg)
-{
-    if (sim_machine.booted) {
-        fprintf(stderr, "kernsim: sim_boot: the machine is already booted\n");
-        return -1;
-    }
-    uint64_t size = cfg && cfg->ram_size ? cfg->ram_size : ram_size_from_env();
-    if (size < (UINT64_C(4) << 20) || size > SIM_RAM_MAX || !ARCH_IS_ALIGNED(size, ARCH_PAGE_2M)) {
-        fprintf(stderr, "kernsim: RAM size %llu bytes: want a multiple of 2 MiB, 4 MiB..64 GiB\n",
-                (unsigned long long)size);
-        return -1;
-    }
     int fd = memfd_create("kernsim-ram", MFD_CLOEXEC);
     if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
         fprintf(stderr, "kernsim: memfd for %llu bytes of RAM: %s\n", (unsigned long long)size,
@@ -69,46 +41,24 @@ int sim_boot(const struct sim_config *cfg)
     }
     sim_machine.memfd = fd;
     sim_machine.ram_size = size;
-    sim_machine.ncpus = cfg && cfg->ncpus ? cfg->ncpus : 4;
-    const char *cpus = getenv("KERNSIM_CPUS");
-    if (!(cfg && cfg->ncpus) && cpus && *cpus) {
-        char *end;
-        unsigned long n = strtoul(cpus, &end, 10);
-        if (*end || n < 1 || n > 64) {
-            fprintf(stderr, "kernsim: KERNSIM_CPUS=%s: want 1..64\n", cpus);
-            munmap(dm, size);
-            close(fd);
-            return -1;
-        }
-        sim_machine.ncpus = (unsigned)n;
-    }
-    if (sim_mmu_init() != 0) {
-        munmap(dm, size);
-        close(fd);
-        sim_machine.memfd = -1;
-        return -1;
-    }
     ranges[0] = (struct arch_mem_range){0, ARCH_PAGE_4K, ARCH_MEM_RESERVED};
     ranges[1] = (struct arch_mem_range){SIM_BOOT_PML4, ARCH_PAGE_4K, ARCH_MEM_BOOT_PT};
     ranges[2] = (struct arch_mem_range){SIM_FIRST_FREE, size - SIM_FIRST_FREE, ARCH_MEM_USABLE};
-    sim_machine.booted = true;
-    sim_history_init();
-    sim_debug_init();
-    sim_symbols_init(); /* what a fault handler may need, read outside one */
-    sim_stack_bounds_init();
-    sim_io_init();
-    arch_write_cr3(SIM_BOOT_PML4);
-    const char *ld = getenv("KERNSIM_LOCKDEP");
-    sim_lockdep_enable(!ld || strcmp(ld, "0")); /* lock tracking unless KERNSIM_LOCKDEP=0 */
-    sim_lockdep_reset();                        /* nothing is held yet: every record is exact */
-    sim_unwind_init();
     return 0;
+}
+
+void sim_mem_fini(void)
+{
+    munmap((void *)SIM_DIRECT_MAP_BASE, sim_machine.ram_size);
+    close(sim_machine.memfd);
+    sim_machine.memfd = -1;
+    sim_machine.ram_size = 0;
 }
 
 /* Zero RAM. A few populated pages (a fuzz input's tables and frames) are written:
  * punching them would free them, and the next input would fault each one in again.
  * More than that are punched: the file's holes read as zeros, uncommitted. */
-static void zero_ram(void)
+void sim_mem_zero(void)
 {
     enum { MAX_EXTENTS = 16, MAX_WRITTEN = 256 << 10 };
     struct {
@@ -135,17 +85,6 @@ static void zero_ram(void)
 punch:
     if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, end) != 0)
         memset((void *)SIM_DIRECT_MAP_BASE, 0, sim_machine.ram_size);
-}
-
-void sim_reset(void)
-{
-    ARCH_BUG_ON(!sim_machine.booted);
-    zero_ram();
-    arch_set_page_fault_hook(NULL, NULL);
-    sim_io_reset();
-    sim_history_reset();
-    sim_mmu_reset();
-    arch_write_cr3(SIM_BOOT_PML4);
 }
 
 uint64_t sim_ram_size(void)

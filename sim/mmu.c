@@ -11,7 +11,7 @@
  * - A CR3 load fills every leaf the tables hold; a fuzzer reloads often and touches few.
  * - An access the TLB does not allow is walked (sim_mmu_walk_and_fill): if the tables
  *   allow it the TLB is filled and the access retried, else it is a page fault
- *   (fault.c raises it).
+ *   (fault.c, above this file, raises it).
  *
  * To know which leaf a PTE store changes, every table's position (level and base VA
  * where it was linked) is noted when a walk or a fill passes through it. The model
@@ -33,7 +33,6 @@
 #include <valgrind/valgrind.h>
 
 static struct {
-    pthread_mutex_t lock;
     phys_addr_t cr3;
     uint64_t *table_pos; /* per RAM frame: (va_base | level) where it was linked; 0 = never */
     bool strict;
@@ -41,45 +40,7 @@ static struct {
     uint64_t batch_fill_lo, batch_fill_hi;   /* new translations to realise at batch end */
     uint64_t batch_flush_lo, batch_flush_hi; /* flushed ranges to unmap and refill */
     uint64_t flushes, cr3_loads, faults;
-} mmu = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-/* This host thread holds mmu.lock, so a fault now is a fault inside the MMU. Per host
- * thread, as the mutex it mirrors: nothing between sim_mmu_lock and its unlock is a
- * scheduling point, so no fiber is ever switched out while it is set (sim_run_fail
- * refuses to abandon one). The fibers of a deterministic run still share it, and TSan
- * models each fiber as a thread, so it is read and written as a relaxed atomic: TSan
- * never calls atomics a race, and relaxed ones order nothing, so no race between
- * simulated CPUs is hidden. (An atomic is also what a signal handler should read.) */
-static __thread bool in_mmu;
-
-void sim_mmu_lock(void)
-{
-    pthread_mutex_lock(&mmu.lock);
-    __atomic_store_n(&in_mmu, true, __ATOMIC_RELAXED);
-}
-
-void sim_mmu_unlock(void)
-{
-    __atomic_store_n(&in_mmu, false, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&mmu.lock);
-}
-
-bool sim_mmu_busy(void)
-{
-    return __atomic_load_n(&in_mmu, __ATOMIC_RELAXED);
-}
-
-void sim_mmu_fatal(const char *fmt, ...)
-{
-    char msg[300];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    ssize_t w = write(2, msg, n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
-    (void)w;
-    abort();
-}
+} mmu;
 
 /* ---- walking the tables ---------------------------------------------------------- */
 
@@ -382,36 +343,6 @@ bool sim_mmu_walk_and_fill(uint64_t va, enum arch_access access, uint64_t ip, ph
     return false;
 }
 
-bool sim_mmu_translate(uint64_t va, enum arch_access access, phys_addr_t *pa, struct arch_fault *f)
-{
-    /* The direct map is the boot path's, outside the simulated MMU: always there. */
-    if (sim_in_direct_map(va)) {
-        *pa = va - SIM_DIRECT_MAP_BASE;
-        return true;
-    }
-    for (unsigned attempt = 0;; attempt++) {
-        sim_mmu_lock();
-        uint64_t base = 0, size = 0, e = sim_in_window(va) ? sim_tlb_find(va, &base, &size) : 0;
-        struct sim_tlb_stale stale;
-        bool ok;
-        if (sim_tlb_allows(e, access)) {
-            *pa = TLB_FRAME(e) + (va - base);
-            ok = true;
-        } else if (e && sim_tlb_take_stale(va, access, &stale)) {
-            sim_fault_report_stale(va, access, &stale, 0, 0);
-            *pa = stale.pa + (va - stale.base);
-            ok = true;
-        } else {
-            ok = sim_mmu_walk_and_fill(va, access, 0, pa, f);
-        }
-        sim_mmu_unlock();
-        if (ok)
-            return true;
-        if (arch_fault_dispatch(f, attempt) != ARCH_FAULT_RETRY)
-            return false;
-    }
-}
-
 /* ---- set-up and introspection ------------------------------------------------------ */
 
 void sim_set_strict_tlb(bool on)
@@ -450,7 +381,6 @@ int sim_mmu_init(void)
         munmap(win, SIM_KVA_SIZE);
         return -1;
     }
-    sim_fault_init();
     return 0;
 }
 
@@ -464,18 +394,12 @@ void sim_mmu_reset(void)
         madvise(mmu.table_pos, tsize, MADV_DONTNEED);
     mmu.flushes = mmu.cr3_loads = mmu.faults = 0;
     sim_tlb_reset_stats();
-    sim_fault_reset_stats();
     sim_mmu_unlock();
 }
 
-void sim_mmu_get_stats(struct sim_mmu_stats *out)
+void sim_mmu_own_stats(struct sim_mmu_stats *out)
 {
-    sim_mmu_lock();
-    *out = (struct sim_mmu_stats){
-        .flushes = mmu.flushes, .cr3_loads = mmu.cr3_loads, .faults = mmu.faults};
-    sim_tlb_get_stats(out);
-    sim_fault_get_stats(out);
-    sim_mmu_unlock();
+    out->flushes = mmu.flushes, out->cr3_loads = mmu.cr3_loads, out->faults = mmu.faults;
 }
 
 phys_addr_t sim_mmu_cr3(void)

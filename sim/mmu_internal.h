@@ -1,10 +1,12 @@
 /* mmu_internal.h - the simulated MMU's three files and what they give each other.
  *
- *   mmu.c    the seam: PTE stores, batches, CR3 loads, invlpg, walks of the tables,
- *            translation for the accessors; the MMU lock; set-up
- *   tlb.c    the TLB arrays and their host realisation (mmap of the RAM memfd),
- *            strict mode's stale entries
- *   fault.c  the SIGSEGV handler, probes, and the reports a fault or a stale use makes
+ *   fault.c  the top: the SIGSEGV handler, probes, translation for the accessors,
+ *            the reports a fault or a stale use makes, the MMU's counters
+ *   mmu.c    the seam: PTE stores, batches, CR3 loads, invlpg, walks of the tables;
+ *            set-up
+ *   tlb.c    the bottom: the MMU lock, the TLB arrays and their host realisation
+ *            (mmap of the RAM memfd), strict mode's stale entries
+ * Each calls only the ones below it.
  *
  * Everything here is called with the MMU lock held (sim_mmu_lock), except where said. */
 #ifndef SIM_MMU_INTERNAL_H
@@ -27,8 +29,6 @@ static inline bool sim_in_direct_map(uint64_t va)
 }
 
 /* ---- mmu.c ---- */
-void sim_mmu_lock(void);
-void sim_mmu_unlock(void);
 /* The root the MMU walks from. */
 phys_addr_t sim_mmu_cr3(void);
 /* Walk for an access that the TLB did not allow. On success the TLB is filled and
@@ -37,12 +37,18 @@ bool sim_mmu_walk_and_fill(uint64_t va, enum arch_access access, uint64_t ip, ph
                            struct arch_fault *f);
 /* Count a fault the MMU raises without a walk (the frame is not RAM). */
 void sim_mmu_count_fault(void);
+/* Its counters (flushes, CR3 loads, faults) into *out. */
+void sim_mmu_own_stats(struct sim_mmu_stats *out);
+
+/* ---- tlb.c ---- */
+/* The MMU lock (not recursive), at the bottom of the MMU: the TLB, the table
+ * positions and the batches are changed only under it. */
+void sim_mmu_lock(void);
+void sim_mmu_unlock(void);
 /* The host refused the machine something (mmap failed) with the lock held: not a kernel
  * bug, and nothing can go on, so no schedule is failed (that would leave the lock held
  * for the next one). Not the lock's to take: callable anywhere. */
 ARCH_NORETURN void sim_mmu_fatal(const char *fmt, ...) ARCH_PRINTF(1, 2);
-
-/* ---- tlb.c ---- */
 /* Allocate the arrays; lazy: realise leaves at their first access, not at their fill.
  * Not under the lock (boot). 0, or -1 with the reason on stderr. */
 int sim_tlb_init(bool lazy);
@@ -95,8 +101,7 @@ void sim_fault_init(void);
  * the access's stack id, or 0) and what the page's history says. */
 void sim_fault_report_stale(uint64_t va, enum arch_access access, const struct sim_tlb_stale *s,
                             uint64_t ip, uint32_t stack);
-/* Its counter: host_faults. */
-void sim_fault_get_stats(struct sim_mmu_stats *out);
+/* Its counter, host_faults, back to 0 (reset; not under the lock). */
 void sim_fault_reset_stats(void);
 
 #endif

@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* Set by the unwinder (catch_unwind, subsys/unwind/catch.c), read by arch_panic. */
+void (*arch_panic_unwind)(const char *msg);
+bool (*arch_panic_catching)(void);
+
 /* The backtrace from the caller, by kernsim's unwinder (through signal frames, so
  * from a fault too), with names from the executable's symbol table. */
 __attribute__((noinline)) void sim_print_backtrace(void)

@@ -13,22 +13,41 @@ struct sim_machine {
     uint64_t ram_size;
     unsigned ncpus;
 };
-extern struct sim_machine sim_machine;
+extern struct sim_machine sim_machine; /* machine.c, written at boot */
+
+/* mem.c: create RAM (a memfd of `size` bytes, its direct map, the ranges); 0, or -1
+ * with the reason on stderr and nothing left behind. sim_mem_fini undoes it;
+ * sim_mem_zero zeroes all of RAM (reset). */
+int sim_mem_init(uint64_t size);
+void sim_mem_fini(void);
+void sim_mem_zero(void);
+
+/* stackbounds.c */
+/* The stack the calling code is on (fiber or host thread), [lo, hi). */
+void sim_stack_bounds(uintptr_t *lo, uintptr_t *hi);
+/* Which stack the walker may read; (0, 0) for the host thread's own. */
+void sim_stack_set_bounds(uintptr_t lo, uintptr_t hi);
+/* Learn the calling host thread's stack now (boot, thread start), so that no signal
+ * handler has to ask glibc (pthread_getattr_np allocates). */
+void sim_stack_bounds_init(void);
+/* sim_stack_bounds if already known without asking glibc; false otherwise. */
+bool sim_stack_bounds_known(uintptr_t *lo, uintptr_t *hi);
 
 static inline bool sim_in_window(uint64_t va)
 {
     return va - SIM_KVA_BASE < SIM_KVA_SIZE;
 }
 
-/* mmu.c */
+/* mmu.c (the MMU's own parts are in mmu_internal.h) */
 int sim_mmu_init(void);
-void sim_mmu_fini(void);
 void sim_mmu_reset(void);
-/* Translate `va` for an access through the TLB model (filling it from the tables if
- * needed). Returns true with *pa set; on a refused access fills *f and returns false. */
-bool sim_mmu_translate(uint64_t va, enum arch_access access, phys_addr_t *pa, struct arch_fault *f);
-/* Whether the calling host thread is inside the MMU (holds its lock). */
+/* Whether the calling host thread is inside the MMU (holds its lock; tlb.c). */
 bool sim_mmu_busy(void);
+
+/* fault.c: translate `va` for an access through the TLB model (filling it from the
+ * tables if needed), raising the fault through the hook as the MMU would. Returns
+ * true with *pa set; on a refused, unhandled access fills *f and returns false. */
+bool sim_mmu_translate(uint64_t va, enum arch_access access, phys_addr_t *pa, struct arch_fault *f);
 /* The fault path's state for the code on one simulated CPU: per fiber in a deterministic
  * run (the scheduler binds the running one's; a CPU may be switched out inside a fault
  * hook), per host thread otherwise. */
@@ -53,15 +72,6 @@ uint32_t sim_stack_capture(unsigned skip);
 uint32_t sim_stack_capture_depth(unsigned skip, unsigned depth);
 /* The stack of a frame-pointer chain starting at fp on the stack [lo, hi). */
 uint32_t sim_stack_capture_from(uintptr_t fp, uintptr_t lo, uintptr_t hi);
-/* The stack the calling code is on (fiber or host thread), [lo, hi). */
-void sim_stack_bounds(uintptr_t *lo, uintptr_t *hi);
-/* Which stack the walker may read; (0, 0) for the host thread's own. */
-void sim_stack_set_bounds(uintptr_t lo, uintptr_t hi);
-/* Learn the calling host thread's stack now (boot, thread start), so that no signal
- * handler has to ask glibc (pthread_getattr_np allocates). */
-void sim_stack_bounds_init(void);
-/* sim_stack_bounds if already known without asking glibc; false otherwise. */
-bool sim_stack_bounds_known(uintptr_t *lo, uintptr_t *hi);
 /* Format a stack as sim_stack_print prints it; returns the length written. */
 size_t sim_stack_format(uint32_t id, const char *indent, char *buf, size_t size);
 void sim_stack_print(uint32_t id, const char *indent);
@@ -102,8 +112,10 @@ void sim_lockdep_run_end(void);
 /* What `cpu` waits for and holds, with stacks; false if nothing. */
 bool sim_lockdep_describe_cpu(unsigned cpu, char *buf, size_t size);
 
-/* unwind_host.c: panics unwind to catch_unwind through the sim's module tables. */
-void sim_unwind_init(void);
+/* unwind_host.c: the unwinder's platform in the sim (boot hands it to
+ * unw_set_platform, so that panics unwind to catch_unwind through the module
+ * tables): a non-kernsim exception goes on to the unwinder that would have had it. */
+void sim_unwind_foreign_resume(void *exc);
 
 /* symbols.c: the function holding pc (and pc's offset in it), or NULL. */
 const char *sim_symbolize(uint64_t pc, uint64_t *offset);

@@ -43,15 +43,6 @@ bool sim_stackdepot_ready(void)
     return d.stacks != NULL;
 }
 
-/* The stack the frame-pointer walker may read: the host thread's, or the fiber a
- * deterministic run is on (sim_stack_set_bounds). */
-static __thread uintptr_t fp_lo, fp_hi, thread_lo, thread_hi;
-
-void sim_stack_set_bounds(uintptr_t lo, uintptr_t hi)
-{
-    fp_lo = lo, fp_hi = hi;
-}
-
 /* Walk the frame-pointer chain from fp: far cheaper than DWARF unwinding, and every
  * build keeps frame pointers. Stops at the end of the stack it is on. Saved frame
  * pointers and return addresses are pushed by uninstrumented prologues: MSan would
@@ -68,37 +59,6 @@ __attribute__((no_sanitize("memory"))) static int fp_walk(const uintptr_t *fp, u
         fp = next;
     }
     return n;
-}
-
-void sim_stack_bounds_init(void)
-{
-    if (thread_hi)
-        return;
-    pthread_attr_t attr;
-    void *base;
-    size_t size;
-    if (!pthread_getattr_np(pthread_self(), &attr)) { /* allocates: never in a handler */
-        if (!pthread_attr_getstack(&attr, &base, &size))
-            thread_lo = (uintptr_t)base, thread_hi = (uintptr_t)base + size;
-        pthread_attr_destroy(&attr);
-    }
-}
-
-bool sim_stack_bounds_known(uintptr_t *lo, uintptr_t *hi)
-{
-    *lo = fp_hi ? fp_lo : thread_lo;
-    *hi = fp_hi ? fp_hi : thread_hi;
-    return *hi != 0;
-}
-
-/* The stack the calling code runs on (a fiber's, or the host thread's). Threads that
- * neither booted the machine nor were started by sim_run_cpus learn theirs here. */
-void sim_stack_bounds(uintptr_t *lo, uintptr_t *hi)
-{
-    if (!sim_stack_bounds_known(lo, hi)) {
-        sim_stack_bounds_init();
-        *lo = thread_lo, *hi = thread_hi;
-    }
 }
 
 #ifdef KERNSIM_FRAME_POINTERS

@@ -11,14 +11,61 @@
  * at the first access: filling the TLB costs no system call, and the fault that
  * realises a leaf realises every contiguous leaf of its 2 MiB slot with it.
  *
- * Everything here runs under the MMU lock (mmu.c); what fills and drops entries, and
+ * The MMU lock is here, at the bottom of the MMU: everything below it runs under it.
+ * What fills and drops entries, and
  * when, is mmu.c's (the PTE seam) and fault.c's (an access the host refused). */
 #define _GNU_SOURCE
 #include "mmu_internal.h"
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <unistd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+/* ---- the MMU lock: over the TLB, the table positions and the batches ---- */
+
+static pthread_mutex_t mmu_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* This host thread holds the MMU lock, so a fault now is a fault inside the MMU. Per host
+ * thread, as the mutex it mirrors: nothing between sim_mmu_lock and its unlock is a
+ * scheduling point, so no fiber is ever switched out while it is set (sim_run_fail
+ * refuses to abandon one). The fibers of a deterministic run still share it, and TSan
+ * models each fiber as a thread, so it is read and written as a relaxed atomic: TSan
+ * never calls atomics a race, and relaxed ones order nothing, so no race between
+ * simulated CPUs is hidden. (An atomic is also what a signal handler should read.) */
+static __thread bool in_mmu;
+
+void sim_mmu_lock(void)
+{
+    pthread_mutex_lock(&mmu_lock);
+    __atomic_store_n(&in_mmu, true, __ATOMIC_RELAXED);
+}
+
+void sim_mmu_unlock(void)
+{
+    __atomic_store_n(&in_mmu, false, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&mmu_lock);
+}
+
+bool sim_mmu_busy(void)
+{
+    return __atomic_load_n(&in_mmu, __ATOMIC_RELAXED);
+}
+
+void sim_mmu_fatal(const char *fmt, ...)
+{
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ssize_t w = write(2, msg, n < 0 ? 0 : (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+    (void)w;
+    abort();
+}
 
 #define N1G (SIM_KVA_SIZE >> 30)
 #define N2M (SIM_KVA_SIZE >> 21)

@@ -112,14 +112,9 @@ const struct unw_mem sim_unwind_stack_mem = {stack_read, NULL};
 
 /* An exception that is not a kernsim panic (C++ code in a library, say) goes on to
  * the unwinder that would have had it. */
-static void foreign_resume(void *exc)
+void sim_unwind_foreign_resume(void *exc)
 {
     void (*next)(void *) = (void (*)(void *))dlsym(RTLD_NEXT, "_Unwind_Resume");
     if (next)
         next(exc);
-}
-
-void sim_unwind_init(void)
-{
-    unw_set_platform(sim_unwind_lookup, &sim_unwind_stack_mem, foreign_resume);
 }

@@ -1,4 +1,5 @@
-/* fault.c - the page-fault report and the hook, the same in both builds. */
+/* fault.c - raising a page fault, the same in both builds: the report, the count and
+ * the kernel's hook (over fault_record.c, which builds and names the record). */
 #include "arch_internal.h"
 #include <arch/atomic.h>
 #include <arch/console.h>
@@ -31,74 +32,6 @@ uint64_t arch_fault_count(void)
     return __atomic_load_n(&fault_count, __ATOMIC_RELAXED);
 }
 
-const char *arch_access_name(enum arch_access a)
-{
-    switch (a) {
-    case ARCH_ACCESS_READ:
-        return "read";
-    case ARCH_ACCESS_WRITE:
-        return "write";
-    case ARCH_ACCESS_EXEC:
-        return "execute";
-    }
-    return "?";
-}
-
-const char *arch_fault_reason_name(enum arch_fault_reason r)
-{
-    switch (r) {
-    case ARCH_FAULT_NONE:
-        return "allowed";
-    case ARCH_FAULT_NOT_PRESENT:
-        return "not present";
-    case ARCH_FAULT_NOT_WRITABLE:
-        return "not writable";
-    case ARCH_FAULT_NO_EXECUTE:
-        return "no-execute";
-    case ARCH_FAULT_RESERVED:
-        return "reserved bit set";
-    case ARCH_FAULT_BAD_TABLE:
-        return "table outside RAM";
-    case ARCH_FAULT_NON_CANONICAL:
-        return "non-canonical address";
-    case ARCH_FAULT_NO_BACKING:
-        return "frame is not RAM";
-    }
-    return "?";
-}
-
-static const char *level_name(int level)
-{
-    static const char *const names[] = {"-", "PT", "PD", "PDPT", "PML4"};
-    return level >= 0 && level <= 4 ? names[level] : "?";
-}
-
-char *arch_fault_format(const struct arch_fault *f, char *buf, size_t size)
-{
-    if (f->level)
-        ksnprintf(buf, size, "page fault: %s at 0x%016lx: %s entry 0x%016lx (level %d) %s",
-                  arch_access_name(f->access), f->addr, level_name(f->level), f->entry, f->level,
-                  arch_fault_reason_name(f->reason));
-    else
-        ksnprintf(buf, size, "page fault: %s at 0x%016lx: %s", arch_access_name(f->access), f->addr,
-                  arch_fault_reason_name(f->reason));
-    return buf;
-}
-
-void arch_fault_from_pt_walk(struct arch_fault *f, const struct pt_walk *w, phys_addr_t root,
-                             uint64_t va, enum arch_access access, uint64_t ip)
-{
-    *f = (struct arch_fault){
-        .addr = va,
-        .ip = ip,
-        .root = root,
-        .access = access,
-        .reason = w->reason,
-        .level = w->reason == ARCH_FAULT_NON_CANONICAL ? 0 : w->level,
-        .entry = w->reason == ARCH_FAULT_NON_CANONICAL ? 0 : w->entry[w->level],
-    };
-}
-
 void arch_fault_from_walk(struct arch_fault *f, uint64_t va, enum arch_access access, uint64_t ip)
 {
     struct pt_walk w;
@@ -123,34 +56,6 @@ enum arch_fault_action arch_fault_dispatch(const struct arch_fault *f, unsigned 
     if (!fault_hook || attempt >= ARCH_FAULT_MAX_RETRIES)
         return ARCH_FAULT_UNHANDLED;
     return fault_hook(f, fault_hook_ctx);
-}
-
-void (*arch_panic_unwind)(const char *msg);
-bool (*arch_panic_catching)(void);
-
-static arch_describer describers[4];
-
-void arch_add_describer(arch_describer fn)
-{
-    for (unsigned i = 0; i < (sizeof(describers) / sizeof(describers[0])); i++) {
-        if (describers[i] == fn)
-            return;
-        if (!describers[i]) {
-            describers[i] = fn;
-            return;
-        }
-    }
-    arch_panic("arch_add_describer: all %zu slots are taken",
-               (sizeof(describers) / sizeof(describers[0])));
-}
-
-bool arch_describe(const void *p, const char *indent)
-{
-    for (unsigned i = 0; i < (sizeof(describers) / sizeof(describers[0])) && describers[i]; i++) {
-        if (describers[i](p, indent))
-            return true;
-    }
-    return false;
 }
 
 void arch_atomic_misaligned(const volatile void *p, unsigned size)

@@ -4,6 +4,10 @@
 #include <arch/panic.h>
 #include <stdarg.h>
 
+/* Set by the unwinder (catch_unwind, subsys/unwind/catch.c), read by arch_panic. */
+void (*arch_panic_unwind)(const char *msg);
+bool (*arch_panic_catching)(void);
+
 void x86_backtrace(uint64_t rbp)
 {
     kprintf("# backtrace:\n");

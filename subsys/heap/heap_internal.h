@@ -210,7 +210,7 @@ static inline unsigned heap_cpus_used(void)
 /* Which chunk p is in: its kind byte, or NULL if p is not in the heap at all. */
 uint8_t *heap_chunk_of(const void *p);
 
-/* slab.c */
+/* class.c: the size classes (heap_build_classes fills them at heap_init). */
 extern const uint16_t heap_class_size[NCLASSES];
 extern uint8_t heap_class_lut[HEAP_SMALL_MAX / 16]; /* (size - 1) / 16 -> class */
 /* A class's geometry; span_format copies it to the chunk_meta of each span. */
@@ -219,7 +219,10 @@ struct heap_class {
 };
 extern struct heap_class heap_class[NCLASSES];
 void heap_build_classes(void);
+/* The class of a small size (1..HEAP_SMALL_MAX), or -1 for a larger one. */
 int heap_class_of(size_t size);
+
+/* slab.c */
 void *span_alloc_slow(struct heap_cpu *c, int cls);
 /* A local free into a span that is not its CPU's current one. */
 void span_free_retired(struct heap_cpu *c, struct span *s);
@@ -228,7 +231,11 @@ void span_free_retired(struct heap_cpu *c, struct span *s);
 void span_refilled(struct block *b);
 /* Validate a block of span s and free it; false if it was not a live block. */
 bool span_free(struct span *s, void *p, bool report);
-struct span *span_of(const void *p);
+/* The span a small block's address lies in (spans are SPAN_SIZE-aligned). */
+static inline struct span *span_of(const void *p)
+{
+    return (struct span *)((uintptr_t)p & ~(SPAN_SIZE - 1));
+}
 /* The span header at s agrees with its chunk's meta entry (which no heap user can
  * write): magic, class, geometry, key, owner. */
 bool span_header_ok(const struct span *s);
