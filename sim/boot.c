@@ -47,11 +47,15 @@ int sim_boot(const struct sim_config *cfg)
     if (!(cfg && cfg->ncpus) && cpus && *cpus) {
         char *end;
         unsigned long n = strtoul(cpus, &end, 10);
-        if (*end || n < 1 || n > 64) {
-            fprintf(stderr, "kernsim: KERNSIM_CPUS=%s: want 1..64\n", cpus);
+        if (*end || n < 1 || n > SIM_MAX_CPUS) {
+            fprintf(stderr, "kernsim: KERNSIM_CPUS=%s: want 1..%u\n", cpus, SIM_MAX_CPUS);
             return -1;
         }
         ncpus = (unsigned)n;
+    }
+    if (ncpus > SIM_MAX_CPUS) {
+        fprintf(stderr, "kernsim: %u CPUs: want 1..%u\n", ncpus, SIM_MAX_CPUS);
+        return -1;
     }
     if (sim_mem_init(size) != 0)
         return -1;

@@ -7,8 +7,6 @@
 #include <arch/panic.h>
 #include <sched.h>
 
-#define SIM_MAX_CPUS 64
-
 /* Interrupts start disabled on every CPU, as the bare kernel boots with cli. */
 static bool irq_on[SIM_MAX_CPUS];
 

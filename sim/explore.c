@@ -412,12 +412,12 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
     sim_sched_hook = sched_hook;
     static const struct sim_run_ops run_ops = {sim_sched_active, sched_fail};
     sim_run_install(&run_ops);
+    sim_lockdep_run_begin(); /* the caller's holds and switches, given back at the end */
     sim_lockdep_enable(true);
     sim_lockdep_check_order(!o->no_lock_order);
     S.sc = sc, S.o = o, S.n = sc->ncpus;
     S.report = res->report, S.report_size = sizeof(res->report);
     uint64_t total = o->strategy == SIM_REPLAY ? 1 : o->schedules;
-    sim_lockdep_run_begin();
     print_banner(sc, o, total);
     int rc = 0;
     for (uint64_t k = 0; total == 0 || k < total; k++) {
@@ -446,7 +446,6 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
     sim_sched_hook = NULL;
     sim_run_install(NULL);
     sim_lockdep_run_end(); /* abandoned CPUs' holds are not the caller's */
-    sim_lockdep_check_order(true);
     sim_strategy_end();
     S.sc = NULL;
     S.report = NULL;

@@ -332,20 +332,25 @@ void sim_lockdep_enable(bool on)
 }
 
 /* A deterministic run's CPUs reuse the CPU numbers of the host threads around it: their
- * holds are set aside for the run and given back after it. */
+ * holds are set aside for the run and given back after it, with the caller's switches. */
 static typeof(L.cpu) saved_cpu;
-static bool saved_partial;
+static bool saved_partial, saved_no_order;
+static typeof(sim_lock_hook) saved_hook;
 
 void sim_lockdep_run_begin(void)
 {
     memcpy(saved_cpu, L.cpu, sizeof(L.cpu));
     saved_partial = L.partial;
+    saved_no_order = L.no_order;
+    saved_hook = sim_lock_hook;
 }
 
 void sim_lockdep_run_end(void)
 {
     memcpy(L.cpu, saved_cpu, sizeof(L.cpu));
     L.partial = saved_partial;
+    L.no_order = saved_no_order;
+    sim_lock_hook = saved_hook;
 }
 
 void sim_lockdep_check_order(bool on)

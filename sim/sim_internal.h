@@ -14,6 +14,7 @@ struct sim_machine {
     unsigned ncpus;
 };
 extern struct sim_machine sim_machine; /* machine.c, written at boot */
+#define SIM_MAX_CPUS 64                /* what sim_boot allows, and each per-CPU table holds */
 
 /* mem.c: create RAM (a memfd of `size` bytes, its direct map, the ranges); 0, or -1
  * with the reason on stderr and nothing left behind. sim_mem_fini undoes it;
@@ -106,7 +107,8 @@ void sim_io_reset(void);
 /* lockdep.c (the explorer's side: the checks report through runfail.h) */
 /* Forget held locks and the order graph (each schedule starts from boot). */
 void sim_lockdep_reset(void);
-/* Set the host threads' held locks aside for a deterministic run, and give them back. */
+/* Set the host threads' held locks and the switches (tracking, order checks) aside
+ * for a deterministic run, and give them back. */
 void sim_lockdep_run_begin(void);
 void sim_lockdep_run_end(void);
 /* What `cpu` waits for and holds, with stacks; false if nothing. */

@@ -13,8 +13,8 @@ bool pt_entry_well_formed(pte_t e, int level)
 {
     if (!(e & PTE_P))
         return true; /* hardware ignores every other bit of a not-present entry */
-    /* Bits 62:MAXPHYADDR are reserved at every level. */
-    if (e & ~PTE_NX & ~((UINT64_C(1) << ARCH_PHYS_BITS) - 1))
+    /* Bits 51:MAXPHYADDR are reserved at every level; 62:52 are ignored. */
+    if (e & ~PTE_NX & ~PTE_SOFT_HIGH & ~((UINT64_C(1) << ARCH_PHYS_BITS) - 1))
         return false;
     if (level == 4 && (e & PTE_PS))
         return false; /* no 512 GiB pages */

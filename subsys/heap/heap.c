@@ -9,7 +9,7 @@
 
 bool heap_init(enum heap_mode mode)
 {
-    if (heap_g.ready)
+    if (heap_g.ready || (mode != HEAP_FAST && mode != HEAP_CHECKING))
         return false;
     heap_build_classes();
     heap_core_init(mode);

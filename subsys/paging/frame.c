@@ -169,8 +169,6 @@ static struct pg_ret alloc_contig(uint64_t count, uint64_t align, bool injectabl
         return (struct pg_ret){PG_ERR_MISALIGNED, align};
     if (count > fa.st.free || (injectable && fa.fail_after == 0))
         return (struct pg_ret){count == 1 ? PG_ERR_NO_MEMORY : PG_ERR_NO_CONTIGUOUS, 0};
-    if (injectable && fa.fail_after != UINT64_MAX)
-        fa.fail_after--;
     uint64_t step = align >> ARCH_PAGE_SHIFT;
     uint64_t start = (count == 1 && step == 1) ? fa.hint : 0;
     for (uint64_t pass = 0; pass < 2; pass++) {
@@ -180,6 +178,8 @@ static struct pg_ret alloc_contig(uint64_t count, uint64_t align, bool injectabl
                 take(f, count, FS_ALLOCATED);
                 if (count == 1)
                     fa.hint = f + 1;
+                if (injectable && fa.fail_after != UINT64_MAX)
+                    fa.fail_after--; /* counts the allocations that succeed */
                 return (struct pg_ret){PG_OK, f << ARCH_PAGE_SHIFT};
             }
             f = ARCH_ALIGN_UP(bad + 1, step); /* nothing that overlaps `bad` can fit */

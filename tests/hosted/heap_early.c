@@ -30,6 +30,8 @@ int main(void)
     CHECK(kmalloc(16) == NULL);
     kfree(area0);
     kfree(arena0);
+    CHECK(!heap_init((enum heap_mode)2)); /* neither mode: refused, nothing started */
+    CHECK(kmalloc(16) == NULL);
     CHECK(heap_init(HEAP_FAST));
     kfree(area0);
     struct heap_stats s;

@@ -1,9 +1,11 @@
 /* sched_test.c - the deterministic scheduler itself: strategies, the preemption bound,
- * spinning, deadlock and no-progress reports, panics, replay and bad schedule files. */
+ * spinning, deadlock and no-progress reports, panics, replay and bad schedule files,
+ * and what it leaves as it was. */
 #include "../ktest/ktest.h"
 #include <arch/atomic.h>
 #include <arch/cpu.h>
 #include <arch/panic.h>
+#include <sim/lockdep.h>
 #include <sim/sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +61,18 @@ static void sched_test_dfs_sees_every_interleaving(struct ktest *t)
     KEXPECT_TRUE(t, res.exhausted);
     KEXPECT_EQ(t, popcount(il.seen), 6u); /* C(4, 2) orders of two 2-step CPUs */
     ktest_log(t, "dfs: %lu schedules for 6 orders", (unsigned long)res.schedules);
+}
+
+/* sim_explore tracks locks while it explores and gives the caller's switch back. */
+static void sched_test_explore_gives_the_lockdep_switch_back(struct ktest *t)
+{
+    struct sim_explore_opts o = {.strategy = SIM_RANDOM, .schedules = 3, .seed = 1, .quiet = true};
+    sim_lockdep_enable(false);
+    KEXPECT_EQ(t, sim_explore(&il_sc, &o, &res), 0);
+    KEXPECT_TRUE(t, sim_lock_hook == NULL);
+    sim_lockdep_enable(true);
+    KEXPECT_EQ(t, sim_explore(&il_sc, &o, &res), 0);
+    KEXPECT_TRUE(t, sim_lock_hook != NULL);
 }
 
 static void sched_test_preemption_bound_limits_the_search(struct ktest *t)
@@ -421,6 +435,7 @@ static void sched_test_free_running_cpus_are_threads(struct ktest *t)
 }
 
 KTEST_SUITE(sched, KTEST_CASE(sched_test_dfs_sees_every_interleaving),
+            KTEST_CASE(sched_test_explore_gives_the_lockdep_switch_back),
             KTEST_CASE(sched_test_preemption_bound_limits_the_search),
             KTEST_CASE(sched_test_random_and_pct_are_deterministic),
             KTEST_CASE(sched_test_spinning_does_not_explode_the_search),

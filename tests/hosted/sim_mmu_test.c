@@ -8,6 +8,7 @@
 #include <arch/io.h>
 #include <arch/mem.h>
 #include <arch/pte.h>
+#include <arch/ptwalk.h>
 #include <sim/sim.h>
 #include <valgrind/valgrind.h>
 
@@ -279,6 +280,34 @@ static void sim_mmu_test_reserved_bits_are_refused(struct ktest *t)
     KEXPECT_EQ(t, f.level, 2);
 }
 
+/* Bits 62:52 of a present entry are the software's (ignored by the MMU with CR4.PKE
+ * clear, as both builds boot); bits 51:ARCH_PHYS_BITS are reserved. */
+static void sim_mmu_test_high_software_bits_are_ignored(struct ktest *t)
+{
+    static struct tables tb;
+    setup(t, &tb);
+    uint64_t va = SIM_KVA_BASE + 3 * ARCH_PAGE_4K;
+    phys_addr_t pa = ktest_frame_alloc(ARCH_PAGE_4K);
+    KASSERT_NE(t, pa, 0);
+    *(volatile uint64_t *)arch_phys_to_virt(pa) = 0x5eed;
+    pte_t soft = UINT64_C(0x7ff) << 52; /* every bit from 52 to 62 */
+    arch_set_pte(&tb.pt[3], pa | PTE_P | PTE_W | soft);
+    KEXPECT_TRUE(t, pt_entry_well_formed(pa | PTE_P | soft, 1));
+    uint64_t v = 0;
+    struct arch_fault f;
+    KEXPECT_TRUE(t, arch_probe_read64((void *)(uintptr_t)va, &v, &f));
+    KEXPECT_EQ(t, v, 0x5eed);
+    KEXPECT_FALSE(t, pt_entry_well_formed(pa | PTE_P | UINT64_C(1) << ARCH_PHYS_BITS, 1));
+    KEXPECT_FALSE(t, pt_entry_well_formed(pa | PTE_P | UINT64_C(1) << 51, 1));
+    arch_set_pte(&tb.pt[3], pa | PTE_P | UINT64_C(1) << 51);
+    arch_invlpg((void *)(uintptr_t)va);
+    KEXPECT_FALSE(t, arch_probe_read64((void *)(uintptr_t)va, &v, &f));
+    KEXPECT_EQ(t, f.reason, ARCH_FAULT_RESERVED);
+    KEXPECT_EQ(t, f.level, 1);
+    arch_set_pte(&tb.pt[3], 0);
+    arch_invlpg((void *)(uintptr_t)va);
+}
+
 static void sim_mmu_test_second_boot_is_refused(struct ktest *t)
 {
     phys_addr_t root = arch_read_cr3();
@@ -298,4 +327,5 @@ KTEST_SUITE(sim_mmu, KTEST_CASE(sim_mmu_test_present_pte_is_realised_at_once),
             KTEST_CASE(sim_mmu_test_mmio_outside_the_window_follows_the_tables),
             KTEST_CASE(sim_mmu_test_1g_leaf_is_backed_only_where_ram_is),
             KTEST_CASE(sim_mmu_test_reserved_bits_are_refused),
+            KTEST_CASE(sim_mmu_test_high_software_bits_are_ignored),
             KTEST_CASE(sim_mmu_test_second_boot_is_refused));

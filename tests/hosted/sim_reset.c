@@ -1,6 +1,7 @@
 /* sim_reset.c - sim_reset zeroes RAM, however much of it the last run wrote: a few
  * scattered pages (written over in place), many extents and more than a few hundred
  * KiB (punched), and bytes seen through the kernel window as well as the direct map.
+ * Refused boots first, which must leave nothing for the boot that follows.
  * Exits 0 when every byte reads zero after each reset and the window is empty again;
  * prints what it found otherwise. */
 #include <arch/cpu.h>
@@ -10,6 +11,7 @@
 #include <sim/sim.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define RAM (UINT64_C(16) << 20)
 
@@ -49,10 +51,35 @@ static void reset_and_check(const char *after)
     nwritten = 0;
 }
 
+/* Boots that are refused leave nothing behind: one with too many CPUs, and one whose
+ * kernel window is taken (after RAM was made); then a boot works. */
+static int refused_boots_leave_nothing(void)
+{
+    struct sim_config many = {.ram_size = RAM, .ncpus = 65};
+    if (sim_boot(&many) != -1 || sim_ram_size() != 0) {
+        printf("sim_reset: a boot with 65 CPUs was not refused cleanly\n");
+        return 1;
+    }
+    void *squat = mmap((void *)SIM_KVA_BASE, ARCH_PAGE_4K, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (squat != (void *)SIM_KVA_BASE) {
+        printf("sim_reset: cannot take the kernel window's first page\n");
+        return 1;
+    }
+    struct sim_config cfg = {.ram_size = RAM};
+    int rc = sim_boot(&cfg);
+    munmap(squat, ARCH_PAGE_4K);
+    if (rc != -1 || sim_ram_size() != 0) {
+        printf("sim_reset: a boot without its kernel window was not refused cleanly\n");
+        return 1;
+    }
+    return 0;
+}
+
 int main(void)
 {
     struct sim_config cfg = {.ram_size = RAM};
-    if (sim_boot(&cfg) != 0)
+    if (refused_boots_leave_nothing() || sim_boot(&cfg) != 0)
         return 1;
     arch_fault_set_reports(false);
     /* A few pages, one byte at each end of each, and the last byte of RAM. */

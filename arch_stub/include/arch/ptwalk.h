@@ -21,13 +21,18 @@ struct pt_walk {
 };
 
 /* Walk the tables rooted at `root` for `va`, checking `access` (a supervisor access
- * with CR0.WP and EFER.NXE set). Fills *w; returns w->reason. */
+ * with CR0.WP and EFER.NXE set). Fills *w; returns w->reason. Any CPU; it only reads,
+ * so a walk racing a PTE store sees the entry before or after it. Never
+ * ARCH_FAULT_NO_BACKING: the frame itself is not checked. */
 enum arch_fault_reason pt_walk(phys_addr_t root, uint64_t va, enum arch_access access,
                                struct pt_walk *w);
 
-/* Reserved-bit check for an entry at `level` (leaf or not); true if it is well formed. */
+/* Reserved-bit check for an entry at `level` (leaf or not); true if it is well formed
+ * (a not-present entry always is). Bits 51:ARCH_PHYS_BITS are reserved; 62:52 are
+ * the software's (PTE_SOFT_HIGH). */
 bool pt_entry_well_formed(pte_t e, int level);
 
+/* 48-bit canonical: bits 63:47 all equal. */
 bool arch_va_canonical(uint64_t va);
 
 #endif
