@@ -180,18 +180,24 @@ void arch_mmio_write64(volatile void *a, uint64_t v)
 int sim_pio_register(uint16_t base, uint16_t count, const struct sim_pio_ops *ops, void *ctx,
                      const char *name)
 {
-    if (!count || (uint32_t)base + count > 0x10000 || !ops || !ops->in || !ops->out)
+    if (!count || (uint32_t)base + count > 0x10000 || !ops || !ops->in || !ops->out) {
+        kprintf("# sim_pio_register(%s): empty, past port 0xffff or incomplete device\n", name);
         return -1;
+    }
     pthread_mutex_lock(&io_lock);
     int rc = -1;
     for (unsigned i = 0; i < n_pio; i++) {
-        if (base < pio[i].base + pio[i].count && pio[i].base < base + count)
+        if (base < pio[i].base + pio[i].count && pio[i].base < base + count) {
+            kprintf("# sim_pio_register(%s): overlaps %s\n", name, pio[i].name);
             goto out;
+        }
     }
-    if (n_pio < MAX_DEVICES) {
-        pio[n_pio++] = (struct pio_dev){base, count, ops, ctx, name};
-        rc = 0;
+    if (n_pio == MAX_DEVICES) {
+        kprintf("# sim_pio_register(%s): device table full\n", name);
+        goto out;
     }
+    pio[n_pio++] = (struct pio_dev){base, count, ops, ctx, name};
+    rc = 0;
 out:
     pthread_mutex_unlock(&io_lock);
     return rc;

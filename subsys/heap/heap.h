@@ -31,9 +31,11 @@ enum heap_mode {
     HEAP_CHECKING = 1,
 };
 
-/* Start the heap on its static arena. Returns false if it was already started
- * (the mode of a running heap cannot change). */
+/* Start the heap on its static arena. Once, by the boot CPU, before any other heap
+ * call. true, or false (nothing started or changed) if it was already started (the
+ * mode of a running heap cannot change) or `mode` is neither mode. */
 bool heap_init(enum heap_mode mode);
+/* The mode heap_init chose (HEAP_FAST before it). Any CPU. */
 enum heap_mode heap_mode(void);
 
 struct pg_space;
@@ -106,7 +108,8 @@ void heap_get_stats(struct heap_stats *out);
 /* Only the report counters of heap_get_stats, without its walk of every span (for
  * callers that check reports often, as fuzzers do). */
 void heap_get_reports(uint64_t counts[HEAP_REPORT_COUNT_]);
-/* The text of the last report ("" if none). */
+/* The text of the last report ("" if none): a static buffer the next report, on any
+ * CPU, rewrites. */
 const char *heap_last_report(void);
 /* Reports are printed (with the bad call's stack) unless this turned them off; they
  * are counted and kept for heap_last_report either way. For fuzzers, whose models
@@ -132,7 +135,8 @@ bool heap_describe(const void *p, const char *indent);
  * Frame failures (frame_fail_after) reach the heap through paging as well. */
 void heap_fail_growth_after(uint64_t n);
 
-/* Walk every span and large block and check their metadata and counts. */
+/* Walk every span and large block and check their metadata and counts; false before
+ * heap_init. Only while no other CPU uses the heap, as heap_get_stats. */
 bool heap_valid(void);
 
 /* Flush the quarantine and give empty spans and segments back to paging. Only when

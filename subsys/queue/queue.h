@@ -54,15 +54,20 @@ struct mpmc_ring {
     bool owns_cells;
 };
 
-/* capacity: a power of two, 2 .. 2^24. cells: capacity cells of caller memory, or
- * NULL to take them from the kernel heap. Before any CPU uses the ring. QUEUE_OK, or
- * why not with the ring unchanged. */
+/* capacity: a power of two, 2 .. 2^24. cells: capacity cells of caller memory that
+ * outlives the ring, or NULL to take them from the kernel heap. Before any CPU uses
+ * the ring. QUEUE_OK, or why not with the ring unchanged. */
 enum queue_err mpmc_ring_init(struct mpmc_ring *q, uint64_t capacity, struct mpmc_cell *cells);
-/* Free heap cells (the ring must be quiescent: no CPU inside a push or pop). */
+/* Free heap cells (the ring must be quiescent: no CPU inside a push or pop). Caller
+ * cells stay the caller's. The ring may not be used again before mpmc_ring_init. */
 void mpmc_ring_destroy(struct mpmc_ring *q);
-/* Any CPU, any context, concurrently with every other push and pop; never waits. */
+/* Any CPU, any context, concurrently with every other push and pop; never waits (a
+ * lost race retries at once). On an initialised ring; pop needs a value pointer.
+ * False changes nothing. A cell that another CPU has claimed but not yet published
+ * counts as full (push) or empty (pop) until it is. */
 bool mpmc_ring_push(struct mpmc_ring *q, void *value); /* false: full */
 bool mpmc_ring_pop(struct mpmc_ring *q, void **value); /* false: empty */
+/* The capacity given to mpmc_ring_init. */
 uint64_t mpmc_ring_capacity(const struct mpmc_ring *q);
 /* Items in the ring (a snapshot; exact when quiescent). */
 uint64_t mpmc_ring_count(struct mpmc_ring *q);
@@ -81,21 +86,25 @@ struct mpmc_list {
 /* Before any CPU uses the list. QUEUE_OK, or why not (no memory for the first dummy
  * node) with the list unchanged. */
 enum queue_err mpmc_list_init(struct mpmc_list *q);
-/* Free every node, queued and retired (quiescent only). */
+/* Free every node, queued and retired (quiescent only: no CPU inside a push or pop on
+ * any list, as hp_scan_all). Values still queued are dropped, not freed. */
 void mpmc_list_destroy(struct mpmc_list *q);
 /* Push and pop: any CPU where kmalloc may be called, concurrently with every other
- * push and pop. Push is false only if the heap is out of memory (the queue is
- * unchanged). */
+ * push and pop, but not re-entered on one CPU (an interrupt handler's push inside
+ * this CPU's pop): the hazard slots are per CPU. Push is false only if the heap is out
+ * of memory (the queue is unchanged). Pop needs a value pointer. */
 bool mpmc_list_push(struct mpmc_list *q, void *value);
 bool mpmc_list_pop(struct mpmc_list *q, void **value); /* false: empty */
-/* Quiescent only: the list is well formed, tail is its last node; *count = items. */
+/* Quiescent only: the list is well formed, tail is its last node; *count = items
+ * (count may be NULL). False for a destroyed list. */
 bool mpmc_list_valid(struct mpmc_list *q, uint64_t *count);
 
 /* Hazard-pointer reclamation (one domain, shared by every list). */
 #define HP_SLOTS 2
-/* Nodes retired (by all CPUs) and not yet freed. */
+/* Nodes retired (by all CPUs) and not yet freed; exact only when quiescent. */
 uint64_t hp_retired_count(void);
-/* Free every retired node no CPU protects (quiescent callers free them all). */
+/* Free every retired node no CPU protects. It edits every CPU's retired list, so only
+ * while no CPU pushes or pops on any list (tests, shutdown); then it frees them all. */
 void hp_scan_all(void);
 
 #endif

@@ -13,7 +13,9 @@
  * The driver owns [HEAD, TAIL) only in the sense that it must not overwrite bytes the
  * device has not consumed yet: free space is SIZE - (TAIL - HEAD).
  *
- * Calls on one device are serialised by its spinlock; any CPU may write. */
+ * Writes and flushes on one device are serialised by its spinlock (taken without
+ * disabling interrupts: not from an interrupt handler); any CPU may make them. Start
+ * and stop are not: no other call on the device may run during either. */
 #ifndef SUBSYS_RINGDEV_H
 #define SUBSYS_RINGDEV_H
 
@@ -55,21 +57,30 @@ struct ringdev {
     bool live;
 };
 
-/* Map the device's registers at `mmio` and a new ring of `size` bytes, program and
- * enable it. On error everything it mapped is released and *d is left not live. */
+/* Map the device's registers at `mmio` (4 KiB aligned, outside RAM) and a new ring of
+ * `size` bytes, program and enable it. *d must not be live (it is overwritten).
+ * RINGDEV_ERR_BAD_ARG (NULL d or as) and RINGDEV_ERR_BAD_SIZE leave *d untouched;
+ * RINGDEV_ERR_PAGING (no frames, or mapping refused) and RINGDEV_ERR_NO_DEVICE release
+ * everything it took and leave *d zeroed, not live. */
 enum ringdev_err ringdev_start(struct ringdev *d, struct pg_space *as, phys_addr_t mmio,
                                uint32_t size);
 /* Disable the device and release the ring and the registers (after it has consumed
- * everything, or after `spins` polls: RINGDEV_ERR_TIMEOUT, released anyway). */
+ * everything, or after `spins` polls: RINGDEV_ERR_TIMEOUT, released anyway); *d is
+ * zeroed. RINGDEV_ERR_BAD_ARG, nothing done, if d is NULL or not live. */
 enum ringdev_err ringdev_stop(struct ringdev *d, uint64_t spins);
 
-/* Append up to len bytes; *done says how many went in (all, or as many as fit). */
+/* Append up to len bytes; *done says how many went in (all, or as many as fit: 0 when
+ * full). Never waits. RINGDEV_ERR_BAD_ARG, nothing written and *done untouched, for a
+ * device not live, NULL done, or NULL buf with len > 0. */
 enum ringdev_err ringdev_write(struct ringdev *d, const void *buf, uint32_t len, uint32_t *done);
 /* Append a record as a whole or not at all: waits (polling HEAD, up to `spins` times)
- * for room. Records from different CPUs never interleave. */
+ * for room. Records from different CPUs never interleave. RINGDEV_ERR_BAD_ARG as
+ * ringdev_write; RINGDEV_ERR_TOO_BIG if len > the ring's size; RINGDEV_ERR_TIMEOUT if
+ * no room came: nothing written either way. */
 enum ringdev_err ringdev_write_record(struct ringdev *d, const void *buf, uint32_t len,
                                       uint64_t spins);
-/* Wait until the device has consumed everything written (up to `spins` polls). */
+/* Wait until the device has consumed everything written (up to `spins` polls):
+ * RINGDEV_OK, RINGDEV_ERR_TIMEOUT, or RINGDEV_ERR_BAD_ARG for a device not live. */
 enum ringdev_err ringdev_flush(struct ringdev *d, uint64_t spins);
 
 /* Ring arithmetic, free of the device (tested in both builds). */
@@ -83,6 +94,7 @@ static inline uint32_t ringdev_space(uint32_t head, uint32_t tail, uint32_t size
     return used > size ? 0 : size - used;
 }
 
+/* What an error means, for reports ("unknown error" for a value that is none). */
 const char *ringdev_strerror(enum ringdev_err e);
 
 #endif

@@ -148,6 +148,8 @@ struct lock_guard {
     void *arg;
 };
 
+/* Take the lock as spin_lock, read_lock, write_lock or their irqsave forms (same
+ * callers, same waits) and return a guard holding it, for LOCK_GUARD. */
 struct lock_guard guard_spin(spinlock_t *l);
 struct lock_guard guard_spin_irqsave(spinlock_t *l);
 struct lock_guard guard_read(rwlock_t *l);
@@ -156,7 +158,7 @@ struct lock_guard guard_write_irqsave(rwlock_t *l);
 /* Run fn(arg) once the lock is dropped (one callback per guard; a second replaces it). */
 void guard_defer(struct lock_guard *g, void (*fn)(void *), void *arg);
 /* Drop the lock (restoring interrupts for the irqsave forms), then run the deferred
- * callback. Releasing twice is harmless. */
+ * callback. On the CPU that took it. Releasing twice, or a zeroed guard, is harmless. */
 void guard_release(struct lock_guard *g);
 
 /* A guard released when the variable goes out of scope. */

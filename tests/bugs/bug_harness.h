@@ -16,7 +16,12 @@ struct bug_hunt {
 /* Explore sc with random and PCT (fixed seed 1) and DFS until a schedule fails with a
  * report containing `expect`; replay each failing schedule and require the same
  * report, byte for byte. Logs how many schedules each strategy needed and prints a
- * "BUG name random=N pct=N dfs=N" line (0: not found within the budget). */
+ * "BUG name random=N pct=N dfs=N" line (0: not found within the budget). Failures are
+ * KEXPECTs on t: random must find it, PCT and DFS if `how` says so. Schedules are
+ * written to <name>.<strategy>.schedule in the working directory. With
+ * KERNSIM_STRATEGY set it runs only that strategy, from the environment, and prints
+ * an "EXPLORE" line instead. From a case's own thread, after the machine is booted
+ * with sc->ncpus CPUs or more. */
 void bug_hunt(struct ktest *t, const struct sim_scenario *sc, const char *expect,
               const struct bug_hunt *how);
 

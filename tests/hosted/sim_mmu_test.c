@@ -219,6 +219,39 @@ static void sim_mmu_test_mmio_reaches_the_device_model(struct ktest *t)
     KEXPECT_EQ(t, dev.reads, 1);
 }
 
+static uint32_t port_in(void *ctx, uint16_t port, unsigned width)
+{
+    return *(uint32_t *)ctx + port;
+}
+
+static void port_out(void *ctx, uint16_t port, unsigned width, uint32_t v)
+{
+    *(uint32_t *)ctx = v;
+}
+
+/* Port devices: a claim that is empty, wraps, lacks an op or overlaps is refused, and
+ * one that is not reaches its ops. Ports cannot be given back, so the claim is made
+ * once per process. */
+static void sim_mmu_test_port_devices_are_claimed_once(struct ktest *t)
+{
+    static uint32_t last;
+    static bool claimed;
+    static const struct sim_pio_ops ops = {port_in, port_out}, half = {port_in, NULL};
+    KEXPECT_EQ(t, sim_pio_register(0x3f8, 1, &ops, &last, "over-com1"), -1);
+    KEXPECT_EQ(t, sim_pio_register(0x510, 0, &ops, &last, "empty"), -1);
+    KEXPECT_EQ(t, sim_pio_register(0xfff0, 0x20, &ops, &last, "past-the-end"), -1);
+    KEXPECT_EQ(t, sim_pio_register(0x510, 4, &half, &last, "no-out"), -1);
+    if (!claimed) {
+        KASSERT_EQ(t, sim_pio_register(0x510, 4, &ops, &last, "test-ports"), 0);
+        claimed = true;
+    }
+    KEXPECT_EQ(t, sim_pio_register(0x513, 1, &ops, &last, "overlap"), -1);
+    arch_outb(0x511, 7);
+    KEXPECT_EQ(t, last, 7);
+    KEXPECT_EQ(t, arch_inl(0x512), 7 + 0x512);
+    KEXPECT_EQ(t, arch_inb(0x514), 0xff); /* past it: nothing decodes, reads float high */
+}
+
 static void unlink_low(void *arg)
 {
     arch_set_pte(arg, 0);
@@ -325,6 +358,7 @@ KTEST_SUITE(sim_mmu, KTEST_CASE(sim_mmu_test_present_pte_is_realised_at_once),
             KTEST_CASE(sim_mmu_test_plain_access_faults_into_the_hook),
             KTEST_CASE(sim_mmu_test_mmio_reaches_the_device_model),
             KTEST_CASE(sim_mmu_test_mmio_outside_the_window_follows_the_tables),
+            KTEST_CASE(sim_mmu_test_port_devices_are_claimed_once),
             KTEST_CASE(sim_mmu_test_1g_leaf_is_backed_only_where_ram_is),
             KTEST_CASE(sim_mmu_test_reserved_bits_are_refused),
             KTEST_CASE(sim_mmu_test_high_software_bits_are_ignored),

@@ -66,7 +66,11 @@ struct ktest {
 
 enum ktest_op { KTEST_EQ, KTEST_NE, KTEST_LT, KTEST_LE, KTEST_GT, KTEST_GE };
 
-/* The checks behind the macros; return true when the check held. */
+/* The checks behind the macros; return true when the check held. Only inside a case
+ * run by ktest_run, with its t. Each counts as a check; a failure prints file:line and
+ * the values and marks the case failed; fatal then ends the case (a longjmp), so a
+ * fatal check must run on the case's own thread or fiber. ktest_check_str fails for a
+ * NULL string. */
 bool ktest_check_int(struct ktest *t, bool fatal, enum ktest_op op, uint64_t a, uint64_t b,
                      bool is_signed, const char *sa, const char *sb, const char *file, int line);
 bool ktest_check_bool(struct ktest *t, bool fatal, bool want, bool v, const char *sv,
@@ -74,14 +78,16 @@ bool ktest_check_bool(struct ktest *t, bool fatal, bool want, bool v, const char
 bool ktest_check_str(struct ktest *t, bool fatal, bool contains, const char *a, const char *b,
                      const char *sa, const char *sb, const char *file, int line);
 
-/* Fail the case with a message (and stop it if fatal). */
+/* Fail the case with a message (and stop it if fatal), as the checks do. */
 void ktest_fail(struct ktest *t, bool fatal, const char *file, int line, const char *fmt, ...)
     ARCH_PRINTF(5, 6);
-/* Skip the rest of the case, saying why. */
+/* Skip the rest of the case, saying why (cut to 127 bytes); on the case's own thread,
+ * as a fatal check. A case that failed before is reported failed, not skipped. */
 ARCH_NORETURN void ktest_skip(struct ktest *t, const char *reason);
-/* Run fn(arg) when the case ends, however it ends (latest first). */
+/* Run fn(arg) when the case ends, however it ends (latest first). Up to
+ * KTEST_MAX_DEFER; one more fails the case and runs fn(arg) at once. */
 void ktest_defer(struct ktest *t, void (*fn)(void *), void *arg);
-/* Print a KTAP diagnostic line for this case. */
+/* Print a KTAP diagnostic line for this case (cut to 255 bytes). Not a check. */
 void ktest_log(struct ktest *t, const char *fmt, ...) ARCH_PRINTF(2, 3);
 
 #define KTEST_SIGNED(x) ((__typeof__(x))-1 < (__typeof__(x))0)
@@ -127,13 +133,16 @@ void ktest_log(struct ktest *t, const char *fmt, ...) ARCH_PRINTF(2, 3);
 
 /* ---- the runner ---- */
 
-/* Run every suite (or those matching `filter`: "suite" or "suite.case", '*' as a
- * trailing wildcard), printing KTAP. Returns the number of failed cases; *ran (if
- * not NULL) gets the number of cases run. */
+/* Run every suite (at most 128; or those matching `filter`: "suite" or "suite.case",
+ * '*' as a trailing wildcard), printing KTAP. Returns the number of failed cases (an expected
+ * failure passes; a case that checks nothing fails); *ran (if not NULL) gets the
+ * number of cases run. One caller at a time (a case's state is static); the cases
+ * run one after another on the caller's thread. */
 unsigned ktest_run(const char *filter, unsigned *ran);
-/* Print "suite.case" for every registered case. */
+/* Print "suite.case" for every registered case, suites by name. */
 void ktest_list(void);
-/* The registered suites, sorted by name. */
+/* The registered suites, sorted by name, into out (room for max); returns how many
+ * were stored. */
 size_t ktest_suites(const struct ktest_suite **out, size_t max);
 
 #endif

@@ -55,11 +55,14 @@ struct kmachine {
 };
 
 /* Boot once per process, as `o` says (NULL: everything, the defaults). Returns
- * KMACHINE_OK and fills `m` (may be NULL), or the step that failed after printing one
- * line to stderr that names it ("kernsim: boot: ..."). A refused boot does not exit;
- * callers decide (test runners exit 2). */
+ * KMACHINE_OK and fills `m` (may be NULL; m->space points at a static space), or the
+ * step that failed after printing one line to stderr that names it ("kernsim: boot:
+ * ...", after sim_boot's own for KMACHINE_ESIM). A bad heap mode is found before
+ * anything starts; a later failure leaves the steps before it done (a second call is
+ * KMACHINE_ESIM). A refused boot does not exit; callers decide (test runners exit 2). */
 enum kmachine_err kmachine_boot(const struct kmachine_opts *o, struct kmachine *m);
 
+/* The step an error names, for messages ("unknown kmachine error" for none). */
 const char *kmachine_strerror(enum kmachine_err e);
 
 #endif

@@ -3,19 +3,23 @@
  * Subsystems use these, never <stdatomic.h>: every operation passes through
  * ARCH_SCHED_POINT, which is nothing in the bare build and a scheduling point in the
  * sim, so a deterministic scheduler can switch CPUs at each one. They work on any
- * naturally aligned integer or pointer object (GCC/Clang __atomic builtins). */
+ * naturally aligned integer or pointer object (GCC/Clang __atomic builtins); a
+ * misaligned one panics. Any CPU, any context. */
 #ifndef ARCH_ATOMIC_H
 #define ARCH_ATOMIC_H
 
 #include <arch/types.h>
 #include <arch/target.h> /* ARCH_SCHED_POINT(addr, kind): per build, by include path */
 
+/* The C11 orders. Every use says what it orders against what. */
 enum arch_memorder {
-    ARCH_RELAXED = __ATOMIC_RELAXED,
-    ARCH_ACQUIRE = __ATOMIC_ACQUIRE,
-    ARCH_RELEASE = __ATOMIC_RELEASE,
-    ARCH_ACQ_REL = __ATOMIC_ACQ_REL,
-    ARCH_SEQ_CST = __ATOMIC_SEQ_CST,
+    ARCH_RELAXED = __ATOMIC_RELAXED, /* atomic only: orders nothing else */
+    ARCH_ACQUIRE = __ATOMIC_ACQUIRE, /* loads, RMWs: later accesses stay after it, and see
+                                        what came before the release it read from */
+    ARCH_RELEASE = __ATOMIC_RELEASE, /* stores, RMWs: earlier accesses are done before it */
+    ARCH_ACQ_REL = __ATOMIC_ACQ_REL, /* RMWs: both */
+    ARCH_SEQ_CST = __ATOMIC_SEQ_CST, /* both, and one total order of all SEQ_CST operations:
+                                        orders a store before a later load */
 };
 
 /* What a scheduling point is about to do, for the scheduler's bookkeeping; the
@@ -56,7 +60,8 @@ ARCH_NORETURN void arch_atomic_misaligned(const volatile void *p, unsigned size)
     (ARCH_ATOMIC_ALIGNED(p), ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)),                 \
      __atomic_exchange_n((p), (v), (mo)))
 /* Strong compare-exchange: true and *p = desired if *p == *expected; otherwise false
- * and *expected = the value seen. */
+ * and *expected = the value seen. mo_fail (a load) is neither RELEASE nor ACQ_REL and
+ * no stronger than mo_ok. */
 #define arch_atomic_cmpxchg(p, expected, desired, mo_ok, mo_fail)                                  \
     (ARCH_ATOMIC_ALIGNED(p), ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)),                 \
      __atomic_compare_exchange_n((p), (expected), (desired), false, (mo_ok), (mo_fail)))
@@ -72,7 +77,9 @@ ARCH_NORETURN void arch_atomic_misaligned(const volatile void *p, unsigned size)
 #define arch_atomic_fetch_or(p, v, mo)                                                             \
     (ARCH_ATOMIC_ALIGNED(p), ARCH_SCHED_POINT((p), ARCH_SP_RMW | ARCH_SP_SIZE(p)),                 \
      __atomic_fetch_or((p), (v), (mo)))
-/* A full fence; orders everything before against everything after. */
+/* A fence of order `mo`: ARCH_SEQ_CST orders every access before it against every
+ * access after it; ARCH_ACQUIRE / ARCH_RELEASE are the C11 fences, paired with atomics
+ * on the other side. */
 #define arch_atomic_fence(mo)                                                                      \
     do {                                                                                           \
         ARCH_SCHED_POINT((void *)0, ARCH_SP_RMW);                                                  \

@@ -13,7 +13,7 @@ phys_addr_t arch_read_cr3(void);
 
 /* Load a new top-level table. Flushes every (non-global) TLB entry, as on hardware:
  * changes made to the tables without invlpg take effect here. `root` must be 4 KiB
- * aligned RAM holding a valid PML4. */
+ * aligned RAM holding a valid PML4; one that is not aligned RAM panics. */
 void arch_write_cr3(phys_addr_t root);
 
 /* Drop the TLB entry that translates `va` (of whatever page size covers it). Until
@@ -22,7 +22,9 @@ void arch_invlpg(const void *va);
 
 typedef uint64_t arch_irqflags_t;
 
-/* Disable interrupts and return the previous state for arch_irq_restore. */
+/* Disable interrupts on this CPU and return the previous state for arch_irq_restore,
+ * which puts back exactly that state (nonzero: enabled). They nest as saves and
+ * restores do. A CPU starts with interrupts disabled. */
 arch_irqflags_t arch_irq_save(void);
 void arch_irq_restore(arch_irqflags_t flags);
 void arch_irq_enable(void);
@@ -37,7 +39,8 @@ void arch_cpu_relax(void);
 void arch_halt(void);
 
 /* Index of the executing CPU, 0 .. arch_cpu_count()-1. Inline: allocators ask for
- * it on every call (ARCH_CPU_ID comes from arch/target.h, per build). */
+ * it on every call (ARCH_CPU_ID comes from arch/target.h, per build). The count is
+ * fixed once the machine is up (the bare build: 1; the sim: 1 before sim_boot). */
 static inline unsigned arch_cpu_id(void)
 {
     return ARCH_CPU_ID();

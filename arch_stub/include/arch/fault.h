@@ -48,15 +48,17 @@ enum arch_fault_action {
 typedef enum arch_fault_action (*arch_fault_hook_t)(const struct arch_fault *f, void *ctx);
 
 /* Install the kernel's page-fault hook (NULL removes it); returns the previous one.
- * The hook runs in fault context: it may write PTEs and invlpg, not block. A hook
- * that returns RETRY without changing what faulted gets at most 8 retries before the
- * fault is treated as unhandled. */
+ * Only while no CPU can fault (boot, a test's setup): hook and ctx are plain stores.
+ * The hook runs in fault context, for probes' faults too: it may write PTEs and
+ * invlpg, not block. A hook that returns RETRY without changing what faulted gets at
+ * most 8 retries before the fault is treated as unhandled. */
 arch_fault_hook_t arch_set_page_fault_hook(arch_fault_hook_t hook, void *ctx);
 
-/* Fault-safe accesses (Linux's copy_from_kernel_nofault). Return true when the access
- * happened; on a fault return false and, if `f` is not NULL, fill it. In the bare
- * build the access really executes and a #PF is fixed up through an exception
- * table; in the sim the simulated MMU decides. */
+/* Fault-safe accesses (Linux's copy_from_kernel_nofault). Any CPU; `out` must be
+ * valid. Return true when the access happened; on a fault return false (nothing was
+ * read or written) and, if `f` is not NULL, fill it. The fault is counted, reported and
+ * offered to the hook as any other. In the bare build the access really executes and
+ * a #PF is fixed up through an exception table; in the sim the simulated MMU decides. */
 bool arch_probe_read8(const void *va, uint8_t *out, struct arch_fault *f);
 bool arch_probe_write8(void *va, uint8_t v, struct arch_fault *f);
 bool arch_probe_read64(const void *va, uint64_t *out, struct arch_fault *f);
@@ -66,14 +68,15 @@ bool arch_probe_write64(void *va, uint64_t v, struct arch_fault *f);
 uint64_t arch_fault_count(void);
 /* Every fault is reported on the console (the access, the walk, the page's history)
  * unless this turned it off: fuzzers take thousands of expected faults a second. The
- * count and the hook are the same either way. */
+ * count and the hook are the same either way. A plain store: set it while no CPU
+ * faults. */
 void arch_fault_set_reports(bool on);
 
-/* Short names for reports and tests. */
+/* Short names for reports and tests ("?" for a value that is none). */
 const char *arch_access_name(enum arch_access a);
 const char *arch_fault_reason_name(enum arch_fault_reason r);
 
-/* Format the one-line report into buf (always NUL terminated); returns buf. */
+/* Format the one-line report into buf (NUL terminated if size > 0); returns buf. */
 char *arch_fault_format(const struct arch_fault *f, char *buf, size_t size);
 
 #endif

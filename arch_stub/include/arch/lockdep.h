@@ -31,7 +31,11 @@ enum arch_lock_event {
 #define ARCH_LOCK_SHARED 1u /* a read (shared) acquisition */
 #define ARCH_LOCK_TRY    2u /* a try-lock: cannot deadlock, adds no order */
 
-/* ARCH_LOCK_HOOK comes from arch/target.h (per build). Always inlined: the hook's
+/* For lock implementations only, on the CPU doing it: ACQUIRE before waiting (not for
+ * a try-lock), ACQUIRED once held, RELEASED before the store that lets go. `lock` is
+ * the instance, `map` (which outlives it) its name and class. Nothing is returned; in
+ * the sim a bad release or an order inversion is reported there.
+ * ARCH_LOCK_HOOK comes from arch/target.h (per build). Always inlined: the hook's
  * stack capture counts the lock function as its caller's frame at every -O level. */
 static inline __attribute__((always_inline)) void
 arch_lock_event(enum arch_lock_event ev, const void *lock, const struct arch_lockdep_map *map,

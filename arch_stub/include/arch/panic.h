@@ -9,6 +9,9 @@
 
 #include <arch/types.h>
 
+/* Any CPU, any context (a fault handler too); never returns. The message is cut at
+ * 400 bytes. A catch_unwind active on this CPU catches it (after the report); in a
+ * deterministic sim run it fails the schedule instead of ending the process. */
 ARCH_NORETURN void arch_panic(const char *fmt, ...) ARCH_PRINTF(1, 2);
 
 /* Set by subsys/unwind: called with the message before a panic ends the machine. If a
@@ -28,6 +31,7 @@ struct arch_catch_state {
     uintptr_t word[2];
 };
 struct arch_catch_state arch_catch_save(void);
+/* On the CPU that saved s, by catch_unwind only. */
 void arch_catch_restore(struct arch_catch_state s);
 
 #define ARCH_BUG_ON(cond)                                                                          \

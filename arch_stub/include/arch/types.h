@@ -13,6 +13,8 @@ typedef uint64_t phys_addr_t;
 #define ARCH_PAGE_2M    (UINT64_C(1) << 21)
 #define ARCH_PAGE_1G    (UINT64_C(1) << 30)
 
+/* `a` must be a power of two; the result is a uint64_t. ALIGN_UP wraps to 0 near
+ * UINT64_MAX. */
 #define ARCH_ALIGN_DOWN(x, a) ((x) & ~((uint64_t)(a)-1))
 #define ARCH_ALIGN_UP(x, a)   ARCH_ALIGN_DOWN((uint64_t)(x) + (a)-1, (a))
 #define ARCH_IS_ALIGNED(x, a) ((((uint64_t)(x)) & ((uint64_t)(a)-1)) == 0)

@@ -1,7 +1,12 @@
 /* sim/lockdep.h - the sim's lock checker: every spin and rw lock operation of the
  * kernel reaches it through ARCH_LOCK_HOOK (arch/target.h), which it owns. Reports
  * (a lock-order inversion, a release of a lock not held, a deadlock's holders) fail a
- * deterministic run, and print and panic outside one. */
+ * deterministic run, and print and panic outside one.
+ *
+ * The switches below are plain stores: set them while no CPU takes or releases a lock
+ * (before a test's CPUs start). sim_boot reads KERNSIM_LOCKDEP (0: tracking off);
+ * sim_explore turns tracking on and sets order checking as its options say while it
+ * explores, and gives the caller's settings back when it returns. */
 #ifndef SIM_LOCKDEP_H
 #define SIM_LOCKDEP_H
 

@@ -66,22 +66,29 @@ struct sim_explore_result {
     char report[16384];     /* the first failure's report, "" if none */
 };
 
-/* Run the scenario under the strategy. Prints the seed first and a one-line outcome
- * last. Returns 0 if no schedule failed, 1 if one did (report filled, schedule file
- * written), -1 for bad options or a bad schedule file (message printed, nothing run). */
+/* Run the scenario under the strategy. From the host thread, after sim_boot; inside a
+ * run it is refused. Prints the seed first and a one-line outcome last, on stderr;
+ * *res is cleared first. Returns 0 if no schedule failed; 1 if one did (report
+ * filled, schedule file written unless that failed or this was a replay); -1 with a
+ * message for bad options, more CPUs than the machine has or a bad schedule file
+ * (nothing run), and for a replay whose schedule stops fitting the run (report
+ * filled). */
 int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *opts,
                 struct sim_explore_result *res);
 
 /* Options from the environment, for test programs: KERNSIM_STRATEGY (random, pct, dfs,
  * replay:FILE), KERNSIM_SEED, KERNSIM_SCHEDULES. Fields not set there keep their
- * values. -1 with a message for a malformed value. */
+ * values; opts->replay then points into the environment. 0, or -1 with a message for
+ * a malformed value and *opts unchanged. */
 int sim_explore_opts_from_env(struct sim_explore_opts *opts);
 
 /* Free-running: run fn(cpu, ctx) on ncpus host threads, CPU i on thread i, and wait
- * for them all. 0, or -1 if a thread could not be started. */
+ * for them all. From the host thread, after sim_boot. 0; -1 with a message and nothing
+ * run for ncpus 0 or more than the machine has; -1 if a thread could not be started,
+ * once the ones that did have returned. */
 int sim_run_cpus(unsigned ncpus, void (*fn)(unsigned cpu, void *ctx), void *ctx);
 
-/* Whether a deterministic run is in progress (its CPUs are running). */
+/* Whether a deterministic run is in progress (its CPUs are running). Any thread. */
 bool sim_sched_active(void);
 
 #endif

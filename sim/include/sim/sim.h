@@ -1,5 +1,7 @@
 /* sim/sim.h - the fake machine's own API, for hosted programs (test runners,
- * fuzzers, benchmarks). Kernel code never includes this; it sees arch/ only. */
+ * fuzzers, benchmarks). Kernel code never includes this; it sees arch/ only. Unless
+ * said otherwise these are set-up calls: from the host thread, after sim_boot, while
+ * no simulated CPU runs. */
 #ifndef SIM_SIM_H
 #define SIM_SIM_H
 
@@ -19,19 +21,24 @@
 
 struct sim_config {
     uint64_t ram_size; /* bytes; 0: $KERNSIM_RAM_MB or 256 MiB. 2 MiB multiple, 4 MiB..64 GiB */
-    unsigned ncpus;    /* 0: $KERNSIM_CPUS or 4 */
+    unsigned ncpus;    /* 0: $KERNSIM_CPUS (1..64) or 4 */
 };
 
 /* Bring the machine up: RAM (one memfd), the direct map, the kernel VA window, the
- * MMU with CR3 = SIM_BOOT_PML4, the fault handler, COM1 and isa-debug-exit. Returns
- * 0, or -1 after printing why (bad size, address range taken, already booted); a
- * refused boot leaves nothing behind. */
+ * MMU with CR3 = SIM_BOOT_PML4, the fault handler, COM1 and isa-debug-exit. Once per
+ * process; cfg may be NULL (the defaults). Returns 0, or -1 after printing why (bad
+ * size or KERNSIM_CPUS, address range taken, already booted); a refused boot leaves
+ * nothing behind. */
 int sim_boot(const struct sim_config *cfg);
 
 /* Return to the state just after sim_boot: RAM zeroed, window unmapped, TLB empty,
- * CR3 = SIM_BOOT_PML4, no hook. For fuzzers that need a fresh machine per input. */
+ * CR3 = SIM_BOOT_PML4, no hook, page history forgotten, no MMIO device and no port
+ * device but COM1 and isa-debug-exit. For fuzzers that need a fresh machine per
+ * input. Panics before sim_boot. The kernel's own state (heap, frame allocator) is
+ * not reset. */
 void sim_reset(void);
 
+/* The RAM sim_boot set up, in bytes; 0 before it. Any thread. */
 uint64_t sim_ram_size(void);
 
 /* MMIO device models, reached by physical address through arch_mmio_*. */
@@ -39,10 +46,14 @@ struct sim_mmio_ops {
     uint64_t (*read)(void *ctx, uint64_t offset, unsigned width);
     void (*write)(void *ctx, uint64_t offset, unsigned width, uint64_t value);
 };
-/* Claim [base, base+size) of physical address space for a device. Returns 0, or -1
- * if the range is empty, overlaps RAM or another device, or the table is full. */
+/* Claim [base, base+size) of physical address space for a device. ops, ctx and name
+ * stay the caller's and must outlive the registration; the callbacks run on the
+ * accessing CPU, unlocked. Returns 0, or -1 with a "#" line if the range is empty or
+ * wraps, an op is missing, the range overlaps RAM or another device, or the table (32)
+ * is full. */
 int sim_mmio_register(phys_addr_t base, uint64_t size, const struct sim_mmio_ops *ops, void *ctx,
                       const char *name);
+/* Drop the device registered at exactly `base`: 0, or -1 if there is none. */
 int sim_mmio_unregister(phys_addr_t base);
 
 /* The kernsim timer device (see sim/devices.c for the register contract). */
@@ -58,9 +69,11 @@ struct sim_timer {
     uint32_t period, counter, irq_ctrl, status;
     uint64_t expiries, reads, writes;
 };
-/* Put a timer at physical `base` (outside RAM). 0, or -1 as sim_mmio_register. */
+/* Put a timer at physical `base` (outside RAM). *t is reset either way and must
+ * outlive the device. 0, or -1 as sim_mmio_register. */
 int sim_timer_attach(struct sim_timer *t, phys_addr_t base);
-/* Let `ticks` of simulated time pass. */
+/* Let `ticks` of simulated time pass (nothing, while PERIOD is 0). Not while a CPU may
+ * be accessing the timer: nothing locks *t. */
 void sim_timer_advance(struct sim_timer *t, uint64_t ticks);
 
 /* The kernsim DMA engine (see sim/dma.c for the full contract): 32-bit registers, and
@@ -99,13 +112,15 @@ struct sim_dma {
      * written, HEAD moves on). UINT64_MAX (what sim_dma_attach sets): never. */
     uint64_t fail_after;
 };
+/* Put a DMA engine at physical `base` (outside RAM), stopped (RING_SIZE 0). *d is
+ * reset either way and must outlive the device. 0, or -1 as sim_mmio_register. */
 int sim_dma_attach(struct sim_dma *d, phys_addr_t base);
 
 /* Bugs the sim reported and let the kernel carry on from (a missing TLB flush, a
- * DMA into a freed frame): so a test can fail on them. */
+ * DMA into a freed frame): so a test can fail on them. Any thread; never reset. */
 uint64_t sim_report_count(void);
 /* Those reports are printed (with stacks) unless this turned them off; they are
- * counted either way. For fuzzers, whose models predict them. */
+ * counted either way. For fuzzers, whose models predict them. A plain store. */
 void sim_set_report_output(bool on);
 
 /* Port I/O device models. */
@@ -113,10 +128,14 @@ struct sim_pio_ops {
     uint32_t (*in)(void *ctx, uint16_t port, unsigned width);
     void (*out)(void *ctx, uint16_t port, unsigned width, uint32_t value);
 };
+/* Claim ports [base, base+count), as sim_mmio_register; -1 with a "#" line if the
+ * range is empty or past 0xffff, an op is missing, it overlaps another device, or the
+ * table (32) is full. */
 int sim_pio_register(uint16_t base, uint16_t count, const struct sim_pio_ops *ops, void *ctx,
                      const char *name);
 
-/* What the simulated TLB holds for `va` right now (tests and reports). */
+/* What the simulated TLB holds for `va` right now (tests and reports); not valid
+ * outside the window or when nothing is cached. Any thread. */
 struct sim_tlb_entry {
     bool valid;
     uint64_t va;        /* base of the cached leaf */
@@ -135,6 +154,7 @@ struct sim_mmu_stats {
     uint64_t host_faults; /* SIGSEGVs taken in the window */
     uint64_t stale_uses;  /* strict mode: accesses through a translation not flushed */
 };
+/* Counts since sim_boot or the last sim_reset. Any thread. */
 void sim_mmu_get_stats(struct sim_mmu_stats *out);
 
 /* Strict TLB mode (also KERNSIM_STRICT_TLB=1): when a present entry is cleared,
@@ -143,18 +163,20 @@ void sim_mmu_get_stats(struct sim_mmu_stats *out);
 void sim_set_strict_tlb(bool on);
 
 /* Page history (on unless KERNSIM_HISTORY=0): each PTE store in the window records a
- * backtrace, so fault reports say where a page was mapped and unmapped. */
+ * backtrace, so fault reports say where a page was mapped and unmapped. Turning it on
+ * does nothing if its tables could not be set up at sim_boot. */
 void sim_set_history(bool on);
 
 /* What the page history knows of va: its region's name (or NULL) and whether a
- * mapping and an unmapping were recorded. */
+ * mapping and an unmapping were recorded; all empty outside the window. */
 struct sim_page_history {
     const char *region;
     bool mapped, unmapped;
 };
 struct sim_page_history sim_page_history(uint64_t va);
 
-/* Set the simulated CPU the calling host thread runs as (the scheduler's job). */
+/* Set the simulated CPU the calling host thread runs as (the scheduler's job).
+ * Panics for a cpu outside 0 .. arch_cpu_count()-1. */
 void sim_set_current_cpu(unsigned cpu);
 
 #endif

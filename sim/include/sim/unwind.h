@@ -6,10 +6,13 @@
 
 #include <unwind/unwind.h>
 
-/* The tables of the loaded module whose text holds pc, or NULL. Thread-safe. */
+/* The tables of the loaded module whose text holds pc, or NULL (no module, one
+ * without tables, or 64 modules cached already). Thread-safe. A table found is cached
+ * for the process's life: a module must not be unloaded once it was asked about. */
 const struct unw_table *sim_unwind_lookup(uint64_t pc);
 
-/* Reads inside the current stack (the host thread's, or the CPU fiber's) only. */
+/* Reads inside the current stack (the host thread's, or the CPU fiber's) only; any
+ * other address is refused (false). */
 extern const struct unw_mem sim_unwind_stack_mem;
 
 #endif
