@@ -15,6 +15,9 @@
 #include "sim_internal.h"
 #include <arch/fault.h>
 
+/* The files' own: hidden, reached directly in a position-independent build. */
+#pragma GCC visibility push(hidden)
+
 /* A TLB entry: the frame's address in the upper bits, these flags in the low 12. */
 #define TLB_VALID    UINT64_C(1)
 #define TLB_W        UINT64_C(2)
@@ -103,5 +106,7 @@ void sim_fault_report_stale(uint64_t va, enum arch_access access, const struct s
                             uint64_t ip, uint32_t stack);
 /* Its counter, host_faults, back to 0 (reset; not under the lock). */
 void sim_fault_reset_stats(void);
+
+#pragma GCC visibility pop
 
 #endif

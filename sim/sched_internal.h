@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The files' own: hidden, reached directly in a position-independent build. */
+#pragma GCC visibility push(hidden)
+
 /* ---- fiber.c ---- */
 
 #define SIM_FIBER_STACK_SIZE (UINT64_C(1) << 20)
@@ -96,5 +99,7 @@ int sim_schedfile_write(const char *path, const struct sim_explore_opts *o,
 /* Read a schedule file for sc (at most max_steps choices) and hand it to the strategy.
  * 0, or -1 with a message if it is not one for sc. */
 int sim_schedfile_read(const char *path, const struct sim_scenario *sc, uint64_t max_steps);
+
+#pragma GCC visibility pop
 
 #endif

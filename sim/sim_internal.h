@@ -7,6 +7,9 @@
 #include <setjmp.h>
 #include <sim/sim.h>
 
+/* The files' own: hidden, reached directly in a position-independent build. */
+#pragma GCC visibility push(hidden)
+
 struct sim_machine {
     bool booted;
     int memfd;
@@ -128,5 +131,7 @@ void sim_symbols_init(void);
 void sim_print_backtrace(void);
 /* arch_panic, with the stack a deterministic run reports for this CPU (0: the caller's). */
 ARCH_NORETURN void sim_panic_stack(uint32_t stack, const char *fmt, ...) ARCH_PRINTF(2, 3);
+
+#pragma GCC visibility pop
 
 #endif

@@ -4,6 +4,9 @@
 
 #include "paging.h"
 
+/* The files' own: hidden, reached directly in a position-independent build. */
+#pragma GCC visibility push(hidden)
+
 /* Software bits in a leaf: the mapping owns its frame / the frame is counted. */
 #define PG_PTE_OWNED   PTE_AVL0
 #define PG_PTE_TRACKED PTE_AVL1
@@ -53,5 +56,7 @@ struct pg_ret pg_admit_frames(phys_addr_t pa, uint64_t size, unsigned flags, enu
 /* Report the refusal (unless pg_set_reports turned reports off, or why says nothing),
  * naming where in `as` the frame is mapped and, three frames up, who asked. */
 void pg_report_refusal(const struct pg_space *as, uint64_t va, phys_addr_t f, enum pg_refusal why);
+
+#pragma GCC visibility pop
 
 #endif
