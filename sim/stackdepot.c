@@ -15,8 +15,14 @@
 #include <sys/mman.h>
 #include <sim/unwind.h>
 
-#define MAX_STACKS  (1u << 16)
-#define STACK_DEPTH 24
+/* The capture's own code, unchecked by ASan and MSan: it reads only saved frame
+ * pointers and return addresses inside the stack's bounds (pushed by uninstrumented
+ * prologues, so MSan would call each read uninitialised) and writes only the depot,
+ * the sim's own mapping. A capture runs at every lock event, and ASan's redzones
+ * around its pc array were a quarter of it. */
+#define SIM_UNCHECKED __attribute__((no_sanitize("address", "memory")))
+#define MAX_STACKS    (1u << 16)
+#define STACK_DEPTH   24
 
 struct stack {
     uint64_t hash;
@@ -47,8 +53,8 @@ bool sim_stackdepot_ready(void)
  * build keeps frame pointers. Stops at the end of the stack it is on. Saved frame
  * pointers and return addresses are pushed by uninstrumented prologues: MSan would
  * call every read of them uninitialised. */
-__attribute__((no_sanitize("memory"))) static int fp_walk(const uintptr_t *fp, uintptr_t lo,
-                                                          uintptr_t hi, void **pcs, int max)
+SIM_UNCHECKED static int fp_walk(const uintptr_t *fp, uintptr_t lo, uintptr_t hi, void **pcs,
+                                 int max)
 {
     int n = 0;
     while (n < max && (uintptr_t)fp >= lo && (uintptr_t)fp + 16 <= hi && fp[1]) {
@@ -62,7 +68,7 @@ __attribute__((no_sanitize("memory"))) static int fp_walk(const uintptr_t *fp, u
 }
 
 #ifdef KERNSIM_FRAME_POINTERS
-__attribute__((noinline)) static int fp_backtrace(void **pcs, int max)
+SIM_UNCHECKED __attribute__((noinline)) static int fp_backtrace(void **pcs, int max)
 {
     uintptr_t lo, hi;
     sim_stack_bounds(&lo, &hi);
@@ -97,7 +103,7 @@ static void intern_unlock(void)
     san_hide(false);
 }
 
-static uint32_t intern_locked(void **pcs, int n, int skip);
+SIM_UNCHECKED static uint32_t intern_locked(void **pcs, int n, int skip);
 
 static uint32_t intern(void **pcs, int n, int skip)
 {
@@ -109,37 +115,42 @@ static uint32_t intern(void **pcs, int n, int skip)
 
 /* A loop, not memcmp: ASan's memcmp interceptor checked both ranges' shadow on every
  * lookup, a quarter of what a lock acquisition cost the ringdev fuzzer. */
-static bool same_pcs(const struct stack *a, const struct stack *b)
+/* Whether the table's stack a is pc[0..depth). */
+SIM_UNCHECKED static bool same_pcs(const struct stack *a, void *const *pc, int depth)
 {
-    if (a->depth != b->depth)
+    if (a->depth != depth)
         return false;
-    for (int i = 0; i < a->depth; i++) {
-        if (a->pc[i] != b->pc[i])
+    for (int i = 0; i < depth; i++) {
+        if (a->pc[i] != (uintptr_t)pc[i])
             return false;
     }
     return true;
 }
 
-static uint32_t intern_locked(void **pcs, int n, int skip)
+/* Hashed and compared from pcs in place: no stack-sized temporary to clear and copy
+ * (the lock hook interns at every acquisition and release). */
+SIM_UNCHECKED static uint32_t intern_locked(void **pcs, int n, int skip)
 {
-    struct stack s = {.depth = (uint8_t)(n - skip > STACK_DEPTH ? STACK_DEPTH : n - skip)};
+    int depth = n - skip > STACK_DEPTH ? STACK_DEPTH : n - skip;
+    void *const *pc = pcs + skip;
     uint64_t hash = 1469598103934665603u;
-    for (int i = 0; i < s.depth; i++) {
-        s.pc[i] = (uintptr_t)pcs[i + skip];
-        hash = (hash ^ s.pc[i]) * 1099511628211u;
-    }
-    s.hash = hash | 1;
+    for (int i = 0; i < depth; i++)
+        hash = (hash ^ (uintptr_t)pc[i]) * 1099511628211u;
+    uint64_t key = hash | 1; /* 0 marks a free slot */
     for (unsigned probe = 0; probe < MAX_STACKS; probe++) {
         unsigned i = (unsigned)(hash + probe) & (MAX_STACKS - 1);
         struct stack *slot = &d.stacks[i];
         if (!slot->hash) {
             if (d.n_stacks + 1 >= MAX_STACKS)
                 return 0;
-            *slot = s;
+            slot->hash = key;
+            slot->depth = (uint8_t)depth;
+            for (int k = 0; k < depth; k++)
+                slot->pc[k] = (uintptr_t)pc[k];
             d.n_stacks++;
             return i + 1;
         }
-        if (slot->hash == s.hash && same_pcs(slot, &s))
+        if (slot->hash == key && same_pcs(slot, pc, depth))
             return i + 1;
     }
     return 0;
@@ -164,12 +175,13 @@ __attribute__((always_inline)) static inline uint32_t capture(unsigned skip, uns
     return intern(pcs, n, k);
 }
 
-__attribute__((noinline)) uint32_t sim_stack_capture(unsigned skip)
+SIM_UNCHECKED __attribute__((noinline)) uint32_t sim_stack_capture(unsigned skip)
 {
     return capture(skip, 0);
 }
 
-__attribute__((noinline)) uint32_t sim_stack_capture_depth(unsigned skip, unsigned depth)
+SIM_UNCHECKED __attribute__((noinline)) uint32_t sim_stack_capture_depth(unsigned skip,
+                                                                         unsigned depth)
 {
     return capture(skip, depth);
 }
