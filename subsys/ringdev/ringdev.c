@@ -40,8 +40,8 @@ static void release(struct ringdev *d)
 enum ringdev_err ringdev_start(struct ringdev *d, struct pg_space *as, phys_addr_t mmio,
                                uint32_t size)
 {
-    if (!d || !as)
-        return RINGDEV_ERR_BAD_ARG;
+    if (!d || !as || (d->live && pg_region_live(&d->ring)))
+        return RINGDEV_ERR_BAD_ARG; /* a live device keeps its ring and registers */
     if (size < RINGDEV_MIN_RING || size > RINGDEV_MAX_RING || (size & (size - 1)))
         return RINGDEV_ERR_BAD_SIZE;
     *d = (struct ringdev){.size = size};

@@ -58,8 +58,9 @@ struct ringdev {
 };
 
 /* Map the device's registers at `mmio` (4 KiB aligned, outside RAM) and a new ring of
- * `size` bytes, program and enable it. *d must not be live (it is overwritten).
- * RINGDEV_ERR_BAD_ARG (NULL d or as) and RINGDEV_ERR_BAD_SIZE leave *d untouched;
+ * `size` bytes, program and enable it. *d is overwritten (zeroed or never started
+ * before). RINGDEV_ERR_BAD_ARG (NULL d or as, or *d a live device, which keeps
+ * running) and RINGDEV_ERR_BAD_SIZE leave *d untouched;
  * RINGDEV_ERR_PAGING (no frames, or mapping refused) and RINGDEV_ERR_NO_DEVICE release
  * everything it took and leave *d zeroed, not live. */
 enum ringdev_err ringdev_start(struct ringdev *d, struct pg_space *as, phys_addr_t mmio,

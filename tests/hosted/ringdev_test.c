@@ -90,13 +90,22 @@ static void ringdev_test_full_ring_takes_what_fits(struct ktest *t)
     KEXPECT_EQ(t, model.status & RINGDEV_OVERRUN, 0u); /* never wrote over unread bytes */
 }
 
-static void ringdev_test_stop_gives_everything_back(struct ktest *t)
+static void ringdev_test_stop_gives_everything_back_and_a_restart_is_refused(struct ktest *t)
 {
     struct frame_stats before, after;
     frame_get_stats(&before);
     if (!start(t, 16384, 64))
         return;
     KEXPECT_EQ(t, ringdev_write_record(&dev, "hello", 5, 10), RINGDEV_OK);
+    /* Started again while live: refused, and the device keeps its ring and frames. */
+    struct frame_stats live;
+    frame_get_stats(&live);
+    uint64_t ring = dev.ring_pa;
+    KEXPECT_EQ(t, ringdev_start(&dev, ktest_kernel_space(t), MMIO, 4096), RINGDEV_ERR_BAD_ARG);
+    KEXPECT_TRUE(t, dev.live);
+    KEXPECT_EQ(t, dev.ring_pa, ring);
+    frame_get_stats(&after);
+    KEXPECT_EQ(t, after.free, live.free);
     KEXPECT_EQ(t, ringdev_stop(&dev, 1000), RINGDEV_OK); /* flushes first: the device polls */
     KEXPECT_EQ(t, model.out_len, 5u);
     KEXPECT_EQ(t, model.ctrl & RINGDEV_ENABLE, 0u);
@@ -179,5 +188,5 @@ static void ringdev_test_two_cpus_never_tear_a_record(struct ktest *t)
 KTEST_SUITE(ringdev, KTEST_CASE(ringdev_test_bad_sizes_change_nothing),
             KTEST_CASE(ringdev_test_bytes_arrive_in_order_across_the_wrap),
             KTEST_CASE(ringdev_test_full_ring_takes_what_fits),
-            KTEST_CASE(ringdev_test_stop_gives_everything_back),
+            KTEST_CASE(ringdev_test_stop_gives_everything_back_and_a_restart_is_refused),
             KTEST_CASE(ringdev_test_two_cpus_never_tear_a_record));
