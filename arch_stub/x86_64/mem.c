@@ -55,7 +55,10 @@ void *arch_phys_to_virt(phys_addr_t pa)
 
 void arch_phys_zero(phys_addr_t pa, uint64_t size)
 {
-    __builtin_memset(arch_phys_to_virt(pa), 0, size);
+    void *p = arch_phys_to_virt(pa);
+    if (size > ram_end - pa) /* as the sim: the whole range inside what the direct map holds */
+        arch_panic("arch_phys_zero: [0x%lx, +0x%lx) is not RAM", pa, size);
+    __builtin_memset(p, 0, size);
 }
 
 phys_addr_t arch_virt_to_phys(const void *va)

@@ -34,13 +34,13 @@ bool arch_phys_is_ram(phys_addr_t pa, uint64_t len);
 /* Where physical address 0 appears in the direct map. */
 uintptr_t arch_direct_map_base(void);
 
-/* Direct-map translation. Panics ("arch_phys_to_virt: not RAM") for an address
- * outside RAM (the bare build checks only that it is below the end of RAM): callers
- * hold physical addresses they got from the tables or the frame allocator, so a bad
- * one is a bug. */
+/* Direct-map translation. Panics ("arch_phys_to_virt: not RAM") for an address the
+ * direct map does not hold: past the end of RAM, in both builds (a reserved range
+ * below it is held, as firmware tables are read through it): callers hold physical
+ * addresses they got from the tables or the frame allocator, so a bad one is a bug. */
 void *arch_phys_to_virt(phys_addr_t pa);
 /* Zero the RAM [pa, pa+size), as a memset through the direct map would; a range
- * outside RAM panics (the bare build checks pa only, as arch_phys_to_virt). The sim
+ * the direct map does not hold whole panics, as arch_phys_to_virt. The sim
  * gives large 4 KiB aligned ranges back to the host instead of writing them, so new
  * frames cost what is touched, not what was asked for. */
 void arch_phys_zero(phys_addr_t pa, uint64_t size);
