@@ -44,12 +44,12 @@ static uint64_t sample_va(unsigned x)
 
 /* The model's own walk of the tables, written from the SDM and not shared with the
  * MMU (which uses pt_walk): a supervisor access with CR0.WP = 1 is allowed when
- * every level is present RAM with no reserved bit set (kernsim reserves bits
- * 62:MAXPHYADDR, PS at level 4, and the low bits of a huge frame) and, for a write,
+ * every level is present RAM with no reserved bit set (bits 51:MAXPHYADDR, PS at
+ * level 4, and the low bits of a huge frame; 62:52 are the software's) and, for a write,
  * every level is writable. Sets w->pa and w->writable when the walk reaches a leaf. */
 static bool walk_allows(uint64_t va, enum arch_access a, struct pt_walk *w)
 {
-    const uint64_t reserved = ~PTE_NX & ~((UINT64_C(1) << ARCH_PHYS_BITS) - 1);
+    const uint64_t reserved = ~PTE_NX & ~PTE_SOFT_HIGH & ~((UINT64_C(1) << ARCH_PHYS_BITS) - 1);
     phys_addr_t table = arch_read_cr3() & PTE_ADDR_MASK;
     bool writable = true;
     w->pa = 0, w->writable = false;
@@ -156,6 +156,8 @@ static pte_t make_pte(uint8_t sel, uint8_t flags)
         e |= UINT64_C(1) << 13; /* reserved in a 2M/1G leaf */
     if ((flags & 0x07) == 0x07)
         e |= UINT64_C(1) << 50; /* above MAXPHYADDR */
+    if ((flags & 0x07) == 0x06)
+        e |= UINT64_C(1) << 52 | UINT64_C(1) << 62; /* the software's: ignored */
     return e;
 }
 
