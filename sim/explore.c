@@ -16,6 +16,7 @@
 #include "sched_internal.h"
 #include <arch/atomic.h>
 #include <arch/cpu.h>
+#include <arch/panic.h>
 #include <sim/lockdep.h>
 #include <sim/sched.h>
 #include <stdarg.h>
@@ -334,6 +335,12 @@ static int check_request(const struct sim_scenario *sc, const struct sim_explore
 {
     if (S.sc) {
         fprintf(stderr, "kernsim sched: sim_explore called inside a run\n");
+        return -1;
+    }
+    if (arch_panic_catching && arch_panic_catching()) {
+        /* The runs' CPUs reuse this thread's CPU numbers, and catch frames are kept per
+         * CPU: a panic on a run's CPU would unwind to this catcher, out of the run. */
+        fprintf(stderr, "kernsim sched: sim_explore called inside catch_unwind\n");
         return -1;
     }
     if (!sc || !sc->cpu || !sc->name || !sc->ncpus || sc->ncpus > SIM_SCHED_MAX_CPUS ||

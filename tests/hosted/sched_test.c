@@ -7,6 +7,7 @@
 #include <arch/panic.h>
 #include <sim/lockdep.h>
 #include <sim/sched.h>
+#include <unwind/unwind.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,25 @@ static void sched_test_explore_gives_the_lockdep_switch_back(struct ktest *t)
     sim_lockdep_enable(true);
     KEXPECT_EQ(t, sim_explore(&il_sc, &o, &res), 0);
     KEXPECT_TRUE(t, sim_lock_hook != NULL);
+}
+
+static int explore_rc;
+
+static void explore_in_catch(void *arg)
+{
+    struct sim_explore_opts o = {.strategy = SIM_RANDOM, .schedules = 1, .seed = 1, .quiet = true};
+    explore_rc = sim_explore(&il_sc, &o, &res);
+}
+
+/* A run's CPUs reuse the caller's CPU numbers, and catch_unwind keeps its frames per
+ * CPU: inside one, sim_explore is refused (a panic would leave the run through it). */
+static void sched_test_explore_inside_catch_unwind_is_refused(struct ktest *t)
+{
+    explore_rc = 0;
+    KEXPECT_EQ(t, catch_unwind(explore_in_catch, NULL, NULL, 0), 0);
+    KEXPECT_EQ(t, explore_rc, -1);
+    explore_in_catch(NULL); /* outside one it runs */
+    KEXPECT_EQ(t, explore_rc, 0);
 }
 
 static void sched_test_preemption_bound_limits_the_search(struct ktest *t)
@@ -436,6 +456,7 @@ static void sched_test_free_running_cpus_are_threads(struct ktest *t)
 
 KTEST_SUITE(sched, KTEST_CASE(sched_test_dfs_sees_every_interleaving),
             KTEST_CASE(sched_test_explore_gives_the_lockdep_switch_back),
+            KTEST_CASE(sched_test_explore_inside_catch_unwind_is_refused),
             KTEST_CASE(sched_test_preemption_bound_limits_the_search),
             KTEST_CASE(sched_test_random_and_pct_are_deterministic),
             KTEST_CASE(sched_test_spinning_does_not_explode_the_search),

@@ -67,12 +67,11 @@ struct sim_explore_result {
 };
 
 /* Run the scenario under the strategy. From the host thread, after sim_boot; inside a
- * run it is refused. Prints the seed first and a one-line outcome last, on stderr;
- * *res is cleared first. Returns 0 if no schedule failed; 1 if one did (report
- * filled, schedule file written unless that failed or this was a replay); -1 with a
- * message for bad options, more CPUs than the machine has or a bad schedule file
- * (nothing run), and for a replay whose schedule stops fitting the run (report
- * filled). */
+ * run or inside catch_unwind it is refused. Prints the seed first and a one-line outcome last, on
+ * stderr; *res is cleared first. Returns 0 if no schedule failed; 1 if one did (report filled,
+ * schedule file written unless that failed or this was a replay); -1 with a message for bad
+ * options, more CPUs than the machine has or a bad schedule file (nothing run), and for a replay
+ * whose schedule stops fitting the run (report filled). */
 int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *opts,
                 struct sim_explore_result *res);
 
