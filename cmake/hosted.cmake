@@ -310,7 +310,8 @@ foreach(c "trim|kernel panic: heap corruption: ${span_at}: its own free list lin
   set_tests_properties(sim.heap_corruption_${case} PROPERTIES LABELS sim TIMEOUT 60)
 endforeach()
 
-# sim_reset zeroes RAM whichever way it takes (written over, or punched).
+# Refused boots leave nothing behind, and sim_reset zeroes RAM whichever way it takes
+# (written over, or punched).
 add_executable(sim_reset tests/hosted/sim_reset.c)
 target_link_libraries(sim_reset PRIVATE ks_harness)
 add_test(NAME sim.reset_zeroes_ram COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:sim_reset>)
