@@ -335,9 +335,10 @@ void frame_get_stats(struct frame_stats *out)
     *out = fa.st;
 }
 
-/* Not under ASan either: it reads the allocator's own words, within their bound, and
- * is most of what a fuzzer that calls it often spends. */
-ARCH_CHECKER __attribute__((no_sanitize("address"))) bool frame_valid(void)
+/* Not under ASan or UBSan either: it reads the allocator's own words, page aligned,
+ * within their bound, and is most of what a fuzzer that calls it often spends (UBSan's
+ * pointer and alignment checks were most of its loop: paging_ops 1.09x without). */
+ARCH_CHECKER __attribute__((no_sanitize("address", "undefined"))) bool frame_valid(void)
 {
     if (!fa.ready)
         return false;
