@@ -42,9 +42,15 @@ int sim_boot(const struct sim_config *cfg)
                 (unsigned long long)size);
         return -1;
     }
-    unsigned ncpus = cfg && cfg->ncpus ? cfg->ncpus : 4;
+    unsigned ncpus = 4;
     const char *cpus = getenv("KERNSIM_CPUS");
-    if (!(cfg && cfg->ncpus) && cpus && *cpus) {
+    if (cfg && cfg->ncpus) {
+        ncpus = cfg->ncpus;
+        if (ncpus > SIM_MAX_CPUS) {
+            fprintf(stderr, "kernsim: %u CPUs: want 1..%u\n", ncpus, SIM_MAX_CPUS);
+            return -1;
+        }
+    } else if (cpus && *cpus) {
         char *end;
         unsigned long n = strtoul(cpus, &end, 10);
         if (*end || n < 1 || n > SIM_MAX_CPUS) {
@@ -52,10 +58,6 @@ int sim_boot(const struct sim_config *cfg)
             return -1;
         }
         ncpus = (unsigned)n;
-    }
-    if (ncpus > SIM_MAX_CPUS) {
-        fprintf(stderr, "kernsim: %u CPUs: want 1..%u\n", ncpus, SIM_MAX_CPUS);
-        return -1;
     }
     if (sim_mem_init(size) != 0)
         return -1;

@@ -1,17 +1,12 @@
 /* mem.c - simulated physical memory: one memfd, its direct map, the RAM ranges. */
 #define _GNU_SOURCE
 #include "sim_internal.h"
-#include <sim/lockdep.h>
-#include <sim/sched.h>
-#include <arch/console.h>
-#include <arch/cpu.h>
 #include <arch/debug.h>
 #include <arch/mem.h>
 #include <arch/panic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>

@@ -10,7 +10,6 @@
 #include <arch/console.h>
 #include <dlfcn.h>
 #include <execinfo.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sim/unwind.h>
