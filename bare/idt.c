@@ -1,4 +1,5 @@
-/* idt.c - the IDT: every exception goes to bare_trap, which reports a double fault
+/* idt.c - the IDT: every vector goes to bare_trap, which hands interrupts (32..255) to
+ * the seam's x86_irq_dispatch and, of the exceptions, reports a double fault
  * (bare/double_fault.c), lets the seam handle page faults (and probe #GPs) and turns
  * anything else into a register dump and a panic exit. */
 #include "../arch_stub/x86_64/x86.h"
@@ -17,9 +18,10 @@ ARCH_STATIC_ASSERT(sizeof(struct idt_gate) == 16, "long-mode IDT gates are 16 by
 ARCH_STATIC_ASSERT(sizeof(struct x86_trap_frame) == 22 * 8, "isr.S pushes 22 quadwords");
 
 extern const uint64_t isr_table[32];
+extern const char irq_stubs[]; /* vectors 32..255, 16 bytes each (isr.S) */
 /* Read-only once the kernel's tables are up: a runaway write through .bss cannot take
  * the #DF gate with it. */
-static struct idt_gate idt[32] X86_RO_AFTER_INIT __attribute__((aligned(16)));
+static struct idt_gate idt[256] X86_RO_AFTER_INIT __attribute__((aligned(16)));
 
 ARCH_NORETURN void bare_double_fault(const struct x86_trap_frame *tf);
 
@@ -45,8 +47,8 @@ static uint8_t ist_of(int vector)
  * TSS) and while the boot tables still map .rodata, where idt[] lives, writable. */
 void bare_idt_init(void)
 {
-    for (int v = 0; v < 32; v++) {
-        uint64_t h = isr_table[v];
+    for (int v = 0; v < 256; v++) {
+        uint64_t h = v < 32 ? isr_table[v] : (uint64_t)(uintptr_t)(irq_stubs + 16 * (v - 32));
         idt[v] = (struct idt_gate){
             .off_lo = (uint16_t)h,
             .selector = X86_SEL_CODE,
@@ -65,6 +67,10 @@ void bare_idt_init(void)
 
 void bare_trap(struct x86_trap_frame *tf)
 {
+    if (tf->vector >= 32) {
+        x86_irq_dispatch((unsigned)tf->vector);
+        return;
+    }
     if (tf->vector == 8)
         bare_double_fault(tf);
     if ((tf->vector == 14 || tf->vector == 13) && x86_handle_fault(tf))

@@ -1,4 +1,4 @@
-/* isr.S - one stub per exception vector 0..31: push a zero error code where the CPU
+/* isr.S - one stub per vector (0..31 exceptions, 32..255 interrupts): push a zero error code where the CPU
  * pushes none, push the vector, save the registers as struct x86_trap_frame and call
  * bare_trap(frame). If it returns, the (possibly edited) frame is resumed. */
     .text
@@ -45,6 +45,19 @@ STUB 28, 0
 STUB 29, 1
 STUB 30, 1
 STUB 31, 0
+
+/* Vectors 32..255 (interrupts: no error code), 16 bytes apart from irq_stubs. */
+    .balign 16
+    .globl irq_stubs
+irq_stubs:
+    .set vec, 32
+    .rept 224
+    .balign 16
+    pushq $0
+    pushq $vec
+    jmp isr_common
+    .set vec, vec + 1
+    .endr
 
     .type isr_common, @function
 isr_common:

@@ -123,7 +123,7 @@ static void misbehave(const char *what)
         /* A #DE through a gate that is not present raises #NP while it is delivered:
          * two contributory exceptions, a double fault that is no stack overflow. The
          * IDT is read-only by now, so break a copy. */
-        static uint8_t copy[32 * 16] __attribute__((aligned(16)));
+        static uint8_t copy[256 * 16] __attribute__((aligned(16)));
         struct {
             uint16_t limit;
             uint64_t base;

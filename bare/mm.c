@@ -117,6 +117,9 @@ struct pg_space *bare_mm_final(uint64_t ram_end)
     uint64_t gigs = cpu_has_1g_pages() ? ARCH_ALIGN_DOWN(ram, ARCH_PAGE_1G) : 0;
     kmap("direct map", X86_DIRECT_MAP_BASE, 0, gigs, ARCH_PAGE_1G, k | PG_WRITE);
     kmap("direct map", X86_DIRECT_MAP_BASE + gigs, gigs, ram - gigs, ARCH_PAGE_2M, k | PG_WRITE);
+    /* The local APIC's registers, uncached, where they are (below 4 GiB, under no RAM). */
+    phys_addr_t apic = x86_apic_base();
+    kmap("local apic", apic, apic, ARCH_PAGE_4K, ARCH_PAGE_4K, PG_MMIO | PG_GLOBAL);
     arch_write_cr3(kernel_space.root);
 
     struct frame_stats fs;
@@ -149,5 +152,6 @@ struct pg_space *bare_mm_final(uint64_t ram_end)
     if (arch_probe_write8(__rodata_start, 0, &f) || f.reason != ARCH_FAULT_NOT_WRITABLE)
         arch_panic("bare_mm: kernel rodata is writable");
     kprintf("# kernel mappings checked: guard pages absent, text and rodata read-only\n");
+    x86_irq_init((void *)(uintptr_t)apic);
     return &kernel_space;
 }

@@ -30,7 +30,7 @@ target_link_libraries(ks_subsys_bare PRIVATE ks_bare_flags)
 add_executable(kernsim-kernel
   bare/boot.S bare/isr.S bare/idt.c bare/tss.c bare/double_fault.c bare/mm.c bare/main.c
   bare/unwind.c bare/kallsyms.c
-  arch_stub/x86_64/cpu.c arch_stub/x86_64/io.c arch_stub/x86_64/mem.c
+  arch_stub/x86_64/cpu.c arch_stub/x86_64/irq.c arch_stub/x86_64/io.c arch_stub/x86_64/mem.c
   arch_stub/x86_64/console.c arch_stub/x86_64/panic.c arch_stub/x86_64/fault.c
   arch_stub/x86_64/probe.S arch_stub/x86_64/setjmp.S arch_stub/x86_64/libc.c
   ${KS_SEAM_COMMON} $<TARGET_OBJECTS:ks_subsys_bare> ${KS_KTEST} ${KS_SHARED_TESTS} ${KS_CATCH_TEST})

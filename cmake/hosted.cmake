@@ -45,7 +45,7 @@ endif()
 #   ks_harness  the test harness: ktest, its frame fixtures and kmachine (the boot).
 # ks_sim is the seam with every subsystem, for kernsim's own programs.
 add_library(ks_seam STATIC sim/machine.c sim/boot.c sim/console.c sim/stackbounds.c sim/san.c
-                           sim/mem.c sim/mmu.c sim/tlb.c sim/fault.c sim/cpu.c sim/io.c
+                           sim/mem.c sim/mmu.c sim/tlb.c sim/fault.c sim/cpu.c sim/irq.c sim/io.c
                            sim/panic.c sim/history.c sim/stackdepot.c sim/devices.c sim/debug.c
                            sim/explore.c sim/strategy.c sim/spin.c sim/fiber.c sim/schedio.c
                            sim/freerun.c sim/lockdep.c sim/runfail.c sim/switch.S

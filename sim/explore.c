@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum cpu_state { C_RUN, C_SPIN, C_DONE };
+enum cpu_state { C_RUN, C_SPIN, C_HALT, C_DONE };
 
 static struct {
     const struct sim_scenario *sc;
@@ -38,6 +38,7 @@ static struct {
         enum cpu_state state;
         uintptr_t park_fp;    /* frame of its last sched_hook: where its stack walk starts */
         struct sim_exec exec; /* its fault path's state (retry bound, probe) */
+        bool irq_now;         /* chosen to take an interrupt when it runs again */
     } c[SIM_SCHED_MAX_CPUS];
     uint64_t step, max_steps;
     /* the current schedule's failure */
@@ -95,8 +96,13 @@ static __attribute__((noinline)) void rep_cpus(void)
             rep("  cpu %u: finished\n", i);
             continue;
         }
-        rep("  cpu %u: %s\n", i, c->state == C_SPIN ? "spinning" : "runnable");
+        rep("  cpu %u: %s\n", i,
+            c->state == C_SPIN   ? "spinning"
+            : c->state == C_HALT ? "halted, waiting for an interrupt"
+                                 : "runnable");
         static char what[4096];
+        if (sim_irq_describe_cpu(i, what, sizeof(what)))
+            rep("%s", what);
         if (sim_lockdep_describe_cpu(i, what, sizeof(what)))
             rep("%s", what);
         rep("    at:\n");
@@ -144,12 +150,17 @@ static void sched_fail(const char *text, uint32_t stack)
 
 /* ---- the scheduling point ---- */
 
+/* The choices: CPUs that can run, and (SIM_PICK_IRQ + c) CPUs that an interrupt can be
+ * delivered to, spinning or halted ones too: the handler may be what ends the wait. */
 static unsigned runnable_mask(void)
 {
     unsigned m = 0;
-    for (unsigned i = 0; i < S.n; i++)
+    for (unsigned i = 0; i < S.n; i++) {
         if (S.c[i].state == C_RUN || (S.c[i].state == C_SPIN && sim_spin_over(i)))
             m |= 1u << i;
+        if (S.c[i].state != C_DONE && sim_irq_deliverable(i))
+            m |= 1u << (SIM_PICK_IRQ + i);
+    }
     return m;
 }
 
@@ -205,12 +216,32 @@ static void reschedule(bool finished)
     int next = pick(runnable);
     if (next < 0)
         fail_now();
+    if (next >= SIM_PICK_IRQ) {
+        next -= SIM_PICK_IRQ;
+        S.c[next].irq_now = true;
+    }
     if ((unsigned)next == me && !finished) {
         S.c[me].state = C_RUN;
         return;
     }
     tsan_edge(&S.c[me], true);
     enter(me, (unsigned)next, false);
+}
+
+/* CPU me takes the interrupt chosen for it, here, before the op it stopped at. Its
+ * handler runs as the scenario's code does (the checkers see it), in a spin context of
+ * its own. Called with TSan's ignores on. */
+static void take_irq(unsigned me)
+{
+    uintptr_t fp = S.c[me].park_fp;
+    S.c[me].irq_now = false;
+    if (!sim_spin_irq_enter(me))
+        return; /* nested too deep to model: it stays pending */
+    san_ignore_accesses(false);
+    sim_irq_deliver_one(me);
+    san_ignore_accesses(true);
+    sim_spin_irq_exit(me);
+    S.c[me].park_fp = fp;
 }
 
 static void sched_hook(const volatile void *addr, int kind_size)
@@ -239,6 +270,10 @@ static void sched_hook(const volatile void *addr, int kind_size)
     S.c[me].park_fp = (uintptr_t)__builtin_frame_address(0);
     if (p == SIM_SPIN_WAIT)
         S.c[me].state = C_SPIN;
+    else if (kind == ARCH_SP_HALT)
+        S.c[me].state = C_HALT;
+    if (sim_irq_timers)
+        sim_irq_tick(me); /* a tick is a scheduling point of the CPU's */
     static char why[512]; /* one host thread runs the CPUs: no need for a fresh one */
     S.in_check = true;
     bool ok = !S.sc->check || S.sc->check(S.sc->ctx, why, sizeof(why));
@@ -249,6 +284,8 @@ static void sched_hook(const volatile void *addr, int kind_size)
         fail_now();
     }
     reschedule(false);
+    if (S.c[me].irq_now)
+        take_irq(me);
     sim_spin_after(me, kind); /* running again, right before the op */
     san_ignore_accesses(false);
 }
@@ -266,6 +303,13 @@ static __attribute__((noreturn)) void cpu_body(void)
         san_ignore_accesses(false);
         sc->cpu(me, sc->ctx);
         san_ignore_accesses(true);
+        /* Its work is done: its timer stops, and what is still deliverable arrives now,
+         * before it does. */
+        sim_irq_cpu_done(me);
+        for (unsigned k = 0; k < 256 && sim_irq_deliverable(me); k++) {
+            S.c[me].park_fp = (uintptr_t)__builtin_frame_address(0);
+            take_irq(me);
+        }
         S.c[me].park_fp = 0;
         sim_spin_settle(me);
         S.c[me].state = C_DONE;
@@ -281,7 +325,8 @@ static void run_schedule(uint64_t index)
     /* The explorer's bookkeeping is invisible to TSan; the scenario's code is not. */
     const struct sim_scenario *sc = S.sc;
     san_ignore_accesses(true);
-    sim_lockdep_reset(); /* before setup: the locks it takes are this schedule's */
+    sim_lockdep_reset();         /* before setup: the locks it takes are this schedule's */
+    sim_irq_schedule_begin(S.n); /* and the handlers it registers */
     san_ignore_accesses(false);
     if (sc->setup)
         sc->setup(sc->ctx);
@@ -292,6 +337,7 @@ static void run_schedule(uint64_t index)
         sim_fiber_reset(i, S.c[i].state == C_DONE, cpu_body);
         S.c[i].state = C_RUN;
         S.c[i].park_fp = 0;
+        S.c[i].irq_now = false;
         memset(&S.c[i].exec, 0, sizeof(S.c[i].exec)); /* no probe or retry from before */
     }
     sim_spin_begin(S.n);
@@ -419,7 +465,8 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
     sim_sched_hook = sched_hook;
     static const struct sim_run_ops run_ops = {sim_sched_active, sched_fail};
     sim_run_install(&run_ops);
-    sim_lockdep_run_begin(); /* the caller's holds and switches, given back at the end */
+    sim_lockdep_run_begin();      /* the caller's holds and switches, given back at the end */
+    sim_irq_run_begin(sc->ncpus); /* and the caller's interrupt state */
     sim_lockdep_enable(true);
     sim_lockdep_check_order(!o->no_lock_order);
     S.sc = sc, S.o = o, S.n = sc->ncpus;
@@ -453,6 +500,7 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
     sim_sched_hook = NULL;
     sim_run_install(NULL);
     sim_lockdep_run_end(); /* abandoned CPUs' holds are not the caller's */
+    sim_irq_run_end(sc->ncpus);
     sim_strategy_end();
     S.sc = NULL;
     S.report = NULL;

@@ -43,7 +43,22 @@ struct held {
     unsigned cls;
     uint32_t stack;
     unsigned flags;
+    unsigned irq; /* the CPU's handler depth when it took it: 0 outside handlers */
 };
+
+#define MAX_NEST 8 /* handler nesting whose interrupted waits are remembered */
+
+/* How a class has been taken, for the interrupt rules: in a handler (irq-safe) and with
+ * interrupts enabled (irq-unsafe), each with where it was first seen so. A write hold in
+ * one and any hold in the other can deadlock; two read holds cannot. */
+struct usage {
+    uint32_t irq_stack, on_stack;
+    uint8_t irq_cpu, on_cpu;
+    uint8_t irq_mode, on_mode; /* USE_W and USE_R seen */
+    bool reported;             /* one interrupt report per class */
+};
+#define USE_W 1u
+#define USE_R 2u
 
 struct edge {
     uint32_t from_stack, to_stack; /* where the held lock and the new one were taken */
@@ -61,12 +76,21 @@ static struct {
     bool reported[MAX_CLASSES + 1][MAX_CLASSES + 1];
     struct {
         struct held held[MAX_HELD];
-        unsigned n;
         const void *wait_lock;
         const struct arch_lockdep_map *wait_map;
+        unsigned n;
         uint32_t wait_stack;
         unsigned untracked; /* acquisitions not recorded (held[] was full) */
+        unsigned irq;       /* handlers running on it, nested */
+        struct {            /* what each interrupted context waited for */
+            const void *lock;
+            const struct arch_lockdep_map *map;
+            uint32_t stack;
+        } outer[MAX_NEST];
     } cpu[MAX_CPUS];
+    struct usage use[MAX_CLASSES + 1];
+    uint8_t used[MAX_CLASSES]; /* classes with a usage since the last reset */
+    unsigned nused;
     /* Tracking was off since the last reset: a lock may be held without a record, so a
      * release without one proves nothing. */
     bool partial;
@@ -216,6 +240,8 @@ static void bad_release(unsigned cpu, const void *lock, const struct arch_lockde
     fatal_report(now, what);
 }
 
+static void check_irq_chain(unsigned safe, unsigned unsafe, uint32_t now);
+
 /* cpu, holding h, is about to take `lock` of class c (stack `now`). */
 static void check_order(unsigned cpu, const struct held *h, const struct arch_lockdep_map *map,
                         unsigned c, uint32_t now)
@@ -248,10 +274,152 @@ static void check_order(unsigned cpu, const struct held *h, const struct arch_lo
         finish_report(now);
     }
     L.edge[a][c] = (struct edge){h->stack, now, (uint8_t)cpu, true};
+    if (L.use[a].irq_mode & USE_W && L.use[c].on_mode)
+        check_irq_chain(a, c, now);
     if (L.ntouched < sizeof(L.touched) / sizeof(L.touched[0]))
         L.touched[L.ntouched][0] = (uint16_t)a, L.touched[L.ntouched++][1] = (uint16_t)c;
     else
         L.touched_lost = true;
+}
+
+/* ---- interrupt contexts ---- */
+
+static const char *mode_name(uint8_t m)
+{
+    return m & USE_W ? "W" : "R";
+}
+
+/* Class `safe` is taken in handlers (for writing) and reaches class `unsafe`, taken with
+ * interrupts enabled, through held-while-taking edges: a CPU holding `unsafe` with
+ * interrupts on, interrupted by a handler that waits for `safe` while another CPU holds
+ * `safe` and waits for `unsafe`, deadlocks. Reported once per safe class. */
+static void check_irq_chain(unsigned safe, unsigned unsafe, uint32_t now)
+{
+    unsigned path[MAX_CLASSES + 1], n = find_path(safe, unsafe, path);
+    if (!n || L.use[safe].reported)
+        return;
+    const struct usage *s = &L.use[safe], *u = &L.use[unsafe];
+    L.use[safe].reported = true;
+    L.len = 0;
+    out("kernsim lockdep: irq-safe -> irq-unsafe lock order: '%s' {IN-HARDIRQ-%s} is held while "
+        "'%s' {HARDIRQ-ON-%s} is taken\n",
+        cname(safe), mode_name(s->irq_mode), cname(unsafe), mode_name(u->on_mode));
+    out("  cpu %u took '%s' in an interrupt handler at:\n", s->irq_cpu, cname(safe));
+    out_stack(s->irq_stack, "      ");
+    for (unsigned i = 0; i + 1 < n; i++) {
+        const struct edge *e = &L.edge[path[i]][path[i + 1]];
+        out("  cpu %u took '%s' while holding '%s', at:\n", e->cpu, cname(path[i + 1]),
+            cname(path[i]));
+        out_stack(e->to_stack, "      ");
+    }
+    out("  cpu %u took '%s' with interrupts enabled at:\n", u->on_cpu, cname(unsafe));
+    out_stack(u->on_stack, "      ");
+    out("  a CPU holding '%s' with interrupts on can be interrupted by a handler waiting for "
+        "'%s', held by a CPU that waits for '%s'\n",
+        cname(unsafe), cname(safe), cname(unsafe));
+    finish_report(now);
+}
+
+/* Class c is taken in a handler and with interrupts enabled: an interrupt that arrives
+ * while the CPU holds it waits for itself. */
+static void inconsistent(unsigned c, uint32_t now)
+{
+    const struct usage *u = &L.use[c];
+    L.use[c].reported = true;
+    L.len = 0;
+    out("kernsim lockdep: inconsistent lock state: '%s' {IN-HARDIRQ-%s} -> {HARDIRQ-ON-%s} usage\n",
+        cname(c), mode_name(u->irq_mode), mode_name(u->on_mode));
+    out("  cpu %u took it in an interrupt handler at:\n", u->irq_cpu);
+    out_stack(u->irq_stack, "      ");
+    out("  cpu %u took it with interrupts enabled at:\n", u->on_cpu);
+    out_stack(u->on_stack, "      ");
+    out("  an interrupt on a CPU that holds it with interrupts enabled would wait for itself: "
+        "take it with interrupts disabled (spin_lock_irqsave) outside the handler\n");
+    finish_report(now);
+}
+
+/* Class c was just taken (or held when interrupts went on) by cpu in mode m: in a
+ * handler (irq) or with interrupts enabled (on), at `stack`. */
+static void note_usage(unsigned cpu, unsigned c, bool irq, bool on, uint8_t m, uint32_t stack)
+{
+    struct usage *u = &L.use[c];
+    bool new_irq = irq && !(u->irq_mode & m), new_on = on && !(u->on_mode & m);
+    if (!c || L.no_order || (!new_irq && !new_on))
+        return;
+    if (!u->irq_mode && !u->on_mode && L.nused < MAX_CLASSES)
+        L.used[L.nused++] = (uint8_t)c;
+    if (new_irq && !u->irq_mode)
+        u->irq_stack = stack, u->irq_cpu = (uint8_t)cpu;
+    if (new_on && !u->on_mode)
+        u->on_stack = stack, u->on_cpu = (uint8_t)cpu;
+    u->irq_mode |= irq ? m : 0;
+    u->on_mode |= on ? m : 0;
+    if (!u->reported &&
+        ((u->irq_mode & USE_W && u->on_mode) || (u->irq_mode && u->on_mode & USE_W)))
+        inconsistent(c, stack);
+    for (unsigned o = 1; o <= L.nclasses; o++) {
+        if (o == c)
+            continue;
+        if (new_irq && u->irq_mode & USE_W && L.use[o].on_mode)
+            check_irq_chain(c, o, stack);
+        if (new_on && L.use[o].irq_mode & USE_W)
+            check_irq_chain(o, c, stack);
+    }
+}
+
+void sim_lockdep_irq_enter(unsigned cpu)
+{
+    if (cpu >= MAX_CPUS)
+        return;
+    san_hide(true);
+    pthread_mutex_lock(&L.mu);
+    typeof(L.cpu[0]) *me = &L.cpu[cpu];
+    if (me->irq < MAX_NEST) {
+        me->outer[me->irq].lock = me->wait_lock;
+        me->outer[me->irq].map = me->wait_map;
+        me->outer[me->irq].stack = me->wait_stack;
+    }
+    me->irq++;
+    me->wait_lock = NULL, me->wait_map = NULL;
+    pthread_mutex_unlock(&L.mu);
+    san_hide(false);
+}
+
+void sim_lockdep_irq_exit(unsigned cpu)
+{
+    if (cpu >= MAX_CPUS)
+        return;
+    san_hide(true);
+    pthread_mutex_lock(&L.mu);
+    typeof(L.cpu[0]) *me = &L.cpu[cpu];
+    if (me->irq && --me->irq < MAX_NEST) {
+        me->wait_lock = me->outer[me->irq].lock;
+        me->wait_map = me->outer[me->irq].map;
+        me->wait_stack = me->outer[me->irq].stack;
+    }
+    pthread_mutex_unlock(&L.mu);
+    san_hide(false);
+}
+
+void sim_lockdep_irqs_on(unsigned cpu)
+{
+    if (cpu >= MAX_CPUS || !sim_lock_hook || !L.cpu[cpu].n)
+        return;
+    san_hide(true);
+    pthread_mutex_lock(&L.mu);
+    typeof(L.cpu[0]) *me = &L.cpu[cpu];
+    uint32_t now = 0;
+    for (unsigned i = 0; i < me->n; i++) {
+        const struct held *h = &me->held[i];
+        uint8_t m = h->flags & ARCH_LOCK_SHARED ? USE_R : USE_W;
+        if (!h->cls || L.use[h->cls].on_mode & m)
+            continue;
+        if (!now) /* sim_lockdep_irqs_on, the seam's irq enable */
+            now = sim_stack_capture_depth(2, L.depth);
+        note_usage(cpu, h->cls, false, true, m, now);
+    }
+    pthread_mutex_unlock(&L.mu);
+    san_hide(false);
 }
 
 static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *map, unsigned flags)
@@ -272,9 +440,15 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
             const struct held *h = &me->held[i];
             if (h->lock == lock && !(flags & h->flags & ARCH_LOCK_SHARED)) {
                 L.len = 0;
-                out("kernsim lockdep: cpu %u takes '%s' (class %s) again while holding it: it "
-                    "waits for itself\n",
-                    cpu, map && map->name ? map->name : "?", cname(c));
+                if (me->irq > h->irq)
+                    out("kernsim lockdep: cpu %u takes '%s' (class %s) in an interrupt handler "
+                        "while the code it interrupted holds it: it waits for itself (that code "
+                        "should hold it with interrupts disabled: spin_lock_irqsave)\n",
+                        cpu, map && map->name ? map->name : "?", cname(c));
+                else
+                    out("kernsim lockdep: cpu %u takes '%s' (class %s) again while holding it: "
+                        "it waits for itself\n",
+                        cpu, map && map->name ? map->name : "?", cname(c));
                 out("    first taken at:\n");
                 out_stack(h->stack, "      ");
                 out("    taken again at:\n");
@@ -289,9 +463,11 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
         uint32_t st = me->wait_lock == lock ? me->wait_stack : sim_stack_capture_depth(2, L.depth);
         me->wait_lock = NULL, me->wait_map = NULL;
         if (me->n < MAX_HELD)
-            me->held[me->n++] = (struct held){lock, map, c, st, flags};
+            me->held[me->n++] = (struct held){lock, map, c, st, flags, me->irq};
         else
             me->untracked++;
+        note_usage(cpu, c, me->irq && !(flags & ARCH_LOCK_TRY), sim_cpu_irq_on[cpu],
+                   flags & ARCH_LOCK_SHARED ? USE_R : USE_W, st);
         break;
     }
     case ARCH_LOCK_RELEASED: {
@@ -377,8 +553,12 @@ void sim_lockdep_reset(void)
     }
     L.ntouched = 0;
     L.touched_lost = false;
+    for (unsigned i = 0; i < L.nused; i++)
+        memset(&L.use[L.used[i]], 0, sizeof(L.use[0]));
+    L.nused = 0;
     for (unsigned i = 0; i < MAX_CPUS; i++)
-        L.cpu[i].n = 0, L.cpu[i].wait_lock = NULL, L.cpu[i].wait_map = NULL, L.cpu[i].untracked = 0;
+        L.cpu[i].n = 0, L.cpu[i].wait_lock = NULL, L.cpu[i].wait_map = NULL, L.cpu[i].untracked = 0,
+        L.cpu[i].irq = 0;
     L.partial = false;
     L.nreleased = 0;
 }

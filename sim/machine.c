@@ -10,3 +10,6 @@ struct sim_machine sim_machine;
 __thread unsigned sim_current_cpu;
 
 void (*volatile sim_sched_hook)(const volatile void *addr, int kind);
+
+/* Interrupts start disabled on every CPU, as the bare kernel boots with cli. */
+bool sim_cpu_irq_on[SIM_MAX_CPUS];

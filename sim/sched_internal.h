@@ -63,6 +63,13 @@ enum sim_spin_point sim_spin_point(unsigned cpu, int kind, const volatile void *
 void sim_spin_after(unsigned cpu, int kind);
 /* The CPU finished: its last op has run. */
 void sim_spin_settle(unsigned cpu);
+/* An interrupt handler starts on `cpu` at a scheduling point (before sim_spin_after):
+ * the interrupted context's op and reads are set aside, and the handler starts with
+ * none. false (nothing changed) if handlers nest deeper than SIM_SPIN_MAX_NEST. Exit
+ * settles the handler's last op and puts the interrupted context back. */
+#define SIM_SPIN_MAX_NEST 8
+bool sim_spin_irq_enter(unsigned cpu);
+void sim_spin_irq_exit(unsigned cpu);
 /* Whether a waiting CPU's wait is over: a value it read has changed (or, if it read
  * too many places to remember, anything was written). */
 bool sim_spin_over(unsigned cpu);
@@ -79,7 +86,10 @@ uint64_t sim_strategy_replay_len(void);
 unsigned sim_strategy_pct_depth(void);
 /* Schedule `index` begins. */
 void sim_strategy_begin(uint64_t index);
-/* Decision `i`: the CPU to run among `runnable` (nonzero) when `cur` (SIM_FIBER_MAIN
+/* What a decision chooses from: bit c (c < SIM_SCHED_MAX_CPUS) runs CPU c; bit
+ * SIM_PICK_IRQ + c delivers an interrupt to CPU c and runs it (its handler first). */
+#define SIM_PICK_IRQ SIM_SCHED_MAX_CPUS
+/* Decision `i`: the choice among `runnable` (nonzero) when `cur` (SIM_FIBER_MAIN
  * or more: none) stopped. -1 with a message in why if the strategy's schedule does
  * not fit the run (a replay, or a DFS prefix that the program no longer follows). */
 int sim_strategy_choose(uint64_t i, unsigned cur, unsigned runnable, char *why, size_t size);

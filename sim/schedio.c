@@ -8,7 +8,9 @@
  *   scenario NAME
  *   cpus N
  *   steps S
- *   choices DDDD...      (S digits, each the CPU run at that decision)
+ *   choices DDDD...      (S characters, one a decision: a digit runs that CPU;
+ *                         a letter delivers an interrupt to CPU 0 (a), 1 (b)...
+ *                         and runs it)
  *
  * Reading one checks every line and that it belongs to the scenario being run. */
 #include "sched_internal.h"
@@ -36,8 +38,10 @@ int sim_schedfile_write(const char *path, const struct sim_explore_opts *o,
             "cpus %u\nsteps %lu\nchoices ",
             strategy_name(o->strategy), (unsigned long)o->seed, (unsigned long)index, sc->name,
             sc->ncpus, (unsigned long)steps);
-    for (uint64_t i = 0; i < steps; i++)
-        fputc('0' + (int)sim_strategy_choice(i), f);
+    for (uint64_t i = 0; i < steps; i++) {
+        unsigned c = sim_strategy_choice(i);
+        fputc(c < SIM_PICK_IRQ ? '0' + (int)c : 'a' + (int)(c - SIM_PICK_IRQ), f);
+    }
     fputc('\n', f);
     return fclose(f) ? -1 : 0;
 }
@@ -81,8 +85,9 @@ int sim_schedfile_read(const char *path, const struct sim_scenario *sc, uint64_t
     }
     if (!err) {
         choices = malloc(steps);
-        while (choices && n < steps && (c = fgetc(f)) != EOF && c >= '0' && c < '0' + (int)cpus)
-            choices[n++] = (uint8_t)(c - '0');
+        while (choices && n < steps && (c = fgetc(f)) != EOF &&
+               ((c >= '0' && c < '0' + (int)cpus) || (c >= 'a' && c < 'a' + (int)cpus)))
+            choices[n++] = (uint8_t)(c >= 'a' ? SIM_PICK_IRQ + (c - 'a') : c - '0');
         c = fgetc(f);
         if (!choices || n != steps || (c != '\n' && c != EOF))
             err = 1;

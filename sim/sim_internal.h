@@ -107,6 +107,32 @@ bool sim_count_report(void);
 void sim_io_init(void);
 void sim_io_reset(void);
 
+/* machine.c: each CPU's interrupt flag (irq.c writes it, lockdep reads it). */
+extern bool sim_cpu_irq_on[SIM_MAX_CPUS];
+
+/* irq.c: interrupts (arch/irq.h); the scheduler's side. */
+extern unsigned sim_irq_timers; /* local timers running, on any CPU */
+/* Whether an interrupt would be delivered to `cpu` now (its flag is on, one is pending
+ * above the class in service, unmasked). Any thread. */
+bool sim_irq_deliverable(unsigned cpu);
+/* Deliver cpu's highest deliverable interrupt: its handler runs here, on the calling
+ * context, which must be cpu's own. Nothing if none is deliverable. */
+void sim_irq_deliver_one(unsigned cpu);
+/* One tick of cpu's local timer; its expiry raises its vector. */
+void sim_irq_tick(unsigned cpu);
+/* cpu's work in a deterministic run is done: its local timer stops. */
+void sim_irq_cpu_done(unsigned cpu);
+/* cpu is idle: its local timer runs out now. false if it has none running. */
+bool sim_irq_expire_timer(unsigned cpu);
+/* A deterministic run borrows CPUs 0..ncpus-1: their interrupt state and the vector
+ * table are set aside and given back; each schedule starts from the table as the run
+ * found it, with those CPUs' interrupts disabled and nothing pending or running. */
+void sim_irq_run_begin(unsigned ncpus);
+void sim_irq_run_end(unsigned ncpus);
+void sim_irq_schedule_begin(unsigned ncpus);
+/* What is pending or in service on cpu, for a report; false if nothing. */
+bool sim_irq_describe_cpu(unsigned cpu, char *buf, size_t size);
+
 /* lockdep.c (the explorer's side: the checks report through runfail.h) */
 /* Forget held locks and the order graph (each schedule starts from boot). */
 void sim_lockdep_reset(void);
@@ -114,6 +140,12 @@ void sim_lockdep_reset(void);
  * for a deterministic run, and give them back. */
 void sim_lockdep_run_begin(void);
 void sim_lockdep_run_end(void);
+/* Interrupt context: a handler starts or ends on cpu (what the interrupted code
+ * waited for is set aside meanwhile); cpu turned its interrupts on, so the locks it
+ * holds are held with interrupts enabled. */
+void sim_lockdep_irq_enter(unsigned cpu);
+void sim_lockdep_irq_exit(unsigned cpu);
+void sim_lockdep_irqs_on(unsigned cpu);
 /* What `cpu` waits for and holds, with stacks; false if nothing. */
 bool sim_lockdep_describe_cpu(unsigned cpu, char *buf, size_t size);
 

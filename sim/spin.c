@@ -9,6 +9,7 @@
  * preemption off, so that no other CPU may run to release it. */
 #include "sched_internal.h"
 #include <arch/atomic.h>
+#include <string.h>
 
 #define RS_MAX 40
 
@@ -41,6 +42,10 @@ static struct {
         unsigned preempt_off; /* arch_preempt_disable depth: no points while nonzero */
         uint64_t relax_off;   /* arch_cpu_relax calls since it last turned preemption off */
     } c[SIM_SCHED_MAX_CPUS];
+    /* An interrupt handler is a context of its own on its CPU: what the interrupted
+     * code was about to do and had read waits here until the handler returns. */
+    struct spin_cpu outer[SIM_SCHED_MAX_CPUS][SIM_SPIN_MAX_NEST];
+    unsigned nest[SIM_SCHED_MAX_CPUS];
 } P;
 
 void sim_spin_begin(unsigned ncpus)
@@ -48,6 +53,7 @@ void sim_spin_begin(unsigned ncpus)
     P.epoch = 1;
     for (unsigned i = 0; i < ncpus; i++) {
         struct spin_cpu *c = &P.c[i];
+        P.nest[i] = 0;
         c->pend_addr = c->rd_addr = 0;
         c->nrs = 0;
         c->rs_lost = false;
@@ -146,4 +152,22 @@ void sim_spin_after(unsigned cpu, int kind)
     }
     if (kind == ARCH_SP_RELAX)
         c->nrs = 0, c->rs_lost = false; /* a new iteration */
+}
+
+bool sim_spin_irq_enter(unsigned cpu)
+{
+    if (P.nest[cpu] >= SIM_SPIN_MAX_NEST)
+        return false;
+    struct spin_cpu *c = &P.c[cpu];
+    P.outer[cpu][P.nest[cpu]++] = *c;
+    unsigned preempt_off = c->preempt_off;
+    memset(c, 0, sizeof(*c));
+    c->preempt_off = preempt_off;
+    return true;
+}
+
+void sim_spin_irq_exit(unsigned cpu)
+{
+    sim_spin_settle(cpu); /* the handler's last op has run */
+    P.c[cpu] = P.outer[cpu][--P.nest[cpu]];
 }

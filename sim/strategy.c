@@ -7,7 +7,14 @@
  * dfs     every schedule with at most `preemptions` preemptions, depth first (CHESS),
  *         by backtracking over the trace of the last schedule;
  * replay  the choices of a schedule file, which must fit the run exactly.
- * Every decision is traced, so a failing schedule can be written out. */
+ * Every decision is traced, so a failing schedule can be written out.
+ *
+ * A choice may also be an interrupt delivered to a CPU (SIM_PICK_IRQ + cpu, when one
+ * is deliverable there): random picks it like any runnable CPU; DFS counts it as a
+ * preemption of a CPU that could have gone on; PCT gives each CPU's interrupts a
+ * priority of their own among the CPUs' (odd, so never equal to one), drawn again
+ * after each delivery, so an interrupt comes either at once or when every CPU it
+ * outranks is waiting. */
 #include "sched_internal.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,15 +22,16 @@
 
 /* One decision: who ran next, and what DFS needs to try the others. */
 struct step {
-    uint8_t chosen, cur, runnable, tried;
-    uint16_t preempts; /* preemptions up to and including this decision */
+    uint8_t chosen, cur;
+    uint16_t runnable, tried; /* SIM_PICK_IRQ bits too */
+    uint16_t preempts;        /* preemptions up to and including this decision */
 };
 
 static struct {
     const struct sim_explore_opts *o;
     unsigned n;
     uint64_t rng;
-    unsigned prio[SIM_SCHED_MAX_CPUS];
+    unsigned prio[2 * SIM_SCHED_MAX_CPUS]; /* PCT: the CPUs', then their interrupts' */
     uint64_t change_at[16];
     unsigned pct_depth;
     uint64_t pct_k; /* longest schedule seen: where change points may fall */
@@ -87,6 +95,23 @@ unsigned sim_strategy_pct_depth(void)
     return T.pct_depth;
 }
 
+/* A priority for a CPU's interrupts: odd, between the CPUs' lowest and highest. */
+static unsigned irq_prio(void)
+{
+    return 2 * (T.pct_depth + (unsigned)(splitmix(&T.rng) % T.n)) + 1 -
+           2 * (unsigned)(splitmix(&T.rng) & 1);
+}
+
+/* What choice c does, for a message. */
+static const char *choice_name(unsigned c, char *buf, size_t size)
+{
+    if (c < SIM_PICK_IRQ)
+        snprintf(buf, size, "cpu %u", c);
+    else
+        snprintf(buf, size, "an interrupt on cpu %u", c - SIM_PICK_IRQ);
+    return buf;
+}
+
 void sim_strategy_begin(uint64_t index)
 {
     T.rng = T.o->seed ^ (index * UINT64_C(0xd1b54a32d192ed03));
@@ -102,7 +127,9 @@ void sim_strategy_begin(uint64_t index)
             perm[i - 1] = perm[j], perm[j] = t;
         }
         for (unsigned i = 0; i < T.n; i++)
-            T.prio[i] = T.pct_depth + perm[i];
+            T.prio[i] = 2 * (T.pct_depth + perm[i]);
+        for (unsigned i = 0; i < T.n; i++)
+            T.prio[SIM_PICK_IRQ + i] = irq_prio();
         for (unsigned j = 0; j + 1 < T.pct_depth; j++)
             T.change_at[j] = 1 + splitmix(&T.rng) % T.pct_k;
     }
@@ -120,40 +147,47 @@ int sim_strategy_choose(uint64_t i, unsigned cur, unsigned runnable, char *why, 
     case SIM_PCT: {
         for (unsigned j = 0; j + 1 < T.pct_depth; j++)
             if (T.change_at[j] == i && cur < T.n)
-                T.prio[cur] = T.pct_depth - 1 - j;
+                T.prio[cur] = 2 * (T.pct_depth - 1 - j);
         unsigned best = 0;
-        for (unsigned c = 0; c < T.n; c++)
+        for (unsigned c = 0; c < 2 * SIM_SCHED_MAX_CPUS; c++)
             if (runnable >> c & 1 && T.prio[c] >= best)
                 best = T.prio[c], next = c;
+        if (next >= SIM_PICK_IRQ)
+            T.prio[next] = irq_prio();
         break;
     }
     case SIM_DFS:
         if (i < T.prefix) {
             next = T.trace[i].chosen;
             if (!(runnable >> next & 1)) {
+                char name[48];
                 snprintf(why, size,
-                         "kernsim sched: the scenario is not deterministic: step %lu ran cpu %u "
-                         "in an earlier schedule with the same prefix, but now the runnable "
-                         "CPUs are 0x%x\n",
-                         (unsigned long)i, next, runnable);
+                         "kernsim sched: the scenario is not deterministic: step %lu ran %s "
+                         "in an earlier schedule with the same prefix, but now the choices "
+                         "are 0x%x\n",
+                         (unsigned long)i, choice_name(next, name, sizeof(name)), runnable);
                 return -1;
             }
         } else {
-            next = cur_ok ? cur : (unsigned)__builtin_ctz(runnable);
+            unsigned cpus = runnable & ((1u << SIM_PICK_IRQ) - 1);
+            next = cur_ok ? cur : (unsigned)__builtin_ctz(cpus ? cpus : runnable);
             uint16_t before = i ? T.trace[i - 1].preempts : 0;
             T.trace[i] = (struct step){.chosen = (uint8_t)next,
                                        .cur = (uint8_t)cur,
-                                       .runnable = (uint8_t)runnable,
-                                       .tried = (uint8_t)(1u << next),
+                                       .runnable = (uint16_t)runnable,
+                                       .tried = (uint16_t)(1u << next),
                                        .preempts = before};
         }
         break;
     case SIM_REPLAY:
         if (i >= T.replay_len || !(runnable >> T.replay[i] & 1)) {
+            char name[48] = "nothing";
+            if (i < T.replay_len)
+                choice_name(T.replay[i], name, sizeof(name));
             snprintf(why, size,
                      "kernsim sched: the schedule does not fit this program: at step %lu it "
-                     "runs cpu %d but the runnable CPUs are 0x%x\n",
-                     (unsigned long)i, i < T.replay_len ? T.replay[i] : -1, runnable);
+                     "runs %s but the choices are 0x%x\n",
+                     (unsigned long)i, name, runnable);
             return -1;
         }
         next = T.replay[i];
@@ -181,11 +215,12 @@ bool sim_strategy_backtrack(uint64_t decisions)
         struct step *s = &T.trace[i];
         uint16_t before = i ? T.trace[i - 1].preempts : 0;
         bool cur_ok = s->cur < T.n && (s->runnable >> s->cur & 1);
-        for (unsigned c = 0; c < T.n; c++) {
+        for (unsigned c = 0; c < 2 * SIM_SCHED_MAX_CPUS; c++) {
             if (!(s->runnable >> c & 1) || (s->tried >> c & 1))
                 continue;
-            unsigned cost = before + (cur_ok && c != s->cur);
-            s->tried |= (uint8_t)(1u << c);
+            /* An interrupt preempts whatever could have gone on, its own CPU included. */
+            unsigned cost = before + (cur_ok && (c >= SIM_PICK_IRQ || c != s->cur));
+            s->tried |= (uint16_t)(1u << c);
             if (cost > T.o->preemptions)
                 continue;
             s->chosen = (uint8_t)c;

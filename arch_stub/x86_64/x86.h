@@ -64,6 +64,13 @@ ARCH_NORETURN void x86_exit(uint8_t code);
 
 uint64_t x86_read_cr2(void);
 
+/* irq.c: the local APIC's physical base (IA32_APIC_BASE); set up interrupts once the
+ * kernel has mapped that page uncached at apic_va (the 8259s are masked); the IDT's
+ * vectors 32..255 go to x86_irq_dispatch. */
+phys_addr_t x86_apic_base(void);
+void x86_irq_init(void *apic_va);
+void x86_irq_dispatch(unsigned vector);
+
 /* #PF and #GP: returns true if handled (retry or probe fix-up), false to panic. */
 bool x86_handle_fault(struct x86_trap_frame *f);
 void x86_dump_frame(const struct x86_trap_frame *f);
