@@ -88,7 +88,7 @@ function(ks_hosted_test file)
 endfunction()
 
 foreach(t ${KS_SHARED_TESTS} tests/hosted/sim_mmu_test.c tests/hosted/paging_sim_test.c
-          tests/hosted/sched_test.c tests/hosted/sync_sched_test.c)
+          tests/hosted/sched_test.c tests/hosted/sync_sched_test.c tests/hosted/irq_sched_test.c)
   ks_hosted_test(${t})
 endforeach()
 # 120 000 schedules and a bounded DFS: about 70 s alone under the fuzz preset's
@@ -119,7 +119,7 @@ endforeach()
 # Planted concurrency bugs the scheduler must find with fixed seeds and replay
 # (label bugs): one program each, with the shared hunting harness.
 foreach(bug lost_update aba_stack abba_deadlock lock_order rw_starvation queue_publish
-            rwlock_deadlock double_unlock)
+            rwlock_deadlock double_unlock irq_lock irq_wait)
   add_executable(bug_${bug} tests/runner/sim_main.c tests/bugs/${bug}.c tests/bugs/bug_harness.c)
   target_link_libraries(bug_${bug} PRIVATE ks_harness)
   add_test(NAME bugs.${bug} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:bug_${bug}>)

@@ -272,8 +272,14 @@ static void sched_hook(const volatile void *addr, int kind_size)
         S.c[me].state = C_SPIN;
     else if (kind == ARCH_SP_HALT)
         S.c[me].state = C_HALT;
-    if (sim_irq_timers)
-        sim_irq_tick(me); /* a tick is a scheduling point of the CPU's */
+    if (sim_irq_timers) {
+        /* A tick is a scheduling point of the CPU's; a CPU that waits (spins on what
+         * does not change, or halts) lets time pass: its timer runs out at once. */
+        if (S.c[me].state == C_RUN || sim_irq_deliverable(me))
+            sim_irq_tick(me);
+        else
+            sim_irq_expire_timer(me);
+    }
     static char why[512]; /* one host thread runs the CPUs: no need for a fresh one */
     S.in_check = true;
     bool ok = !S.sc->check || S.sc->check(S.sc->ctx, why, sizeof(why));

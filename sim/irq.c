@@ -379,15 +379,15 @@ void arch_cpu_relax(void)
 void arch_halt(void)
 {
     unsigned me = sim_current_cpu;
+    if (Q.cpu[me].depth)
+        arch_panic("arch_halt: cpu %u halted inside an interrupt handler (it waits for an "
+                   "interrupt inside one)",
+                   me);
     if (!sim_cpu_irq_on[me])
         arch_panic("arch_halt: cpu %u halted with interrupts disabled (it would hang forever)", me);
-    if (Q.cpu[me].depth)
-        arch_panic("arch_halt: cpu %u halted inside an interrupt handler", me);
     if (sim_sched_hook) {
-        /* The scheduler keeps it off the CPUs until an interrupt is delivered to it; an
-         * idle CPU's timer runs out at once. */
-        if (!sim_irq_deliverable(me))
-            sim_irq_expire_timer(me);
+        /* The scheduler keeps it off the CPUs until an interrupt is delivered to it
+         * (and runs an idle CPU's timer out). */
         ARCH_SCHED_POINT((void *)0, ARCH_SP_HALT);
         return;
     }

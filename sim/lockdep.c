@@ -436,6 +436,22 @@ static void lock_event(int ev, const void *lock, const struct arch_lockdep_map *
         /* lock_event, the lock (arch_lock_event is inlined) */
         uint32_t now = sim_stack_capture_depth(2, L.depth);
         me->wait_lock = lock, me->wait_map = map, me->wait_stack = now;
+        /* A handler waiting for a lock that the code it interrupted was still taking
+         * (it had its ticket, say) waits behind it, for ever. */
+        for (unsigned k = 0; k < me->irq && k < MAX_NEST; k++) {
+            if (me->outer[k].lock != lock || (flags & ARCH_LOCK_SHARED))
+                continue;
+            L.len = 0;
+            out("kernsim lockdep: cpu %u takes '%s' (class %s) in an interrupt handler while "
+                "the code it interrupted is taking it: it waits for itself (that code should "
+                "take it with interrupts disabled: spin_lock_irqsave)\n",
+                cpu, map && map->name ? map->name : "?", cname(c));
+            out("    the interrupted code is taking it at:\n");
+            out_stack(me->outer[k].stack, "      ");
+            out("    taken again at:\n");
+            out_stack(now, "      ");
+            finish_report(now);
+        }
         for (unsigned i = 0; i < me->n; i++) {
             const struct held *h = &me->held[i];
             if (h->lock == lock && !(flags & h->flags & ARCH_LOCK_SHARED)) {
