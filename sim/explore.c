@@ -155,12 +155,13 @@ static void sched_fail(const char *text, uint32_t stack)
 static unsigned runnable_mask(void)
 {
     unsigned m = 0;
-    for (unsigned i = 0; i < S.n; i++) {
+    for (unsigned i = 0; i < S.n; i++)
         if (S.c[i].state == C_RUN || (S.c[i].state == C_SPIN && sim_spin_over(i)))
             m |= 1u << i;
-        if (S.c[i].state != C_DONE && sim_irq_deliverable(i))
+    uint64_t pending = __atomic_load_n(&sim_irq_pending_cpus, __ATOMIC_RELAXED);
+    for (unsigned i = 0; pending && i < S.n; i++)
+        if (pending >> i & 1 && S.c[i].state != C_DONE && sim_irq_deliverable(i))
             m |= 1u << (SIM_PICK_IRQ + i);
-    }
     return m;
 }
 

@@ -40,7 +40,7 @@ static struct {
     pthread_mutex_t mu; /* over vec[] changes (handlers are read without it) */
     struct vec vec[256];
     struct irq_cpu cpu[SIM_MAX_CPUS];
-    uint64_t pending_cpus; /* bit c: cpu c may have something pending (a hint, never stale-clear) */
+    bool vec_changed; /* vec[] changed since the run's schedule began */
     /* A deterministic run's saved state: the vector table as sim_explore found it
      * (each schedule starts from it) and the CPUs it borrows. */
     struct vec saved_vec[256];
@@ -50,6 +50,9 @@ static struct {
 } Q = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 unsigned sim_irq_timers;
+/* Bit c: cpu c may have something pending. A hint: set after the pending bit, cleared
+ * only by a look that finds nothing. */
+uint64_t sim_irq_pending_cpus;
 
 static bool vector_ok(unsigned v, const char *who)
 {
@@ -78,7 +81,7 @@ static int highest(const uint64_t *w)
 static void raise_on(unsigned cpu, unsigned v)
 {
     __atomic_fetch_or(&Q.cpu[cpu].irr[v >> 6], UINT64_C(1) << (v & 63), __ATOMIC_SEQ_CST);
-    __atomic_fetch_or(&Q.pending_cpus, UINT64_C(1) << cpu, __ATOMIC_SEQ_CST);
+    __atomic_fetch_or(&sim_irq_pending_cpus, UINT64_C(1) << cpu, __ATOMIC_SEQ_CST);
 }
 
 /* ---- the interrupt flag ---- */
@@ -150,6 +153,7 @@ int arch_irq_register(unsigned vector, arch_irq_handler_t fn, void *ctx)
     pthread_mutex_lock(&Q.mu);
     bool taken = Q.vec[vector].fn != NULL;
     if (!taken) {
+        Q.vec_changed = true;
         Q.vec[vector].ctx = ctx;
         Q.vec[vector].masked = false;
         __atomic_store_n(&Q.vec[vector].fn, fn, __ATOMIC_RELEASE);
@@ -166,6 +170,7 @@ int arch_irq_unregister(unsigned vector)
         return -1;
     pthread_mutex_lock(&Q.mu);
     bool had = Q.vec[vector].fn != NULL;
+    Q.vec_changed = true;
     __atomic_store_n(&Q.vec[vector].fn, NULL, __ATOMIC_RELEASE);
     Q.vec[vector].ctx = NULL;
     for (unsigned c = 0; c < SIM_MAX_CPUS; c++)
@@ -181,6 +186,7 @@ static void set_mask(unsigned vector, bool masked, const char *who)
 {
     if (!vector_ok(vector, who))
         return;
+    Q.vec_changed = true;
     __atomic_store_n(&Q.vec[vector].masked, masked, __ATOMIC_SEQ_CST);
     if (!masked && test_bit(Q.cpu[sim_current_cpu].irr, vector) && sim_cpu_irq_on[sim_current_cpu])
         turned_on(sim_current_cpu); /* what waited for the line may arrive now */
@@ -295,7 +301,8 @@ bool sim_irq_expire_timer(unsigned cpu)
 
 bool sim_irq_deliverable(unsigned cpu)
 {
-    if (!(__atomic_load_n(&Q.pending_cpus, __ATOMIC_RELAXED) >> cpu & 1) || !sim_cpu_irq_on[cpu])
+    if (!(__atomic_load_n(&sim_irq_pending_cpus, __ATOMIC_RELAXED) >> cpu & 1) ||
+        !sim_cpu_irq_on[cpu])
         return false;
     const struct irq_cpu *c = &Q.cpu[cpu];
     int busy = highest(c->isr), floor = busy < 0 ? 0 : (busy >> 4) + 1;
@@ -313,9 +320,9 @@ bool sim_irq_deliverable(unsigned cpu)
     /* Nothing is pending but masked lines: drop the hint, then look again (a raise
      * between the two sets it back). */
     if (highest(c->irr) < 0) {
-        __atomic_fetch_and(&Q.pending_cpus, ~(UINT64_C(1) << cpu), __ATOMIC_SEQ_CST);
+        __atomic_fetch_and(&sim_irq_pending_cpus, ~(UINT64_C(1) << cpu), __ATOMIC_SEQ_CST);
         if (highest(c->irr) >= 0)
-            __atomic_fetch_or(&Q.pending_cpus, UINT64_C(1) << cpu, __ATOMIC_SEQ_CST);
+            __atomic_fetch_or(&sim_irq_pending_cpus, UINT64_C(1) << cpu, __ATOMIC_SEQ_CST);
     }
     return false;
 }
@@ -404,6 +411,7 @@ void arch_halt(void)
 void sim_irq_run_begin(unsigned ncpus)
 {
     memcpy(Q.saved_vec, Q.vec, sizeof(Q.vec));
+    Q.vec_changed = false;
     memcpy(Q.saved_cpu, Q.cpu, ncpus * sizeof(Q.cpu[0]));
     memcpy(Q.saved_on, sim_cpu_irq_on, ncpus * sizeof(bool));
     Q.saved_timers = sim_irq_timers;
@@ -415,19 +423,21 @@ void sim_irq_run_end(unsigned ncpus)
     memcpy(Q.cpu, Q.saved_cpu, ncpus * sizeof(Q.cpu[0]));
     memcpy(sim_cpu_irq_on, Q.saved_on, ncpus * sizeof(bool));
     sim_irq_timers = Q.saved_timers;
-    __atomic_store_n(&Q.pending_cpus, ~UINT64_C(0), __ATOMIC_SEQ_CST); /* look again */
+    __atomic_store_n(&sim_irq_pending_cpus, ~UINT64_C(0), __ATOMIC_SEQ_CST); /* look again */
 }
 
 void sim_irq_schedule_begin(unsigned ncpus)
 {
-    memcpy(Q.vec, Q.saved_vec, sizeof(Q.vec));
+    if (Q.vec_changed) /* most runs never touch the table: 6 KiB a schedule otherwise */
+        memcpy(Q.vec, Q.saved_vec, sizeof(Q.vec));
+    Q.vec_changed = false;
     for (unsigned i = 0; i < ncpus; i++) {
         if (Q.cpu[i].timer_vector)
             sim_irq_timers--;
         memset(&Q.cpu[i], 0, sizeof(Q.cpu[i]));
         sim_cpu_irq_on[i] = false; /* every CPU starts with interrupts disabled */
     }
-    __atomic_fetch_and(&Q.pending_cpus, ~((UINT64_C(1) << ncpus) - 1), __ATOMIC_SEQ_CST);
+    __atomic_fetch_and(&sim_irq_pending_cpus, ~((UINT64_C(1) << ncpus) - 1), __ATOMIC_SEQ_CST);
 }
 
 bool sim_irq_describe_cpu(unsigned cpu, char *buf, size_t size)

@@ -111,7 +111,8 @@ void sim_io_reset(void);
 extern bool sim_cpu_irq_on[SIM_MAX_CPUS];
 
 /* irq.c: interrupts (arch/irq.h); the scheduler's side. */
-extern unsigned sim_irq_timers; /* local timers running, on any CPU */
+extern unsigned sim_irq_timers;       /* local timers running, on any CPU */
+extern uint64_t sim_irq_pending_cpus; /* bit c: cpu c may have one pending (a hint) */
 /* Whether an interrupt would be delivered to `cpu` now (its flag is on, one is pending
  * above the class in service, unmasked). Any thread. */
 bool sim_irq_deliverable(unsigned cpu);

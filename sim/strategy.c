@@ -149,9 +149,11 @@ int sim_strategy_choose(uint64_t i, unsigned cur, unsigned runnable, char *why, 
             if (T.change_at[j] == i && cur < T.n)
                 T.prio[cur] = 2 * (T.pct_depth - 1 - j);
         unsigned best = 0;
-        for (unsigned c = 0; c < 2 * SIM_SCHED_MAX_CPUS; c++)
-            if (runnable >> c & 1 && T.prio[c] >= best)
+        for (unsigned m = runnable; m; m &= m - 1) {
+            unsigned c = (unsigned)__builtin_ctz(m);
+            if (T.prio[c] >= best)
                 best = T.prio[c], next = c;
+        }
         if (next >= SIM_PICK_IRQ)
             T.prio[next] = irq_prio();
         break;
