@@ -48,7 +48,7 @@ add_library(ks_seam STATIC sim/machine.c sim/boot.c sim/console.c sim/stackbound
                            sim/mem.c sim/mmu.c sim/tlb.c sim/fault.c sim/cpu.c sim/irq.c sim/io.c
                            sim/panic.c sim/history.c sim/stackdepot.c sim/devices.c sim/debug.c
                            sim/explore.c sim/strategy.c sim/spin.c sim/fiber.c sim/schedio.c
-                           sim/freerun.c sim/lockdep.c sim/runfail.c sim/switch.S
+                           sim/freerun.c sim/lockdep.c sim/runfail.c sim/agent.c sim/switch.S
                            sim/unwind_host.c sim/dma.c sim/symbols.c ${KS_SEAM_COMMON})
 find_package(Threads REQUIRED)
 target_link_libraries(ks_seam PUBLIC ks_host_flags Threads::Threads ${CMAKE_DL_LIBS})
@@ -119,7 +119,7 @@ endforeach()
 # Planted concurrency bugs the scheduler must find with fixed seeds and replay
 # (label bugs): one program each, with the shared hunting harness.
 foreach(bug lost_update aba_stack abba_deadlock lock_order rw_starvation queue_publish
-            rwlock_deadlock double_unlock irq_lock irq_wait)
+            rwlock_deadlock double_unlock irq_lock irq_wait dma_inflight)
   add_executable(bug_${bug} tests/runner/sim_main.c tests/bugs/${bug}.c tests/bugs/bug_harness.c)
   target_link_libraries(bug_${bug} PRIVATE ks_harness)
   add_test(NAME bugs.${bug} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:bug_${bug}>)

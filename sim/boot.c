@@ -87,6 +87,7 @@ void sim_reset(void)
     sim_mem_zero();
     arch_set_page_fault_hook(NULL, NULL);
     sim_io_reset();
+    sim_agent_reset(); /* the devices are gone with their registers */
     sim_history_reset();
     sim_mmu_reset();
     sim_fault_reset_stats();

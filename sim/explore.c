@@ -33,6 +33,7 @@ static struct {
     unsigned n;
     bool active;   /* inside a schedule */
     bool in_check; /* the scenario's check runs: its own atomics are not points */
+    bool in_agent; /* a device's step runs */
     unsigned cur;  /* the running CPU; n before the first */
     struct cpu {
         enum cpu_state state;
@@ -119,6 +120,7 @@ static __attribute__((noreturn)) void fail_now(void)
 {
     S.failed = true;
     S.active = false;
+    S.in_agent = false;
     if (S.cur < S.n) {
         S.c[S.cur].state = C_RUN;
         tsan_edge(&S.c[S.cur], true);
@@ -141,8 +143,10 @@ static void sched_fail(const char *text, uint32_t stack)
         abort();
     }
     san_ignore_accesses(true);
-    S.c[S.cur].park_fp = (uintptr_t)__builtin_frame_address(0);
-    S.fail_stack = stack;
+    if (!S.in_agent) { /* a device's failure: the CPU is where it stopped */
+        S.c[S.cur].park_fp = (uintptr_t)__builtin_frame_address(0);
+        S.fail_stack = stack;
+    }
     rep("%s", text);
     rep_cpus();
     fail_now();
@@ -162,6 +166,8 @@ static unsigned runnable_mask(void)
     for (unsigned i = 0; pending && i < S.n; i++)
         if (pending >> i & 1 && S.c[i].state != C_DONE && sim_irq_deliverable(i))
             m |= 1u << (SIM_PICK_IRQ + i);
+    if (sim_agent_count)
+        m |= sim_agents_ready() << SIM_PICK_AGENT;
     return m;
 }
 
@@ -192,7 +198,30 @@ static void enter(unsigned from, unsigned next, bool sync)
  * stack and is resumed at the start of the next schedule. */
 static void reschedule(bool finished)
 {
-    unsigned me = S.cur, runnable = runnable_mask();
+    unsigned me = S.cur, runnable;
+    int next = 0;
+    for (;;) {
+        runnable = runnable_mask();
+        if (!runnable)
+            break;
+        if (++S.step > S.max_steps) {
+            rep("kernsim sched: no progress: the schedule passed %lu steps\n",
+                (unsigned long)S.max_steps);
+            rep_cpus();
+            fail_now();
+        }
+        next = pick(runnable);
+        if (next < 0)
+            fail_now();
+        if (next < SIM_PICK_AGENT)
+            break;
+        /* A device's step, between the CPUs' (its writes may end a wait); then decide
+         * again. */
+        S.in_agent = true;
+        sim_agent_step((unsigned)(next - SIM_PICK_AGENT));
+        S.in_agent = false;
+        sim_spin_external_write();
+    }
     if (!runnable) {
         bool all_done = true;
         for (unsigned i = 0; i < S.n; i++)
@@ -208,15 +237,6 @@ static void reschedule(bool finished)
         rep_cpus();
         fail_now();
     }
-    if (++S.step > S.max_steps) {
-        rep("kernsim sched: no progress: the schedule passed %lu steps\n",
-            (unsigned long)S.max_steps);
-        rep_cpus();
-        fail_now();
-    }
-    int next = pick(runnable);
-    if (next < 0)
-        fail_now();
     if (next >= SIM_PICK_IRQ) {
         next -= SIM_PICK_IRQ;
         S.c[next].irq_now = true;
@@ -334,6 +354,7 @@ static void run_schedule(uint64_t index)
     san_ignore_accesses(true);
     sim_lockdep_reset();         /* before setup: the locks it takes are this schedule's */
     sim_irq_schedule_begin(S.n); /* and the handlers it registers */
+    sim_agents_forget_work();    /* no device has work from an earlier schedule */
     san_ignore_accesses(false);
     if (sc->setup)
         sc->setup(sc->ctx);
@@ -508,6 +529,7 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
     sim_run_install(NULL);
     sim_lockdep_run_end(); /* abandoned CPUs' holds are not the caller's */
     sim_irq_run_end(sc->ncpus);
+    sim_agents_forget_work(); /* what a device was left with ends with the run */
     sim_strategy_end();
     S.sc = NULL;
     S.report = NULL;

@@ -23,7 +23,9 @@ struct page_hist {
 /* What the frame allocator last said of each RAM frame (arch_mm_frames). */
 enum { FRAME_UNKNOWN, FRAME_IN_USE, FRAME_FREE };
 struct frame_hist {
-    uint32_t freed; /* stack id of the last free, 0 = none */
+    uint32_t freed;     /* stack id of the last free, 0 = none */
+    uint32_t allocated; /* stack id of the last allocation, 0 = none */
+    uint32_t gen;       /* allocations so far: a frame freed and handed out again differs */
     uint8_t state;
 };
 #define NFRAMES (SIM_RAM_MAX >> 12)
@@ -68,11 +70,35 @@ void arch_mm_frames(phys_addr_t pa, uint64_t size, bool in_use)
 {
     if (!h.frames || pa >= SIM_RAM_MAX || size > SIM_RAM_MAX - pa)
         return;
-    struct frame_hist fh = {in_use || !h.on ? 0 : sim_stack_capture(2),
-                            in_use ? FRAME_IN_USE : FRAME_FREE};
+    uint32_t stack = h.on ? sim_stack_capture(2) : 0;
     h.frames_dirty = true;
-    for (uint64_t f = pa >> 12; f < (pa + size + 0xfff) >> 12; f++)
-        h.frames[f] = fh;
+    for (uint64_t f = pa >> 12; f < (pa + size + 0xfff) >> 12; f++) {
+        struct frame_hist *fh = &h.frames[f];
+        if (in_use) {
+            fh->allocated = stack;
+            fh->gen += fh->state != FRAME_IN_USE;
+        } else {
+            fh->freed = stack;
+        }
+        fh->state = in_use ? FRAME_IN_USE : FRAME_FREE;
+    }
+}
+
+uint32_t sim_frame_generation(phys_addr_t pa)
+{
+    return h.frames && pa < SIM_RAM_MAX ? h.frames[pa >> 12].gen : 0;
+}
+
+bool sim_frame_reused(phys_addr_t pa, uint32_t gen, uint32_t *freed_stack, uint32_t *alloc_stack)
+{
+    if (!h.frames || pa >= SIM_RAM_MAX)
+        return false;
+    const struct frame_hist *fh = &h.frames[pa >> 12];
+    if (fh->state != FRAME_IN_USE || fh->gen == gen)
+        return false;
+    *freed_stack = fh->freed;
+    *alloc_stack = fh->allocated;
+    return true;
 }
 
 bool sim_frame_freed(phys_addr_t pa, uint32_t *freed_stack)

@@ -69,8 +69,10 @@ int sim_mmio_unregister(phys_addr_t base)
     pthread_mutex_lock(&io_lock);
     for (unsigned i = 0; i < n_mmio; i++) {
         if (mmio[i].base == base) {
+            void *ctx = mmio[i].ctx;
             mmio[i] = mmio[--n_mmio];
             pthread_mutex_unlock(&io_lock);
+            sim_agent_remove(ctx); /* if the device worked on its own */
             return 0;
         }
     }

@@ -84,6 +84,12 @@ static void raise_on(unsigned cpu, unsigned v)
     __atomic_fetch_or(&sim_irq_pending_cpus, UINT64_C(1) << cpu, __ATOMIC_SEQ_CST);
 }
 
+void sim_irq_raise(unsigned cpu, unsigned vector)
+{
+    if (cpu < SIM_MAX_CPUS && vector >= ARCH_IRQ_FIRST && vector <= ARCH_IRQ_LAST)
+        raise_on(cpu, vector);
+}
+
 /* ---- the interrupt flag ---- */
 
 arch_irqflags_t arch_irq_save(void)

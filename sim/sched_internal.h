@@ -70,6 +70,9 @@ void sim_spin_settle(unsigned cpu);
 #define SIM_SPIN_MAX_NEST 8
 bool sim_spin_irq_enter(unsigned cpu);
 void sim_spin_irq_exit(unsigned cpu);
+/* Something other than a CPU wrote memory (a device's step): a CPU that waits for any
+ * write may go on. */
+void sim_spin_external_write(void);
 /* Whether a waiting CPU's wait is over: a value it read has changed (or, if it read
  * too many places to remember, anything was written). */
 bool sim_spin_over(unsigned cpu);
@@ -87,8 +90,12 @@ unsigned sim_strategy_pct_depth(void);
 /* Schedule `index` begins. */
 void sim_strategy_begin(uint64_t index);
 /* What a decision chooses from: bit c (c < SIM_SCHED_MAX_CPUS) runs CPU c; bit
- * SIM_PICK_IRQ + c delivers an interrupt to CPU c and runs it (its handler first). */
-#define SIM_PICK_IRQ SIM_SCHED_MAX_CPUS
+ * SIM_PICK_IRQ + c delivers an interrupt to CPU c and runs it (its handler first); bit
+ * SIM_PICK_AGENT + k runs one step of device k (agent.c), then decides again. */
+#define SIM_PICK_IRQ    SIM_SCHED_MAX_CPUS
+#define SIM_PICK_AGENT  (2 * SIM_SCHED_MAX_CPUS)
+#define SIM_PICK_AGENTS 8
+#define SIM_PICK_ALL    (SIM_PICK_AGENT + SIM_PICK_AGENTS)
 /* Decision `i`: the choice among `runnable` (nonzero) when `cur` (SIM_FIBER_MAIN
  * or more: none) stopped. -1 with a message in why if the strategy's schedule does
  * not fit the run (a replay, or a DFS prefix that the program no longer follows). */

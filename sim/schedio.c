@@ -10,7 +10,8 @@
  *   steps S
  *   choices DDDD...      (S characters, one a decision: a digit runs that CPU;
  *                         a letter delivers an interrupt to CPU 0 (a), 1 (b)...
- *                         and runs it)
+ *                         and runs it; a capital runs a step of device 0 (A),
+ *                         1 (B)...)
  *
  * Reading one checks every line and that it belongs to the scenario being run. */
 #include "sched_internal.h"
@@ -40,7 +41,10 @@ int sim_schedfile_write(const char *path, const struct sim_explore_opts *o,
             sc->ncpus, (unsigned long)steps);
     for (uint64_t i = 0; i < steps; i++) {
         unsigned c = sim_strategy_choice(i);
-        fputc(c < SIM_PICK_IRQ ? '0' + (int)c : 'a' + (int)(c - SIM_PICK_IRQ), f);
+        fputc(c < SIM_PICK_IRQ     ? '0' + (int)c
+              : c < SIM_PICK_AGENT ? 'a' + (int)(c - SIM_PICK_IRQ)
+                                   : 'A' + (int)(c - SIM_PICK_AGENT),
+              f);
     }
     fputc('\n', f);
     return fclose(f) ? -1 : 0;
@@ -86,8 +90,11 @@ int sim_schedfile_read(const char *path, const struct sim_scenario *sc, uint64_t
     if (!err) {
         choices = malloc(steps);
         while (choices && n < steps && (c = fgetc(f)) != EOF &&
-               ((c >= '0' && c < '0' + (int)cpus) || (c >= 'a' && c < 'a' + (int)cpus)))
-            choices[n++] = (uint8_t)(c >= 'a' ? SIM_PICK_IRQ + (c - 'a') : c - '0');
+               ((c >= '0' && c < '0' + (int)cpus) || (c >= 'a' && c < 'a' + (int)cpus) ||
+                (c >= 'A' && c < 'A' + SIM_PICK_AGENTS)))
+            choices[n++] = (uint8_t)(c >= 'a'   ? SIM_PICK_IRQ + (c - 'a')
+                                     : c >= 'A' ? SIM_PICK_AGENT + (c - 'A')
+                                                : c - '0');
         c = fgetc(f);
         if (!choices || n != steps || (c != '\n' && c != EOF))
             err = 1;

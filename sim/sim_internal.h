@@ -94,6 +94,11 @@ enum sim_page_event { SIM_PAGE_MAPPED, SIM_PAGE_UNMAPPED, SIM_PAGE_PROTECTED };
 void sim_history_record(uint64_t va, uint64_t size, enum sim_page_event ev);
 /* Whether the frame allocator last said pa's frame is free, and where it was freed. */
 bool sim_frame_freed(phys_addr_t pa, uint32_t *freed_stack);
+/* How many times pa's frame has been allocated (its generation). */
+uint32_t sim_frame_generation(phys_addr_t pa);
+/* Whether pa's frame is in use in a later generation than `gen` (freed and handed out
+ * again since), with where it was last freed and allocated. */
+bool sim_frame_reused(phys_addr_t pa, uint32_t gen, uint32_t *freed_stack, uint32_t *alloc_stack);
 /* Print the page's history as KTAP diagnostics; false if it has none. */
 bool sim_history_describe(uint64_t va, const char *indent);
 
@@ -106,6 +111,29 @@ bool sim_count_report(void);
 /* io.c */
 void sim_io_init(void);
 void sim_io_reset(void);
+
+/* agent.c: devices that work on their own under the deterministic scheduler. A device
+ * with work in hand is ready; each step does one unit of it (one descriptor); forget
+ * drops what it was given in an earlier schedule (each schedule starts from none). */
+struct sim_agent {
+    const char *name;
+    bool (*ready)(void *ctx);
+    void (*step)(void *ctx);
+    void (*forget)(void *ctx);
+    void *ctx;
+};
+#define SIM_MAX_AGENTS 8
+extern unsigned sim_agent_count;
+/* Add a device (one agent per ctx: adding it again gives its index back); its index,
+ * or -1 with a message when all SIM_MAX_AGENTS are taken. */
+int sim_agent_add(const struct sim_agent *a);
+void sim_agent_remove(void *ctx);
+unsigned sim_agents_ready(void); /* bit k: agent k has work */
+void sim_agent_step(unsigned k);
+void sim_agents_forget_work(void);
+void sim_agent_reset(void); /* the machine's reset: no devices */
+/* A raise from a device model: `vector` pending on `cpu` (no checks; irq.c). */
+void sim_irq_raise(unsigned cpu, unsigned vector);
 
 /* machine.c: each CPU's interrupt flag (irq.c writes it, lockdep reads it). */
 extern bool sim_cpu_irq_on[SIM_MAX_CPUS];

@@ -171,3 +171,8 @@ void sim_spin_irq_exit(unsigned cpu)
     sim_spin_settle(cpu); /* the handler's last op has run */
     P.c[cpu] = P.outer[cpu][--P.nest[cpu]];
 }
+
+void sim_spin_external_write(void)
+{
+    P.epoch++;
+}

@@ -10,11 +10,11 @@
  * Every decision is traced, so a failing schedule can be written out.
  *
  * A choice may also be an interrupt delivered to a CPU (SIM_PICK_IRQ + cpu, when one
- * is deliverable there): random picks it like any runnable CPU; DFS counts it as a
- * preemption of a CPU that could have gone on; PCT gives each CPU's interrupts a
- * priority of their own among the CPUs' (odd, so never equal to one), drawn again
- * after each delivery, so an interrupt comes either at once or when every CPU it
- * outranks is waiting. */
+ * is deliverable there) or a step of a device with work (SIM_PICK_AGENT + k): random
+ * picks it like any runnable CPU; DFS counts it as a preemption of a CPU that could
+ * have gone on; PCT gives each CPU's interrupts and each device a priority of its own
+ * among the CPUs' (odd, so never equal to one), drawn again after each delivery or
+ * step, so it comes either at once or when every CPU it outranks is waiting. */
 #include "sched_internal.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +23,7 @@
 /* One decision: who ran next, and what DFS needs to try the others. */
 struct step {
     uint8_t chosen, cur;
-    uint16_t runnable, tried; /* SIM_PICK_IRQ bits too */
+    uint32_t runnable, tried; /* SIM_PICK_IRQ and SIM_PICK_AGENT bits too */
     uint16_t preempts;        /* preemptions up to and including this decision */
 };
 
@@ -31,7 +31,7 @@ static struct {
     const struct sim_explore_opts *o;
     unsigned n;
     uint64_t rng;
-    unsigned prio[2 * SIM_SCHED_MAX_CPUS]; /* PCT: the CPUs', then their interrupts' */
+    unsigned prio[SIM_PICK_ALL]; /* PCT: the CPUs', their interrupts', the devices' */
     uint64_t change_at[16];
     unsigned pct_depth;
     uint64_t pct_k; /* longest schedule seen: where change points may fall */
@@ -95,10 +95,12 @@ unsigned sim_strategy_pct_depth(void)
     return T.pct_depth;
 }
 
-/* A priority for a CPU's interrupts: odd, between the CPUs' lowest and highest. */
+/* A priority for a CPU's interrupts or a device: odd, between the CPUs' lowest and
+ * highest (T.n is at least 1 once a run started). */
 static unsigned irq_prio(void)
 {
-    return 2 * (T.pct_depth + (unsigned)(splitmix(&T.rng) % T.n)) + 1 -
+    unsigned n = T.n ? T.n : 1;
+    return 2 * (T.pct_depth + (unsigned)(splitmix(&T.rng) % n)) + 1 -
            2 * (unsigned)(splitmix(&T.rng) & 1);
 }
 
@@ -107,8 +109,10 @@ static const char *choice_name(unsigned c, char *buf, size_t size)
 {
     if (c < SIM_PICK_IRQ)
         snprintf(buf, size, "cpu %u", c);
-    else
+    else if (c < SIM_PICK_AGENT)
         snprintf(buf, size, "an interrupt on cpu %u", c - SIM_PICK_IRQ);
+    else
+        snprintf(buf, size, "a step of device %u", c - SIM_PICK_AGENT);
     return buf;
 }
 
@@ -130,6 +134,8 @@ void sim_strategy_begin(uint64_t index)
             T.prio[i] = 2 * (T.pct_depth + perm[i]);
         for (unsigned i = 0; i < T.n; i++)
             T.prio[SIM_PICK_IRQ + i] = irq_prio();
+        for (unsigned k = 0; k < SIM_PICK_AGENTS; k++)
+            T.prio[SIM_PICK_AGENT + k] = irq_prio();
         for (unsigned j = 0; j + 1 < T.pct_depth; j++)
             T.change_at[j] = 1 + splitmix(&T.rng) % T.pct_k;
     }
@@ -176,8 +182,8 @@ int sim_strategy_choose(uint64_t i, unsigned cur, unsigned runnable, char *why, 
             uint16_t before = i ? T.trace[i - 1].preempts : 0;
             T.trace[i] = (struct step){.chosen = (uint8_t)next,
                                        .cur = (uint8_t)cur,
-                                       .runnable = (uint16_t)runnable,
-                                       .tried = (uint16_t)(1u << next),
+                                       .runnable = runnable,
+                                       .tried = 1u << next,
                                        .preempts = before};
         }
         break;
@@ -217,12 +223,13 @@ bool sim_strategy_backtrack(uint64_t decisions)
         struct step *s = &T.trace[i];
         uint16_t before = i ? T.trace[i - 1].preempts : 0;
         bool cur_ok = s->cur < T.n && (s->runnable >> s->cur & 1);
-        for (unsigned c = 0; c < 2 * SIM_SCHED_MAX_CPUS; c++) {
+        for (unsigned c = 0; c < SIM_PICK_ALL; c++) {
             if (!(s->runnable >> c & 1) || (s->tried >> c & 1))
                 continue;
-            /* An interrupt preempts whatever could have gone on, its own CPU included. */
+            /* An interrupt or a device step preempts whatever could have gone on, an
+             * interrupt's own CPU included. */
             unsigned cost = before + (cur_ok && (c >= SIM_PICK_IRQ || c != s->cur));
-            s->tried |= (uint16_t)(1u << c);
+            s->tried |= 1u << c;
             if (cost > T.o->preemptions)
                 continue;
             s->chosen = (uint8_t)c;

@@ -79,10 +79,15 @@ void sim_timer_advance(struct sim_timer *t, uint64_t ticks);
 /* The kernsim DMA engine (see sim/dma.c for the full contract): 32-bit registers, and
  * a ring of 16-byte descriptors in RAM that the device reads by physical address.
  * Writing DOORBELL = n makes it process descriptors from HEAD up to (not including)
- * n mod SIZE at once: to-device buffers are read and summed into CHECKSUM,
- * from-device buffers are filled with the device's data. A buffer in a frame the
- * frame allocator calls free is a reported bug ("DMA into a freed frame"), naming the
- * descriptor, where the frame was freed and where the doorbell was rung. */
+ * n mod SIZE: to-device buffers are read and summed into CHECKSUM, from-device buffers
+ * are filled with the device's data. Outside the deterministic scheduler that happens
+ * in the doorbell write; under it the device works while the CPUs do, one descriptor a
+ * step at points the strategy chooses. When HEAD reaches the tail it raises IRQ's
+ * vector on IRQ's CPU. A buffer in a frame the frame allocator calls free is a
+ * reported bug ("DMA into a freed frame"), and so is one in a frame that was freed and
+ * handed out again since the doorbell posted it ("DMA into a reused frame"): each
+ * names the descriptor, where the frame was freed (and allocated again) and where the
+ * doorbell was rung. Under the scheduler the report fails the schedule. */
 #define SIM_DMA_RING_LO   0x00 /* rw: ring base, physical, 16-byte aligned */
 #define SIM_DMA_RING_HI   0x04
 #define SIM_DMA_RING_SIZE 0x08 /* rw: entries, a power of two up to 4096; 0 stops it */
@@ -90,6 +95,7 @@ void sim_timer_advance(struct sim_timer *t, uint64_t ticks);
 #define SIM_DMA_HEAD      0x10 /* ro: the next descriptor the device will take */
 #define SIM_DMA_STATUS    0x14 /* rc: SIM_DMA_ST_* since the last read */
 #define SIM_DMA_CHECKSUM  0x18 /* ro: sum of the bytes read from memory so far */
+#define SIM_DMA_IRQ       0x1c /* rw: bits 7:0 the vector raised when done (0: none), 15:8 the CPU */
 #define SIM_DMA_SIZE      0x20
 #define SIM_DMA_ST_DONE   (1u << 0) /* descriptors completed */
 #define SIM_DMA_ST_ERROR  (1u << 1) /* a descriptor or ring outside RAM, or malformed */
@@ -111,6 +117,12 @@ struct sim_dma {
      * refuses every one (as if the bus faulted: DESC_ERR, ST_ERROR, no memory read or
      * written, HEAD moves on). UINT64_MAX (what sim_dma_attach sets): never. */
     uint64_t fail_after;
+    /* The device's own (sim/dma.c): work in hand under the scheduler, the interrupt,
+     * and the frame generations each posted descriptor's buffer had at its doorbell. */
+    uint32_t tail, irq;
+    bool busy;
+    uint32_t posted[4096][4]; /* the first 4 frames of each descriptor's buffer */
+    uint32_t doorbell_stack;
 };
 /* Put a DMA engine at physical `base` (outside RAM), stopped (RING_SIZE 0). *d is
  * reset either way and must outlive the device. 0, or -1 as sim_mmio_register. */
