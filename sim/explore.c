@@ -142,8 +142,9 @@ static void sched_fail(const char *text, uint32_t stack)
         fputs(text, stderr);
         abort();
     }
-    san_ignore_accesses(true);
-    if (!S.in_agent) { /* a device's failure: the CPU is where it stopped */
+    if (!S.in_agent) { /* a device's step runs with the ignores on already */
+        san_ignore_accesses(true);
+        /* a device's failure leaves the CPU where it stopped */
         S.c[S.cur].park_fp = (uintptr_t)__builtin_frame_address(0);
         S.fail_stack = stack;
     }
@@ -293,7 +294,7 @@ static void sched_hook(const volatile void *addr, int kind_size)
         S.c[me].state = C_SPIN;
     else if (kind == ARCH_SP_HALT)
         S.c[me].state = C_HALT;
-    if (sim_irq_timers) {
+    if (__atomic_load_n(&sim_irq_timers, __ATOMIC_RELAXED)) {
         /* A tick is a scheduling point of the CPU's; a CPU that waits (spins on what
          * does not change, or halts) lets time pass: its timer runs out at once. */
         if (S.c[me].state == C_RUN || sim_irq_deliverable(me))

@@ -49,6 +49,7 @@ static struct {
     unsigned saved_timers;
 } Q = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* Counted by every thread (free-running CPUs start timers too): atomics. */
 unsigned sim_irq_timers;
 /* Bit c: cpu c may have something pending. A hint: set after the pending bit, cleared
  * only by a look that finds nothing. */
@@ -159,7 +160,7 @@ int arch_irq_register(unsigned vector, arch_irq_handler_t fn, void *ctx)
     pthread_mutex_lock(&Q.mu);
     bool taken = Q.vec[vector].fn != NULL;
     if (!taken) {
-        Q.vec_changed = true;
+        __atomic_store_n(&Q.vec_changed, true, __ATOMIC_RELAXED);
         Q.vec[vector].ctx = ctx;
         Q.vec[vector].masked = false;
         __atomic_store_n(&Q.vec[vector].fn, fn, __ATOMIC_RELEASE);
@@ -176,7 +177,7 @@ int arch_irq_unregister(unsigned vector)
         return -1;
     pthread_mutex_lock(&Q.mu);
     bool had = Q.vec[vector].fn != NULL;
-    Q.vec_changed = true;
+    __atomic_store_n(&Q.vec_changed, true, __ATOMIC_RELAXED);
     __atomic_store_n(&Q.vec[vector].fn, NULL, __ATOMIC_RELEASE);
     Q.vec[vector].ctx = NULL;
     for (unsigned c = 0; c < SIM_MAX_CPUS; c++)
@@ -192,7 +193,7 @@ static void set_mask(unsigned vector, bool masked, const char *who)
 {
     if (!vector_ok(vector, who))
         return;
-    Q.vec_changed = true;
+    __atomic_store_n(&Q.vec_changed, true, __ATOMIC_RELAXED);
     __atomic_store_n(&Q.vec[vector].masked, masked, __ATOMIC_SEQ_CST);
     if (!masked && test_bit(Q.cpu[sim_current_cpu].irr, vector) && sim_cpu_irq_on[sim_current_cpu])
         turned_on(sim_current_cpu); /* what waited for the line may arrive now */
@@ -253,7 +254,7 @@ int arch_timer_start(unsigned vector, uint64_t ticks, bool periodic)
     }
     struct irq_cpu *c = &Q.cpu[sim_current_cpu];
     if (!c->timer_vector)
-        sim_irq_timers++;
+        __atomic_fetch_add(&sim_irq_timers, 1, __ATOMIC_RELAXED);
     c->timer_vector = vector;
     c->timer_left = ticks;
     c->timer_period = periodic ? ticks : 0;
@@ -264,7 +265,7 @@ void arch_timer_stop(void)
 {
     struct irq_cpu *c = &Q.cpu[sim_current_cpu];
     if (c->timer_vector)
-        sim_irq_timers--;
+        __atomic_fetch_sub(&sim_irq_timers, 1, __ATOMIC_RELAXED);
     c->timer_vector = 0;
 }
 
@@ -276,7 +277,7 @@ static void expire(unsigned cpu)
         c->timer_left = c->timer_period;
     } else {
         c->timer_vector = 0;
-        sim_irq_timers--;
+        __atomic_fetch_sub(&sim_irq_timers, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -291,7 +292,7 @@ void sim_irq_cpu_done(unsigned cpu)
 {
     struct irq_cpu *c = &Q.cpu[cpu];
     if (c->timer_vector)
-        sim_irq_timers--;
+        __atomic_fetch_sub(&sim_irq_timers, 1, __ATOMIC_RELAXED);
     c->timer_vector = 0;
 }
 
@@ -383,7 +384,7 @@ void arch_cpu_relax(void)
     unsigned me = sim_current_cpu;
     if (sim_sched_hook)
         return; /* the scheduler ticks the timers and delivers */
-    if (sim_irq_timers)
+    if (__atomic_load_n(&sim_irq_timers, __ATOMIC_RELAXED))
         sim_irq_tick(me);
     while (sim_cpu_irq_on[me] && sim_irq_deliverable(me))
         sim_irq_deliver_one(me);
@@ -420,7 +421,7 @@ void sim_irq_run_begin(unsigned ncpus)
     Q.vec_changed = false;
     memcpy(Q.saved_cpu, Q.cpu, ncpus * sizeof(Q.cpu[0]));
     memcpy(Q.saved_on, sim_cpu_irq_on, ncpus * sizeof(bool));
-    Q.saved_timers = sim_irq_timers;
+    Q.saved_timers = __atomic_load_n(&sim_irq_timers, __ATOMIC_RELAXED);
 }
 
 void sim_irq_run_end(unsigned ncpus)
@@ -428,18 +429,20 @@ void sim_irq_run_end(unsigned ncpus)
     memcpy(Q.vec, Q.saved_vec, sizeof(Q.vec));
     memcpy(Q.cpu, Q.saved_cpu, ncpus * sizeof(Q.cpu[0]));
     memcpy(sim_cpu_irq_on, Q.saved_on, ncpus * sizeof(bool));
-    sim_irq_timers = Q.saved_timers;
+    __atomic_store_n(&sim_irq_timers, Q.saved_timers, __ATOMIC_RELAXED);
     __atomic_store_n(&sim_irq_pending_cpus, ~UINT64_C(0), __ATOMIC_SEQ_CST); /* look again */
 }
 
 void sim_irq_schedule_begin(unsigned ncpus)
 {
-    if (Q.vec_changed) /* most runs never touch the table: 6 KiB a schedule otherwise */
+    if (__atomic_load_n(
+            &Q.vec_changed,
+            __ATOMIC_RELAXED)) /* most runs never touch the table: 6 KiB a schedule otherwise */
         memcpy(Q.vec, Q.saved_vec, sizeof(Q.vec));
     Q.vec_changed = false;
     for (unsigned i = 0; i < ncpus; i++) {
         if (Q.cpu[i].timer_vector)
-            sim_irq_timers--;
+            __atomic_fetch_sub(&sim_irq_timers, 1, __ATOMIC_RELAXED);
         memset(&Q.cpu[i], 0, sizeof(Q.cpu[i]));
         sim_cpu_irq_on[i] = false; /* every CPU starts with interrupts disabled */
     }
