@@ -7,8 +7,9 @@
  *   0x10 HEAD                    ro  next descriptor the device takes
  *   0x14 STATUS                  rc  DONE | ERROR since the last read
  *   0x18 CHECKSUM                ro  sum of every byte read from memory
- *   0x1c IRQ                     rw  vector (7:0, 0 for none) and CPU (15:8) to raise
- *                                    when HEAD reaches the tail
+ *   0x1c IRQ                     rw  vector (7:0, 0 for none) and CPU (15:8) raised
+ *                                    when a completion sets STATUS.DONE while it was
+ *                                    clear (edge-triggered: reading STATUS re-arms it)
  * A descriptor is struct sim_dma_desc in RAM. The device reads descriptors and buffers
  * by physical address, as a bus master does: no MMU, no TLB. Before it touches a
  * buffer it asks the frame history whether each frame is free, or was freed and
@@ -140,6 +141,10 @@ __attribute__((noinline)) static void take_one(struct sim_dma *d)
         }
         desc->flags |= SIM_DMA_DESC_DONE;
         d->completed++;
+        /* Edge-triggered: the interrupt comes when DONE goes on, not while it stays on
+         * (a driver re-arms it by reading STATUS). */
+        if (!(d->status & SIM_DMA_ST_DONE) && (d->irq & 0xff))
+            sim_irq_raise((d->irq >> 8) & 0xff, d->irq & 0xff);
         d->status |= SIM_DMA_ST_DONE;
     }
     d->head = (d->head + 1) & (d->size - 1);
@@ -148,8 +153,6 @@ __attribute__((noinline)) static void take_one(struct sim_dma *d)
 static void done(struct sim_dma *d)
 {
     d->busy = false;
-    if (d->irq & 0xff)
-        sim_irq_raise((d->irq >> 8) & 0xff, d->irq & 0xff);
 }
 
 /* Everything from HEAD to the tail, now (outside the scheduler). */

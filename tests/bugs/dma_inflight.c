@@ -53,8 +53,9 @@ static void setup(void *ctx)
     D = (typeof(D)){0};
     dma_w(SIM_DMA_RING_LO, (uint32_t)ring_pa);
     dma_w(SIM_DMA_RING_HI, (uint32_t)(ring_pa >> 32));
-    dma_w(SIM_DMA_RING_SIZE, 16); /* HEAD 0 */
-    dma_w(SIM_DMA_IRQ, DONE_IRQ); /* to cpu 0 */
+    dma_w(SIM_DMA_RING_SIZE, 16);                                                    /* HEAD 0 */
+    dma_w(SIM_DMA_IRQ, DONE_IRQ);                                                    /* to cpu 0 */
+    (void)arch_mmio_read32((volatile uint8_t *)(uintptr_t)regs.va + SIM_DMA_STATUS); /* re-arm */
     D.buf = frame_alloc(ARCH_PAGE_4K).value;
     *desc0() = (struct sim_dma_desc){D.buf, 512, 0};
     arch_irq_register(DONE_IRQ, completion, NULL);

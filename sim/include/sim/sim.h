@@ -82,11 +82,11 @@ void sim_timer_advance(struct sim_timer *t, uint64_t ticks);
  * n mod SIZE: to-device buffers are read and summed into CHECKSUM, from-device buffers
  * are filled with the device's data. Outside the deterministic scheduler that happens
  * in the doorbell write; under it the device works while the CPUs do, one descriptor a
- * step at points the strategy chooses. When HEAD reaches the tail it raises IRQ's
- * vector on IRQ's CPU. A buffer in a frame the frame allocator calls free is a
- * reported bug ("DMA into a freed frame"), and so is one in a frame that was freed and
- * handed out again since the doorbell posted it ("DMA into a reused frame"): each
- * names the descriptor, where the frame was freed (and allocated again) and where the
+ * step at points the strategy chooses. A completion that sets STATUS.DONE while it was
+ * clear raises IRQ's vector on IRQ's CPU (edge-triggered: reading STATUS re-arms it). A buffer in a
+ * frame the frame allocator calls free is a reported bug ("DMA into a freed frame"), and so is one
+ * in a frame that was freed and handed out again since the doorbell posted it ("DMA into a reused
+ * frame"): each names the descriptor, where the frame was freed (and allocated again) and where the
  * doorbell was rung. Under the scheduler the report fails the schedule. */
 #define SIM_DMA_RING_LO   0x00 /* rw: ring base, physical, 16-byte aligned */
 #define SIM_DMA_RING_HI   0x04
