@@ -102,8 +102,12 @@ static __attribute__((noinline)) void rep_cpus(void)
             : c->state == C_HALT ? "halted, waiting for an interrupt"
                                  : "runnable");
         static char what[4096];
-        if (sim_irq_describe_cpu(i, what, sizeof(what)))
+        bool irq = sim_irq_describe_cpu(i, what, sizeof(what));
+        if (irq)
             rep("%s", what);
+        else if (c->state == C_HALT && !(sim_agent_count && sim_agents_ready()))
+            rep("    nothing will wake it: no interrupt pending, no timer running, no device "
+                "with work\n");
         if (sim_lockdep_describe_cpu(i, what, sizeof(what)))
             rep("%s", what);
         rep("    at:\n");

@@ -453,7 +453,7 @@ bool sim_irq_describe_cpu(unsigned cpu, char *buf, size_t size)
 {
     const struct irq_cpu *c = &Q.cpu[cpu];
     int busy = highest(c->isr), pend = highest(c->irr);
-    if (!size || (busy < 0 && pend < 0 && !c->depth))
+    if (!size || (busy < 0 && pend < 0 && !c->depth && !c->timer_vector))
         return false;
     size_t n = 0;
     buf[0] = 0;
@@ -462,8 +462,13 @@ bool sim_irq_describe_cpu(unsigned cpu, char *buf, size_t size)
                           c->depth);
         n = w < 0 ? 0 : (size_t)w < size ? (size_t)w : size - 1;
     }
-    if (pend >= 0 && n + 1 < size)
-        ksnprintf(buf + n, size - n, "    interrupt %d pending, interrupts %s\n", pend,
-                  sim_cpu_irq_on[cpu] ? "enabled" : "disabled");
+    if (pend >= 0 && n + 1 < size) {
+        int w = ksnprintf(buf + n, size - n, "    interrupt %d pending, interrupts %s\n", pend,
+                          sim_cpu_irq_on[cpu] ? "enabled" : "disabled");
+        n += w < 0 ? 0 : (size_t)w < size - n ? (size_t)w : size - n - 1;
+    }
+    if (c->timer_vector && n + 1 < size)
+        ksnprintf(buf + n, size - n, "    its timer raises %u in %lu ticks\n", c->timer_vector,
+                  (unsigned long)c->timer_left);
     return true;
 }

@@ -107,7 +107,7 @@ static void bug_lost_interrupt(struct ktest *t)
 {
     attach(t);
     fixed = false;
-    bug_hunt(t, &sc, "cpu 0: halted, waiting for an interrupt",
+    bug_hunt(t, &sc, "cpu 0: halted, waiting for an interrupt\n    nothing will wake it",
              &(struct bug_hunt){
                  .budget = 1000, .preemptions = 2, .pct_must_find = true, .dfs_must_find = true});
     detach();
