@@ -119,7 +119,8 @@ endforeach()
 # Planted concurrency bugs the scheduler must find with fixed seeds and replay
 # (label bugs): one program each, with the shared hunting harness.
 foreach(bug lost_update aba_stack abba_deadlock lock_order rw_starvation queue_publish
-            rwlock_deadlock double_unlock irq_lock irq_wait dma_inflight lost_irq)
+            rwlock_deadlock double_unlock irq_lock irq_wait dma_inflight lost_irq
+            missing_shootdown)
   add_executable(bug_${bug} tests/runner/sim_main.c tests/bugs/${bug}.c tests/bugs/bug_harness.c)
   target_link_libraries(bug_${bug} PRIVATE ks_harness)
   add_test(NAME bugs.${bug} COMMAND ${KS_TEST_WRAPPER} $<TARGET_FILE:bug_${bug}>)

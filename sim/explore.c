@@ -195,6 +195,7 @@ static void enter(unsigned from, unsigned next, bool sync)
     S.c[next].state = C_RUN;
     sim_current_cpu = next;
     sim_exec_bind(&S.c[next].exec);
+    sim_mmu_cpu_switch(next); /* the host mappings follow its TLB */
     sim_fiber_switch(from, next, sync);
 }
 
@@ -344,6 +345,7 @@ static __attribute__((noreturn)) void cpu_body(void)
         }
         S.c[me].park_fp = 0;
         sim_spin_settle(me);
+        sim_mmu_cpu_stopped(me);
         S.c[me].state = C_DONE;
         reschedule(true);
     }
@@ -360,10 +362,12 @@ static void run_schedule(uint64_t index)
     sim_lockdep_reset();         /* before setup: the locks it takes are this schedule's */
     sim_irq_schedule_begin(S.n); /* and the handlers it registers */
     sim_agents_forget_work();    /* no device has work from an earlier schedule */
+    sim_mmu_cpus_running(0);     /* the setup runs alone */
     san_ignore_accesses(false);
     if (sc->setup)
         sc->setup(sc->ctx);
     san_ignore_accesses(true);
+    sim_mmu_cpus_running((UINT32_C(1) << S.n) - 1);
     for (unsigned i = 0; i < S.n; i++) {
         /* A CPU that finished cleanly waits in cpu_body's loop; any other (new, or
          * abandoned mid-run by a failed schedule) starts afresh. */
@@ -534,6 +538,7 @@ int sim_explore(const struct sim_scenario *sc, const struct sim_explore_opts *o,
     sim_run_install(NULL);
     sim_lockdep_run_end(); /* abandoned CPUs' holds are not the caller's */
     sim_irq_run_end(sc->ncpus);
+    sim_mmu_cpus_running(0);
     sim_agents_forget_work(); /* what a device was left with ends with the run */
     sim_strategy_end();
     S.sc = NULL;

@@ -88,6 +88,65 @@ void sim_fault_report_stale(uint64_t va, enum arch_access access, const struct s
     sim_history_describe(va, "   ");
 }
 
+static const char *leaf_name(uint64_t size)
+{
+    return size == ARCH_PAGE_1G ? "1G" : size == ARCH_PAGE_2M ? "2M" : "4K";
+}
+
+/* The CPUs of mask m as "0, 2", or "none". */
+static void cpu_list(uint32_t m, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (unsigned c = 0; c < 32 && n + 1 < size; c++)
+        if (m >> c & 1) {
+            int w = ksnprintf(buf + n, size - n, "%s%u", n ? ", " : "", c);
+            n += w < 0 ? 0 : (size_t)w < size - n ? (size_t)w : size - n - 1;
+        }
+    if (!n)
+        ksnprintf(buf, size, "none");
+}
+
+/* A use of a translation another CPU changed and flushed only on itself: the report
+ * (under the scheduler, the schedule's failure, which does not return), then, as on
+ * hardware, the use goes through. Called with the MMU lock held; returns with it. */
+static void report_missing_shootdown(uint64_t va, enum arch_access access,
+                                     const struct sim_tlb_held *h, uint32_t use_stack)
+{
+    static char text[4096]; /* one report at a time: under the MMU lock */
+    char flushed[96], still[96];
+    size_t n = 0;
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        int w_ = ksnprintf(text + n, sizeof(text) - n, __VA_ARGS__);                               \
+        n += w_ < 0 ? 0 : (size_t)w_ < sizeof(text) - n ? (size_t)w_ : sizeof(text) - n - 1;       \
+    } while (0)
+    cpu_list(h->had & ~h->holders, flushed, sizeof(flushed));
+    cpu_list(h->holders & ~(UINT32_C(1) << arch_cpu_id()), still, sizeof(still));
+    PUT("# missing TLB shootdown: cpu %u: %s at 0x%016lx used the translation 0x%lx -> 0x%lx "
+        "(%s%s) that its TLB still holds; cpu %u %s that PTE, and it was flushed on cpu %s only\n",
+        arch_cpu_id(), arch_access_name(access), va, h->base, h->pa, leaf_name(h->size),
+        h->w ? ", writable" : "", h->writer,
+        h->write_only ? "made read-only" : "cleared or changed", flushed);
+    if (h->holders & ~(UINT32_C(1) << arch_cpu_id()))
+        PUT("#   other CPUs that still hold it: %s\n", still);
+    PUT("#   the PTE was written (on cpu %u) at:\n", h->writer);
+    n += sim_stack_format(h->stack, "     ", text + n, sizeof(text) - n);
+    PUT("#   the use (on cpu %u) at:\n", arch_cpu_id());
+    sim_stack_format(use_stack, "     ", text + n, sizeof(text) - n);
+#undef PUT
+    if (sim_run_active()) {
+        sim_mmu_unlock();
+        sim_run_fail(text, use_stack); /* does not return */
+        sim_mmu_lock();
+    }
+    if (sim_count_report()) {
+        arch_console_write(text, kstrlen(text)); /* kprintf would cut it at 511 bytes */
+        sim_history_describe(va, "   ");
+    }
+    sim_mmu_held_allow(h);
+}
+
 static void chain(struct sigaction *old, int sig, siginfo_t *si, void *uc)
 {
     if (old->sa_flags & SA_SIGINFO && old->sa_sigaction) {
@@ -202,6 +261,12 @@ static void handle_window_fault(struct sim_exec *x, siginfo_t *si, ucontext_t *u
     flt.host_faults++;
     uint64_t base = 0, size = 0, e = sim_tlb_find(va, &base, &size);
     bool ok;
+    struct sim_tlb_held held;
+    if (sim_mmu_held_use(va, access, &held)) {
+        report_missing_shootdown(va, access, &held, interrupted_stack(uc));
+        sim_mmu_unlock();
+        return; /* reported; the old translation lets the access complete */
+    }
     if (sim_tlb_allows(e, access) && !(e & TLB_REAL) && access != ARCH_ACCESS_EXEC) {
         sim_tlb_realise(base, size, e); /* lazy mode: the first access to the leaf */
         sim_mmu_unlock();
@@ -365,8 +430,13 @@ bool sim_mmu_translate(uint64_t va, enum arch_access access, phys_addr_t *pa, st
         sim_mmu_lock();
         uint64_t base = 0, size = 0, e = sim_in_window(va) ? sim_tlb_find(va, &base, &size) : 0;
         struct sim_tlb_stale stale;
+        struct sim_tlb_held held;
         bool ok;
-        if (sim_tlb_allows(e, access)) {
+        if (sim_in_window(va) && sim_mmu_held_use(va, access, &held)) {
+            report_missing_shootdown(va, access, &held, sim_stack_capture(2));
+            *pa = held.pa + (va - held.base);
+            ok = true;
+        } else if (sim_tlb_allows(e, access)) {
             *pa = TLB_FRAME(e) + (va - base);
             ok = true;
         } else if (e && sim_tlb_take_stale(va, access, &stale)) {

@@ -22,6 +22,7 @@ static void *thread_main(void *p)
     sim_current_cpu = a->cpu;
     sim_stack_bounds_init(); /* now, not first inside a fault handler */
     a->fn(a->cpu, a->ctx);
+    sim_mmu_cpu_stopped(a->cpu);
     return NULL;
 }
 
@@ -36,6 +37,9 @@ int sim_run_cpus(unsigned ncpus, void (*fn)(unsigned cpu, void *ctx), void *ctx)
     struct thread_arg a[MAX_THREADS];
     unsigned started = 0;
     int rc = 0;
+    /* Their TLBs are modelled (a free run sees only the stale uses that fault: the
+     * host has one mapping for every thread). */
+    sim_mmu_cpus_running(ncpus >= 32 ? ~UINT32_C(0) : (UINT32_C(1) << ncpus) - 1);
     for (; started < ncpus; started++) {
         a[started] = (struct thread_arg){started, fn, ctx};
         int e = pthread_create(&th[started], NULL, thread_main, &a[started]);
@@ -48,5 +52,6 @@ int sim_run_cpus(unsigned ncpus, void (*fn)(unsigned cpu, void *ctx), void *ctx)
     }
     for (unsigned i = 0; i < started; i++)
         pthread_join(th[i], NULL);
+    sim_mmu_cpus_running(0);
     return rc;
 }

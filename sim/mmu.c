@@ -15,10 +15,21 @@
  *
  * To know which leaf a PTE store changes, every table's position (level and base VA
  * where it was linked) is noted when a walk or a fill passes through it. The model
- * holds one address space for all CPUs (the host has one). */
+ * holds one address space for all CPUs (the host has one).
+ *
+ * A TLB per CPU is modelled by what makes the CPUs' TLBs differ: after a leaf's PTE is
+ * cleared, moved or made read-only while several CPUs run, every running CPU may still
+ * cache the old translation (x86 may cache any translation it could walk), so a record
+ * (struct held) names the leaf, its old frame and rights, the CPUs that still hold it
+ * and where the PTE was written. invlpg or a CR3 load on a CPU takes that CPU out; a
+ * shootdown takes every CPU out. The TLB arrays (tlb.c) then hold what a CPU that
+ * flushed sees; a CPU still holding a flushed record is kept from the host mapping of
+ * its range (the deterministic scheduler calls sim_mmu_cpu_switch), so its next use
+ * faults here and is reported as a missing TLB shootdown. */
 #define _GNU_SOURCE
 #include "mmu_internal.h"
 #include <arch/console.h>
+#include <arch/cpu.h>
 #include <arch/mem.h>
 #include <arch/panic.h>
 #include <arch/ptwalk.h>
@@ -41,6 +52,149 @@ static struct {
     uint64_t batch_flush_lo, batch_flush_hi; /* flushed ranges to unmap and refill */
     uint64_t flushes, cr3_loads, faults;
 } mmu;
+
+/* ---- what other CPUs still cache -------------------------------------------------- */
+
+/* A translation some running CPUs may still use after its PTE changed: [lo, hi) of
+ * leaves of `leaf` bytes to the frames from pa, sorted by lo, never overlapping. */
+struct held {
+    uint64_t lo, hi, leaf;
+    phys_addr_t pa;
+    uint64_t maps_seen; /* the host's map count when the range was last kept from it */
+    uint32_t holders;   /* CPUs that still hold it */
+    uint32_t had;       /* CPUs that held it when the PTE changed */
+    uint32_t stack;     /* the PTE write */
+    uint8_t writer;     /* the CPU that wrote it */
+    bool w;             /* the old translation allowed writes */
+    bool write_only;    /* only W was taken away (the frame is the same) */
+    bool flushed;       /* some CPU flushed it: the TLB arrays hold the tables' state */
+};
+
+#define HELD_MAX 64
+
+/* The CPUs past the 32nd are not modelled: they hold nothing. */
+static uint32_t cpu_bit(unsigned cpu)
+{
+    return cpu < 32 ? UINT32_C(1) << cpu : 0;
+}
+
+static struct {
+    struct held h[HELD_MAX];
+    unsigned n;
+    uint32_t running; /* CPUs whose TLBs are modelled: a deterministic or free run's */
+    uint64_t made, dropped, evictions, reports, shootdowns;
+} hd;
+
+static bool same_kind(const struct held *a, const struct held *b)
+{
+    return a->leaf == b->leaf && a->holders == b->holders && a->had == b->had &&
+           a->writer == b->writer && a->w == b->w && a->write_only == b->write_only &&
+           a->flushed == b->flushed && a->pa + (a->hi - a->lo) == b->pa && a->hi == b->lo;
+}
+
+/* Join record i with the next where they continue each other. */
+static void held_merge(unsigned i)
+{
+    if (i + 1 < hd.n && same_kind(&hd.h[i], &hd.h[i + 1])) {
+        hd.h[i].hi = hd.h[i + 1].hi;
+        memmove(&hd.h[i + 1], &hd.h[i + 2], (hd.n - i - 2) * sizeof(hd.h[0]));
+        hd.n--;
+    }
+}
+
+static void held_remove(unsigned i)
+{
+    memmove(&hd.h[i], &hd.h[i + 1], (hd.n - i - 1) * sizeof(hd.h[0]));
+    hd.n--;
+}
+
+/* Insert r (not overlapping any record) in order, merging with its neighbours. */
+static void held_insert(const struct held *r)
+{
+    unsigned i = 0;
+    while (i < hd.n && hd.h[i].lo < r->lo)
+        i++;
+    if (i && same_kind(&hd.h[i - 1], r)) {
+        hd.h[i - 1].hi = r->hi;
+        held_merge(i - 1);
+        return;
+    }
+    if (hd.n == HELD_MAX) { /* the oldest kind of knowledge to lose: the lowest range */
+        hd.dropped++;
+        held_remove(0);
+        i = i ? i - 1 : 0;
+    }
+    memmove(&hd.h[i + 1], &hd.h[i], (hd.n - i) * sizeof(hd.h[0]));
+    hd.h[i] = *r;
+    hd.n++;
+    held_merge(i);
+}
+
+/* CPUs `cpus` flush every leaf that meets [lo, hi) (and, `arrays`, so did the TLB
+ * arrays): split the records there and take the CPUs out of the part inside; a record
+ * nobody holds goes. */
+static void held_flush(uint64_t lo, uint64_t hi, uint32_t cpus, bool arrays)
+{
+    for (unsigned i = 0; i < hd.n;) {
+        struct held *r = &hd.h[i];
+        uint64_t a = ARCH_ALIGN_DOWN(lo > r->lo ? lo : r->lo, r->leaf),
+                 b = ARCH_ALIGN_UP(hi < r->hi ? hi : r->hi, r->leaf);
+        a = a < r->lo ? r->lo : a, b = b > r->hi ? r->hi : b;
+        if (a >= b || ((r->flushed || !arrays) && !(r->holders & cpus))) {
+            i++;
+            continue;
+        }
+        struct held mid = *r, tail = *r;
+        mid.lo = a, mid.hi = b, mid.pa = r->pa + (a - r->lo);
+        mid.holders &= ~cpus;
+        mid.flushed |= arrays;
+        tail.lo = b, tail.pa = r->pa + (b - r->lo);
+        r->hi = a;
+        bool keep_head = r->lo < r->hi;
+        if (!keep_head)
+            held_remove(i);
+        if (tail.lo < tail.hi)
+            held_insert(&tail);
+        if (mid.holders)
+            held_insert(&mid);
+        /* everything up to b is done: go on after it */
+        i = 0;
+        while (i < hd.n && hd.h[i].lo < b)
+            i++;
+    }
+}
+
+/* A leaf [lo, hi) to frame pa (writable: w) changed while CPUs ran: remember who may
+ * still use it. */
+static void held_note(uint64_t lo, uint64_t hi, uint64_t leaf, phys_addr_t pa, bool w,
+                      bool write_only)
+{
+    unsigned me = arch_cpu_id();
+    uint32_t cpus = hd.running | cpu_bit(me);
+    if (!(cpus & ~cpu_bit(me)))
+        return; /* no other CPU runs: its own stale entry is the TLB arrays' */
+    held_flush(lo, hi, ~UINT32_C(0), true); /* an older record of the range is this one now */
+    struct held r = {.lo = lo,
+                     .hi = hi,
+                     .leaf = leaf,
+                     .pa = pa,
+                     .holders = cpus,
+                     .had = cpus,
+                     .writer = (uint8_t)me,
+                     .w = w,
+                     .write_only = write_only};
+    /* The stack only for a record that does not continue the last one (an unmap of a
+     * range writes its leaves in order). */
+    bool cont = false;
+    for (unsigned i = 0; i < hd.n && !cont; i++) {
+        r.stack = hd.h[i].stack;
+        cont = same_kind(&hd.h[i], &r);
+    }
+    if (!cont)
+        r.stack = sim_stack_capture(3); /* held_note, pte_changed, arch_set_pte */
+    hd.made++;
+    held_insert(&r);
+}
 
 /* ---- walking the tables ---------------------------------------------------------- */
 
@@ -192,6 +346,12 @@ __attribute__((noinline)) static void pte_changed(uint64_t va, uint64_t span, in
          * that), and record the leaves it already holds. */
         record_subtree(PTE_ADDR(val), level - 1, va);
     }
+    if (hd.running && leaf_at(old, level)) {
+        bool w_lost = (old & PTE_W) && !(val & PTE_W) && !moved && now;
+        if (!now || moved || w_lost)
+            held_note(lo, hi, span, pte_leaf_frame(old, level) + (lo - va), (old & PTE_W) != 0,
+                      !(!now || moved));
+    }
     if (mmu.strict && was) {
         if (!now || moved)
             sim_tlb_mark_stale(lo, hi, false);
@@ -280,18 +440,17 @@ void arch_write_cr3(phys_addr_t root)
     sim_mmu_lock();
     __atomic_store_n(&mmu.cr3, root, __ATOMIC_RELEASE);
     sim_tlb_flush_all();
+    if (hd.n) /* every record's stale entry is gone from the arrays; this CPU holds none */
+        held_flush(SIM_KVA_BASE, SIM_KVA_BASE + SIM_KVA_SIZE, cpu_bit(arch_cpu_id()), true);
     mmu.cr3_loads++;
     mmu.batch_fill_lo = mmu.batch_fill_hi = mmu.batch_flush_lo = mmu.batch_flush_hi = 0;
     fill_range(SIM_KVA_BASE, SIM_KVA_BASE + SIM_KVA_SIZE);
     sim_mmu_unlock();
 }
 
-void arch_invlpg(const void *p)
+/* invlpg of va on the CPUs `cpus`. Lock held. */
+static void invlpg_on(uint64_t va, uint32_t cpus)
 {
-    uint64_t va = (uintptr_t)p;
-    if (!sim_in_window(va))
-        return; /* translations outside the window are the host's, never stale */
-    sim_mmu_lock();
     mmu.flushes++;
     uint64_t base, size;
     if (!sim_tlb_find(va, &base, &size)) {
@@ -308,7 +467,116 @@ void arch_invlpg(const void *p)
         grow(&mmu.batch_flush_lo, &mmu.batch_flush_hi, base, base + size);
     else
         fill_range(base, base + size);
+    if (hd.n)
+        held_flush(base, base + size, cpus, true);
+}
+
+void arch_invlpg(const void *p)
+{
+    uint64_t va = (uintptr_t)p;
+    if (!sim_in_window(va))
+        return; /* translations outside the window are the host's, never stale */
+    sim_mmu_lock();
+    invlpg_on(va, cpu_bit(arch_cpu_id()));
     sim_mmu_unlock();
+}
+
+void arch_tlb_shootdown(const void *p, uint64_t len)
+{
+    uint64_t lo = (uintptr_t)p, hi = lo + len;
+    if (!len || hi < lo || !clip_to_window(&lo, &hi))
+        return;
+    sim_mmu_lock();
+    hd.shootdowns++;
+    for (uint64_t va = ARCH_ALIGN_DOWN(lo, ARCH_PAGE_4K); va < hi; va += ARCH_PAGE_4K)
+        invlpg_on(va, ~UINT32_C(0)); /* every CPU: the IPIs and their wait, at once */
+    sim_mmu_unlock();
+}
+
+void sim_mmu_cpus_running(uint32_t cpus)
+{
+    sim_mmu_lock();
+    hd.running = cpus;
+    hd.n = 0; /* each CPU of a run starts with its TLB flushed */
+    sim_mmu_unlock();
+}
+
+void sim_mmu_cpu_stopped(unsigned cpu)
+{
+    sim_mmu_lock();
+    hd.running &= ~cpu_bit(cpu);
+    if (hd.n) /* it uses nothing any more */
+        held_flush(SIM_KVA_BASE, SIM_KVA_BASE + SIM_KVA_SIZE, cpu_bit(cpu), false);
+    sim_mmu_unlock();
+}
+
+/* The 2 MiB slots around [lo, hi), in the window. */
+static void slots_of(uint64_t *lo, uint64_t *hi)
+{
+    *lo = ARCH_ALIGN_DOWN(*lo, ARCH_PAGE_2M);
+    *hi = ARCH_ALIGN_UP(*hi, ARCH_PAGE_2M);
+    clip_to_window(lo, hi);
+}
+
+void sim_mmu_cpu_switch(unsigned cpu)
+{
+    if (!__atomic_load_n(&hd.n, __ATOMIC_RELAXED))
+        return;
+    sim_mmu_lock();
+    struct sim_mmu_stats st;
+    sim_tlb_get_stats(&st);
+    for (unsigned i = 0; i < hd.n; i++) {
+        struct held *r = &hd.h[i];
+        if (!r->flushed || !(r->holders & cpu_bit(cpu)) || r->maps_seen == st.host_maps + 1)
+            continue;
+        /* What the host maps there is what a CPU that flushed sees: keep this one out,
+         * so that its next use faults and is checked. */
+        uint64_t lo = r->lo, hi = r->hi;
+        slots_of(&lo, &hi);
+        sim_tlb_evict(lo, hi);
+        hd.evictions++;
+        r->maps_seen = st.host_maps + 1; /* no map since: nothing to keep out */
+    }
+    sim_mmu_unlock();
+}
+
+bool sim_mmu_held_use(uint64_t va, enum arch_access access, struct sim_tlb_held *out)
+{
+    unsigned me = arch_cpu_id();
+    for (unsigned i = 0; i < hd.n; i++) {
+        const struct held *r = &hd.h[i];
+        if (va < r->lo || va >= r->hi || !r->flushed || !(r->holders & cpu_bit(me)))
+            continue;
+        if (access == ARCH_ACCESS_EXEC || (access == ARCH_ACCESS_WRITE && !r->w) ||
+            (r->write_only && access != ARCH_ACCESS_WRITE))
+            return false; /* the old translation would not have let it through either */
+        uint64_t base = ARCH_ALIGN_DOWN(va, r->leaf);
+        base = base < r->lo ? r->lo : base;
+        *out = (struct sim_tlb_held){.base = base,
+                                     .size = r->leaf,
+                                     .pa = r->pa + (base - r->lo),
+                                     .w = r->w,
+                                     .write_only = r->write_only,
+                                     .writer = r->writer,
+                                     .had = r->had,
+                                     .holders = r->holders,
+                                     .stack = r->stack};
+        hd.reports++;
+        return true;
+    }
+    return false;
+}
+
+void sim_mmu_held_allow(const struct sim_tlb_held *h)
+{
+    held_flush(h->base, h->base + h->size, cpu_bit(arch_cpu_id()), false);
+    uint64_t lo = h->base, hi = h->base + h->size;
+    slots_of(&lo, &hi);
+    sim_tlb_evict(lo, hi);
+    struct sim_tlb_run r = {0};
+    sim_tlb_fill(&r, h->base, h->size, h->pa, h->w);
+    sim_tlb_run_flush(&r);
+    sim_tlb_realise_at(h->base, h->w ? ARCH_ACCESS_WRITE : ARCH_ACCESS_READ);
 }
 
 bool sim_mmu_walk_and_fill(uint64_t va, enum arch_access access, uint64_t ip, phys_addr_t *pa,

@@ -38,6 +38,22 @@ phys_addr_t sim_mmu_cr3(void);
  * true returned (*pa set if pa != NULL); otherwise *f describes the fault. */
 bool sim_mmu_walk_and_fill(uint64_t va, enum arch_access access, uint64_t ip, phys_addr_t *pa,
                            struct arch_fault *f);
+/* A translation the running CPU still holds after another CPU changed its PTE and
+ * flushed only its own TLB (sim_mmu_held_use): the leaf at base, its old frame and
+ * rights, who wrote the PTE (and where: stack), who held it then and who still does. */
+struct sim_tlb_held {
+    uint64_t base, size;
+    phys_addr_t pa;
+    uint32_t had, holders, stack;
+    unsigned writer;
+    bool w, write_only;
+};
+/* Whether the running CPU's access to va would go through such a translation; if so
+ * *out describes it (one missing TLB shootdown). */
+bool sim_mmu_held_use(uint64_t va, enum arch_access access, struct sim_tlb_held *out);
+/* Let that use happen, as hardware would: the old translation is put back in the TLB
+ * arrays and realised, and the running CPU no longer holds the record. */
+void sim_mmu_held_allow(const struct sim_tlb_held *h);
 /* Count a fault the MMU raises without a walk (the frame is not RAM). */
 void sim_mmu_count_fault(void);
 /* Its counters (flushes, CR3 loads, faults) into *out. */

@@ -45,6 +45,11 @@ static inline bool sim_in_window(uint64_t va)
 /* mmu.c (the MMU's own parts are in mmu_internal.h) */
 int sim_mmu_init(void);
 void sim_mmu_reset(void);
+/* The TLB per CPU: the CPUs of a run start running (each with its TLB flushed; 0: the
+ * run is over), one stops for good, the scheduler switches to one. */
+void sim_mmu_cpus_running(uint32_t cpus);
+void sim_mmu_cpu_stopped(unsigned cpu);
+void sim_mmu_cpu_switch(unsigned cpu);
 /* Whether the calling host thread is inside the MMU (holds its lock; tlb.c). */
 bool sim_mmu_busy(void);
 

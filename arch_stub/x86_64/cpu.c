@@ -22,6 +22,17 @@ void arch_invlpg(const void *va)
     __asm__ volatile("invlpg (%0)" ::"r"(va) : "memory");
 }
 
+/* One CPU runs the bare kernel: the shootdown is local. (With the application
+ * processors booted, the others get an IPI and are waited for.) */
+void arch_tlb_shootdown(const void *va, uint64_t len)
+{
+    uint64_t lo = ARCH_ALIGN_DOWN((uintptr_t)va, ARCH_PAGE_4K), hi = (uintptr_t)va + len;
+    if (!len || hi < lo)
+        return;
+    for (uint64_t a = lo; a < hi; a += ARCH_PAGE_4K)
+        arch_invlpg((const void *)(uintptr_t)a);
+}
+
 uint64_t x86_read_cr2(void)
 {
     uint64_t v;

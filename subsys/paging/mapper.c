@@ -95,10 +95,11 @@ static uint64_t tables_needed(int level, uint64_t lo, uint64_t hi, int leaf_leve
     return n;
 }
 
+/* The leaf at va changed: no CPU may go on using it (the frame may be freed next). */
 static void flush(struct op *op, uint64_t va)
 {
     if (op->active)
-        arch_invlpg((const void *)(uintptr_t)va);
+        arch_tlb_shootdown((const void *)(uintptr_t)va, 1);
 }
 
 static void set(phys_addr_t table, unsigned i, pte_t old, pte_t val)

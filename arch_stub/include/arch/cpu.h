@@ -20,6 +20,12 @@ void arch_write_cr3(phys_addr_t root);
  * this (or a CR3 write), clearing or downgrading a PTE has no effect. */
 void arch_invlpg(const void *va);
 
+/* Drop the translations of [va, va+len) from the TLB of every CPU that may cache them,
+ * and return when each has (a TLB shootdown: invlpg here, an IPI to the others). Each
+ * CPU's TLB is its own: arch_invlpg alone leaves the others using the old
+ * translations, which the sim reports at their next use. len 0 does nothing. */
+void arch_tlb_shootdown(const void *va, uint64_t len);
+
 typedef uint64_t arch_irqflags_t;
 
 /* Disable interrupts on this CPU and return the previous state for arch_irq_restore,
