@@ -70,7 +70,10 @@ target_link_libraries(ks_harness PUBLIC ks_sim)
 
 if(KERNSIM_VALGRIND)
   find_program(VALGRIND valgrind REQUIRED)
+  # The sim resumes code after a fault it handled (a TLB fill, a reported stale use):
+  # every guest register must be exact at a memory access, not only the unwinding ones.
   set(KS_TEST_WRAPPER ${VALGRIND} --tool=memcheck --error-exitcode=99 --leak-check=full
+                      --px-default=allregs-at-mem-access
                       --errors-for-leak-kinds=definite --quiet
                       --suppressions=${PROJECT_SOURCE_DIR}/tests/valgrind.supp)
 else()
