@@ -86,6 +86,18 @@ static struct {
     uint64_t made, dropped, evictions, reports, shootdowns;
 } hd;
 
+/* hd.n and hd.running change under the MMU lock, or (running) between runs, and are
+ * read without it on the paths every schedule takes: atomically, relaxed. */
+static void set_n(unsigned n)
+{
+    __atomic_store_n(&hd.n, n, __ATOMIC_RELAXED);
+}
+
+static uint32_t running(void)
+{
+    return __atomic_load_n(&hd.running, __ATOMIC_RELAXED);
+}
+
 static bool same_kind(const struct held *a, const struct held *b)
 {
     return a->leaf == b->leaf && a->holders == b->holders && a->had == b->had &&
@@ -99,14 +111,14 @@ static void held_merge(unsigned i)
     if (i + 1 < hd.n && same_kind(&hd.h[i], &hd.h[i + 1])) {
         hd.h[i].hi = hd.h[i + 1].hi;
         memmove(&hd.h[i + 1], &hd.h[i + 2], (hd.n - i - 2) * sizeof(hd.h[0]));
-        hd.n--;
+        set_n(hd.n - 1);
     }
 }
 
 static void held_remove(unsigned i)
 {
     memmove(&hd.h[i], &hd.h[i + 1], (hd.n - i - 1) * sizeof(hd.h[0]));
-    hd.n--;
+    set_n(hd.n - 1);
 }
 
 /* Insert r (not overlapping any record) in order, merging with its neighbours. */
@@ -127,7 +139,7 @@ static void held_insert(const struct held *r)
     }
     memmove(&hd.h[i + 1], &hd.h[i], (hd.n - i) * sizeof(hd.h[0]));
     hd.h[i] = *r;
-    hd.n++;
+    set_n(hd.n + 1);
     held_merge(i);
 }
 
@@ -171,7 +183,7 @@ static void held_note(uint64_t lo, uint64_t hi, uint64_t leaf, phys_addr_t pa, b
                       bool write_only)
 {
     unsigned me = arch_cpu_id();
-    uint32_t cpus = hd.running | cpu_bit(me);
+    uint32_t cpus = running() | cpu_bit(me);
     if (!(cpus & ~cpu_bit(me)))
         return; /* no other CPU runs: its own stale entry is the TLB arrays' */
     held_flush(lo, hi, ~UINT32_C(0), true); /* an older record of the range is this one now */
@@ -347,7 +359,7 @@ __attribute__((noinline)) static void pte_changed(uint64_t va, uint64_t span, in
          * that), and record the leaves it already holds. */
         record_subtree(PTE_ADDR(val), level - 1, va);
     }
-    if (hd.running && leaf_at(old, level)) {
+    if (running() && leaf_at(old, level)) {
         bool w_lost = (old & PTE_W) && !(val & PTE_W) && !moved && now;
         if (!now || moved || w_lost)
             held_note(lo, hi, span, pte_leaf_frame(old, level) + (lo - va), (old & PTE_W) != 0,
@@ -494,18 +506,26 @@ void arch_tlb_shootdown(const void *p, uint64_t len)
     sim_mmu_unlock();
 }
 
+/* Called between runs, when none of a run's CPUs executes; with no record there is
+ * nothing to take the MMU lock for (a schedule calls these four times). */
 void sim_mmu_cpus_running(uint32_t cpus)
 {
+    __atomic_store_n(&hd.running, cpus, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&hd.n, __ATOMIC_RELAXED))
+        return;
     sim_mmu_lock();
-    hd.running = cpus;
-    hd.n = 0; /* each CPU of a run starts with its TLB flushed */
+    set_n(0); /* each CPU of a run starts with its TLB flushed */
     sim_mmu_unlock();
 }
 
 void sim_mmu_cpu_stopped(unsigned cpu)
 {
+    /* A record made after this CPU left the running set may still name it: harmless,
+     * as it never uses a translation again in this run. */
+    __atomic_fetch_and(&hd.running, ~cpu_bit(cpu), __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&hd.n, __ATOMIC_RELAXED))
+        return;
     sim_mmu_lock();
-    hd.running &= ~cpu_bit(cpu);
     if (hd.n) /* it uses nothing any more */
         held_flush(SIM_KVA_BASE, SIM_KVA_BASE + SIM_KVA_SIZE, cpu_bit(cpu), false);
     sim_mmu_unlock();

@@ -159,15 +159,6 @@ int main(int argc, char **argv)
         if (sim_explore(&isc, &o, &res) || counter != 2 * (uint64_t)adds || !ticks)
             return 1;
         ipts[k] = (double)res.steps / (bench_now() - t0);
-        const struct sim_scenario tsc = {
-            .name = "bench-tlb", .ncpus = 2, .cpu = tlb_cpu, .teardown = tlb_teardown};
-        counter = 0;
-        sim_mmu_get_stats(&before);
-        t0 = bench_now();
-        if (sim_explore(&tsc, &o, &res) || counter != 2 * (uint64_t)adds)
-            return 1;
-        tpts[k] = (double)res.steps / (bench_now() - t0);
-        sim_mmu_get_stats(&after);
         for (int s = 0; s < 2; s++) {
             const struct sim_scenario q = {.name = "bench-queue",
                                            .ncpus = 2,
@@ -183,6 +174,17 @@ int main(int argc, char **argv)
                 return 1;
             sch[s][k] = (double)res.schedules / (bench_now() - t0);
         }
+        /* Last: its 25 000 mmaps and faults leave the host slower for a while (the
+         * ring schedules measured right after it ran 9% slower, with no MMU work). */
+        const struct sim_scenario tsc = {
+            .name = "bench-tlb", .ncpus = 2, .cpu = tlb_cpu, .teardown = tlb_teardown};
+        counter = 0;
+        sim_mmu_get_stats(&before);
+        t0 = bench_now();
+        if (sim_explore(&tsc, &o, &res) || counter != 2 * (uint64_t)adds)
+            return 1;
+        tpts[k] = (double)res.steps / (bench_now() - t0);
+        sim_mmu_get_stats(&after);
     }
     printf("RESULT points_per_s %.0f (target >= 10000000)\n", bench_median(pts, reps));
     printf("RESULT irq_points_per_s %.0f (target >= 10000000; %lu interrupts a run)\n",
