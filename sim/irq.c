@@ -101,12 +101,12 @@ arch_irqflags_t arch_irq_save(void)
     return old;
 }
 
-/* Interrupts go on: those pending may arrive now. */
+/* Interrupts go on: those pending may arrive now. Under the scheduler it is a point
+ * whether or not one is pending: another CPU may raise one first (an IPI sent between
+ * an idle loop's check for work and its enable arrives here, before the halt). */
 static void turned_on(unsigned me)
 {
     sim_lockdep_irqs_on(me);
-    if (!sim_irq_deliverable(me))
-        return;
     if (sim_sched_hook)
         sim_sched_point(NULL, ARCH_SP_IRQ); /* the scheduler delivers, when it chooses */
     else
@@ -390,15 +390,9 @@ void arch_cpu_relax(void)
         sim_irq_deliver_one(me);
 }
 
-void arch_halt(void)
+/* The halt itself, interrupts on and outside any handler. */
+static void halt_on(unsigned me)
 {
-    unsigned me = sim_current_cpu;
-    if (Q.cpu[me].depth)
-        arch_panic("arch_halt: cpu %u halted inside an interrupt handler (it waits for an "
-                   "interrupt inside one)",
-                   me);
-    if (!sim_cpu_irq_on[me])
-        arch_panic("arch_halt: cpu %u halted with interrupts disabled (it would hang forever)", me);
     if (sim_sched_hook) {
         /* The scheduler keeps it off the CPUs until an interrupt is delivered to it
          * (and runs an idle CPU's timer out). */
@@ -411,6 +405,34 @@ void arch_halt(void)
     }
     while (sim_cpu_irq_on[me] && sim_irq_deliverable(me))
         sim_irq_deliver_one(me);
+}
+
+void arch_halt(void)
+{
+    unsigned me = sim_current_cpu;
+    if (Q.cpu[me].depth)
+        arch_panic("arch_halt: cpu %u halted inside an interrupt handler (it waits for an "
+                   "interrupt inside one)",
+                   me);
+    if (!sim_cpu_irq_on[me])
+        arch_panic("arch_halt: cpu %u halted with interrupts disabled (it would hang forever)", me);
+    halt_on(me);
+}
+
+void arch_safe_halt(void)
+{
+    unsigned me = sim_current_cpu;
+    if (Q.cpu[me].depth)
+        arch_panic("arch_safe_halt: cpu %u halted inside an interrupt handler (it waits for an "
+                   "interrupt inside one)",
+                   me);
+    if (!sim_cpu_irq_on[me]) {
+        /* Interrupts go on without turned_on's delivery point: what is pending now
+         * arrives at the halt, and wakes it. */
+        sim_cpu_irq_on[me] = true;
+        sim_lockdep_irqs_on(me);
+    }
+    halt_on(me);
 }
 
 /* ---- deterministic runs ---- */

@@ -89,6 +89,11 @@ void arch_halt(void)
     __asm__ volatile("hlt" ::: "memory");
 }
 
+void arch_safe_halt(void)
+{
+    __asm__ volatile("sti; hlt" ::: "memory"); /* sti's interrupt shadow covers the hlt */
+}
+
 unsigned arch_cpu_count(void)
 {
     return 1;

@@ -5,7 +5,13 @@
  * sim panics at the halt). A handler that waits for the code it interrupted: the
  * receive handler spins until the driver has published its buffer, but the driver is
  * the code the interrupt stopped, on the same CPU (the scheduler's deadlock report
- * names the CPU as inside the handler). And a handler that halts. */
+ * names the CPU as inside the handler). And a handler that halts.
+ *
+ * The lost wakeup: an idle loop that checks for work with interrupts disabled, then
+ * enables them and halts in two steps. The IPI raised after the check arrives between
+ * the two; the halt then waits for the next one, which never comes (the scheduler
+ * reports the halted CPU with nothing pending). arch_safe_halt (sti; hlt) passes every
+ * schedule. */
 #include "bug_harness.h"
 #include <arch/atomic.h>
 #include <arch/cpu.h>
@@ -16,6 +22,7 @@
 
 static uint32_t work, buf_ready, received;
 static bool halt_in_handler;
+static enum { HALT_DISABLED, HALT_AFTER_ENABLE, HALT_SAFE } idle_kind;
 
 static void work_ipi(unsigned v, void *ctx)
 {
@@ -36,10 +43,29 @@ __attribute__((noinline)) static void idle_loop(void)
     arch_irq_enable();
 }
 
+__attribute__((noinline)) static void idle_loop_enable_then_halt(void)
+{
+    for (;;) {
+        arch_irq_disable();
+        if (arch_atomic_load(&work, ARCH_ACQUIRE))
+            break;
+        if (idle_kind == HALT_SAFE) {
+            arch_safe_halt(); /* the fix: nothing is delivered between the two */
+        } else {
+            arch_irq_enable(); /* the bug: the IPI may arrive here ... */
+            arch_halt();       /* ... and this waits for the next one */
+        }
+    }
+    arch_irq_enable();
+}
+
 static void idle_cpu(unsigned me, void *ctx)
 {
     if (me == 0) {
-        idle_loop();
+        if (idle_kind == HALT_DISABLED)
+            idle_loop();
+        else
+            idle_loop_enable_then_halt();
         return;
     }
     arch_atomic_store(&work, 1, ARCH_RELEASE);
@@ -48,6 +74,8 @@ static void idle_cpu(unsigned me, void *ctx)
 
 static const struct sim_scenario idle_sc = {
     .name = "irq_halt_disabled", .ncpus = 2, .setup = setup_idle, .cpu = idle_cpu};
+static const struct sim_scenario wakeup_sc = {
+    .name = "irq_lost_wakeup", .ncpus = 2, .setup = setup_idle, .cpu = idle_cpu};
 
 __attribute__((noinline)) static void rx_handler(unsigned v, void *ctx)
 {
@@ -92,6 +120,32 @@ static void bug_irq_halt_with_interrupts_disabled(struct ktest *t)
                  .budget = 1000, .preemptions = 2, .pct_must_find = true, .dfs_must_find = true});
 }
 
+static void bug_irq_lost_wakeup_between_enable_and_halt(struct ktest *t)
+{
+    idle_kind = HALT_AFTER_ENABLE;
+    bug_hunt(t, &wakeup_sc, "cpu 0: halted, waiting for an interrupt\n    nothing will wake it",
+             &(struct bug_hunt){
+                 .budget = 1000, .preemptions = 2, .pct_must_find = true, .dfs_must_find = true});
+    idle_kind = HALT_DISABLED;
+}
+
+static void bug_irq_lost_wakeup_fixed_by_safe_halt_passes(struct ktest *t)
+{
+    idle_kind = HALT_SAFE;
+    for (int s = SIM_RANDOM; s <= SIM_DFS; s++) {
+        struct sim_explore_opts o = {.strategy = (enum sim_strategy)s,
+                                     .seed = 1,
+                                     .schedules = 1000,
+                                     .preemptions = 2,
+                                     .quiet = true};
+        static struct sim_explore_result res;
+        KEXPECT_EQ(t, sim_explore(&wakeup_sc, &o, &res), 0);
+        KEXPECT_STREQ(t, res.report, "");
+        KEXPECT_TRUE(t, s == SIM_DFS ? res.exhausted : res.schedules == 1000);
+    }
+    idle_kind = HALT_DISABLED;
+}
+
 static void bug_irq_handler_waits_for_the_code_it_interrupted(struct ktest *t)
 {
     halt_in_handler = false;
@@ -110,5 +164,7 @@ static void bug_irq_handler_halts(struct ktest *t)
 }
 
 KTEST_SUITE(bugs_irq_wait, KTEST_CASE(bug_irq_halt_with_interrupts_disabled),
+            KTEST_CASE(bug_irq_lost_wakeup_between_enable_and_halt),
+            KTEST_CASE(bug_irq_lost_wakeup_fixed_by_safe_halt_passes),
             KTEST_CASE(bug_irq_handler_waits_for_the_code_it_interrupted),
             KTEST_CASE(bug_irq_handler_halts));

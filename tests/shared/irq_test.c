@@ -234,6 +234,22 @@ static void irq_test_one_shot_timer_fires_once(struct ktest *t)
     KEXPECT_EQ(t, R.count, 1u);
 }
 
+/* The idle loop's halt: an interrupt raised while interrupts were off (after the loop
+ * found no work) wakes arch_safe_halt instead of arriving before it. On hardware the
+ * two-call version can hang here; the sim's scheduler finds it (bugs.irq_wait). */
+static void irq_test_safe_halt_wakes_on_an_interrupt_raised_before_it(struct ktest *t)
+{
+    begin(t);
+    KASSERT_EQ(t, reg(V_LOW, counting), 0);
+    KASSERT_EQ(t, arch_ipi_send(arch_cpu_id(), V_LOW), 0);
+    KEXPECT_EQ(t, R.count, 0u); /* pending: interrupts are off */
+    for (int i = 0; i < 20 && !arch_atomic_load(&R.count, ARCH_RELAXED); i++)
+        arch_safe_halt(); /* the sim's halt may return spuriously; hardware's does not */
+    KEXPECT_TRUE(t, arch_irqs_enabled());
+    arch_irq_disable();
+    KEXPECT_EQ(t, R.count, 1u);
+}
+
 static DEFINE_SPINLOCK(shared_lock);
 static unsigned under_lock;
 
@@ -276,4 +292,5 @@ KTEST_SUITE(irq, KTEST_CASE(irq_test_register_refuses_bad_requests),
             KTEST_CASE(irq_test_handlers_nest_by_priority),
             KTEST_CASE(irq_test_periodic_timer_wakes_a_halted_cpu),
             KTEST_CASE(irq_test_one_shot_timer_fires_once),
+            KTEST_CASE(irq_test_safe_halt_wakes_on_an_interrupt_raised_before_it),
             KTEST_CASE(irq_test_irqsave_lock_shared_with_a_handler));

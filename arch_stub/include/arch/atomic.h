@@ -32,7 +32,7 @@ enum arch_sched_kind {
     ARCH_SP_YIELD,
     ARCH_SP_PREEMPT_OFF,
     ARCH_SP_PREEMPT_ON,
-    ARCH_SP_IRQ,  /* interrupts went on with one pending: it may arrive here */
+    ARCH_SP_IRQ,  /* interrupts went on: one pending, or raised now, may arrive here */
     ARCH_SP_HALT, /* arch_halt: the CPU waits for an interrupt */
 };
 /* The object's width: sizeof of its type, not of the expression, which for an atomic

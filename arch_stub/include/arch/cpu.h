@@ -44,6 +44,15 @@ void arch_cpu_relax(void);
  * hardware; the sim reports that as a hang and panics. */
 void arch_halt(void);
 
+/* Enable interrupts and wait for the next one, with nothing delivered in between
+ * (x86's sti; hlt: the instruction after sti runs before any interrupt). An idle loop
+ * checks for work with interrupts disabled and then calls this: an interrupt raised
+ * after the check wakes the halt instead of arriving before it. arch_irq_enable
+ * followed by arch_halt is not that (an interrupt may come between the two, and the
+ * halt then waits for the next one). Returns with interrupts enabled. Not in an
+ * interrupt handler (the sim panics, as arch_halt does). */
+void arch_safe_halt(void);
+
 /* Index of the executing CPU, 0 .. arch_cpu_count()-1. Inline: allocators ask for
  * it on every call (ARCH_CPU_ID comes from arch/target.h, per build). The count is
  * fixed once the machine is up (the bare build: 1; the sim: 1 before sim_boot). */

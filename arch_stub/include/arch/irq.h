@@ -15,7 +15,8 @@
  * Where an interrupt can arrive, per build: on hardware between any two instructions
  * with interrupts enabled. In the sim's deterministic scheduler at every scheduling
  * point and when a CPU enables interrupts, as the strategy chooses; outside it at
- * arch_irq_enable/restore, arch_cpu_relax and arch_halt of the CPU it was raised on.
+ * arch_irq_enable/restore, arch_cpu_relax, arch_halt and arch_safe_halt of the CPU it
+ * was raised on.
  *
  * Handlers run in interrupt context (arch_in_irq): they must not halt, block or take
  * a lock that the code they interrupted may hold on the same CPU (take such a lock
